@@ -1,0 +1,28 @@
+"""ov-reciprocam: Recipro-CAM saliency maps inside OpenVINO models.
+
+    import ov_reciprocam as orc
+    model = orc.patch("model.xml")          # adds a `saliency_map` output [B, classes, H, W]
+    orc.save(model, "model_xai.xml")
+"""
+
+__version__ = "0.1.0"
+
+from .errors import ReciproCamError
+from .graph import SALIENCY
+from .loading import read_model
+from .loading import save_model as save
+from .locate import FeatureMap, Located, locate
+from .patch import is_patched, patch
+
+__all__ = [
+    "SALIENCY",
+    "FeatureMap",
+    "Located",
+    "ReciproCamError",
+    "__version__",
+    "is_patched",
+    "locate",
+    "patch",
+    "read_model",
+    "save",
+]

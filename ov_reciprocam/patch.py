@@ -1,0 +1,85 @@
+"""The public `patch()`: locate, build, attach, and record what was done in rt_info."""
+
+from __future__ import annotations
+
+import os
+
+import openvino as ov
+
+from . import graph
+from .errors import ReciproCamError
+from .loading import first_line, read_model
+from .locate import locate
+
+RT_KEY = "ov_reciprocam"
+SCORES = ("softmax", "logits")
+
+
+def is_patched(model: ov.Model) -> bool:
+    return model.has_rt_info([RT_KEY, "version"]) or any(graph.SALIENCY in o.get_names() for o in model.outputs)
+
+
+def patch(
+    model: ov.Model | str | os.PathLike,
+    *,
+    target: str | None = None,
+    score: str = "softmax",
+    normalize: bool = True,
+    uint8: bool = False,
+    batch: int | None = None,
+) -> ov.Model:
+    """Return a copy of `model` with a `saliency_map` output [B, classes, H, W] computed by Recipro-CAM.
+
+    model: an ov.Model or a path (.xml, .onnx, or anything openvino.convert_model reads).
+    target: friendly name or tensor name of the feature map to explain; None finds the last conv block.
+    score: "softmax" (the paper's choice) or "logits" (openvino_xai's).
+    normalize: min-max scale each map to [0, 1] per image and class.
+    uint8: emit maps as u8 in [0, 255] (needs normalize).
+    batch: reshape the input batch first; -1 makes it dynamic.
+    """
+    from . import __version__
+
+    if score not in SCORES:
+        raise ReciproCamError(f"score must be one of {', '.join(SCORES)}, got '{score}'")
+    if uint8 and not normalize:
+        raise ReciproCamError("uint8 maps need normalize=True: raw scores have no fixed range to quantize")
+    model = read_model(model)
+    if is_patched(model):
+        raise ReciproCamError("the model already has a saliency_map output (it was patched before)")
+    if batch is not None:
+        set_batch(model, batch)
+    located = locate(model, target)
+    copies = graph.masked_copies(located.target)
+    maps = graph.saliency(graph.tail_on(model, located, copies), located, score=score, normalize=normalize, uint8=uint8)
+    graph.attach(model, maps)
+    t = located.target
+    for key, value in {
+        "version": __version__,
+        "target": t.name,
+        "layout": t.layout,
+        "feature_shape": f"{t.channels},{t.height},{t.width}",
+        "classes": str(located.classes),
+        "score": score,
+        "normalize": str(normalize),
+        "dtype": "u8" if uint8 else "f32",
+    }.items():
+        model.set_rt_info(value, [RT_KEY, key])
+    return model
+
+
+def set_batch(model: ov.Model, batch: int) -> None:
+    """Reshape the single input's first (batch) dimension; -1 makes it dynamic."""
+    if batch == 0 or batch < -1:
+        raise ReciproCamError(f"batch must be a positive number or -1 (dynamic), got {batch}")
+    param = model.get_parameters()[0]
+    shape = param.get_partial_shape()
+    if shape.rank.is_dynamic:
+        raise ReciproCamError("the model input has a dynamic rank; reshape it to a fixed image shape first")
+    for op in model.get_ordered_ops():
+        if op.get_type_name() == "Reshape" and (pattern := graph.batch_free_pattern(op, shape[0])) is not None:
+            graph.set_reshape_pattern(op, pattern)
+    shape[0] = ov.Dimension(-1) if batch == -1 else ov.Dimension(batch)
+    try:
+        model.reshape({param.output(0): shape})
+    except Exception as exc:
+        raise ReciproCamError(f"cannot set the batch to {batch}: {first_line(exc)}") from None

@@ -1,0 +1,107 @@
+"""The in-graph saliency equals a brute-force Recipro-CAM, and the original outputs do not move."""
+
+from __future__ import annotations
+
+import builders
+import numpy as np
+import pytest
+from conftest import DOG_MODEL
+from light import NAMES
+from reference import compile_f32, recipro_cam
+
+import ov_reciprocam as orc
+
+BUILT = {
+    "gap_linear": builders.gap_linear,
+    "flatten_mlp": builders.flatten_mlp,
+    "nhwc_gap": builders.nhwc_head,
+    "nhwc_flatten": lambda: builders.nhwc_head(flatten=True),
+    "logits_only": lambda: builders.gap_linear(softmax=False),
+}
+
+
+def _image(model: orc.Located | object, seed: int = 0) -> np.ndarray:
+    shape = [d.get_length() if d.is_static else 1 for d in orc.read_model(model).get_parameters()[0].get_partial_shape()]
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def _sources(light_models):
+    yield from ((name, light_models[name]) for name in NAMES)
+    yield from ((name, build()) for name, build in BUILT.items())
+    yield "dog_breeds", DOG_MODEL
+
+
+CASES = [*NAMES, *BUILT, "dog_breeds"]
+
+
+@pytest.fixture
+def source(request, light_models):
+    name = request.param
+    if name in BUILT:
+        return BUILT[name]()
+    return DOG_MODEL if name == "dog_breeds" else light_models[name]
+
+
+@pytest.mark.parametrize("source", CASES, indirect=True)
+def test_softmax_maps_equal_brute_force(source):
+    image = _image(source)
+    reference = recipro_cam(source, image)
+    maps = compile_f32(orc.patch(source, normalize=False))(image)[orc.SALIENCY][0]
+    assert maps.shape == reference.shape
+    # The maps must vary, and the tolerance must be small against that variation, or equality proves nothing.
+    spread = np.ptp(reference, axis=(1, 2)).max()
+    assert spread > 1e-6
+    np.testing.assert_allclose(maps, reference, rtol=0, atol=min(1e-4, spread / 100))
+
+
+@pytest.mark.parametrize("source", ["resnet50", "squeezenet", "gap_linear", "nhwc_flatten", "dog_breeds"], indirect=True)
+def test_logit_maps_equal_brute_force(source):
+    image = _image(source)
+    reference = recipro_cam(source, image, score="logits")
+    maps = compile_f32(orc.patch(source, normalize=False, score="logits"))(image)[orc.SALIENCY][0]
+    np.testing.assert_allclose(maps, reference, rtol=1e-4, atol=1e-4 * np.abs(reference).max())
+
+
+@pytest.mark.parametrize("source", ["densenet121", "nhwc_gap", "dog_breeds"], indirect=True)
+def test_normalized_maps_are_min_max_of_raw(source):
+    image = _image(source)
+    raw = recipro_cam(source, image)
+    low, high = raw.min(axis=(1, 2), keepdims=True), raw.max(axis=(1, 2), keepdims=True)
+    expected = (raw - low) / np.maximum(high - low, 1e-12)
+    maps = compile_f32(orc.patch(source))(image)[orc.SALIENCY][0]
+    assert maps.min() >= 0.0 and maps.max() <= 1.0
+    np.testing.assert_allclose(maps, expected, atol=1e-3)
+    as_u8 = compile_f32(orc.patch(source, uint8=True))(image)[orc.SALIENCY][0]
+    assert as_u8.dtype == np.uint8
+    assert np.abs(as_u8.astype(int) - np.round(maps * 255)).max() <= 1
+
+
+def test_intermediate_target_is_exact(light_models):
+    model = orc.read_model(light_models["resnet50"])
+    layer3 = [c for c in orc.locate(model).candidates if c.shape == (1024, 14, 14)][-1]
+    image = _image(model)
+    reference = recipro_cam(model, image, target=layer3.name)
+    maps = compile_f32(orc.patch(model, target=layer3.name, normalize=False))(image)[orc.SALIENCY][0]
+    assert maps.shape == (1000, 14, 14)
+    np.testing.assert_allclose(maps, reference, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("source", CASES, indirect=True)
+def test_original_outputs_bit_identical(source):
+    plain = compile_f32(orc.read_model(source))
+    patched = compile_f32(orc.patch(source))
+    assert [o.get_names() for o in patched.outputs[:-1]] == [o.get_names() for o in plain.outputs]
+    for seed in (1, 2):
+        image = _image(source, seed)
+        expected, got = plain(image), patched(image)
+        for i in range(len(plain.outputs)):
+            assert np.array_equal(got[i], expected[i])
+
+
+def test_ir_growth_is_small(light_models, tmp_path):
+    """The mask comes from Eye(H*W), not a dense (H*W, K, H, W) constant (58 MB on SqueezeNet), and
+    the cloned tail's weights (conv10, 2 MB) are written once."""
+    plain = orc.save(orc.read_model(light_models["squeezenet"]), tmp_path / "plain.xml")
+    patched = orc.save(orc.patch(light_models["squeezenet"]), tmp_path / "patched.xml")
+    growth = patched.with_suffix(".bin").stat().st_size - plain.with_suffix(".bin").stat().st_size
+    assert 0 <= growth < 4096
