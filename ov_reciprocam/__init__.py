@@ -1,8 +1,8 @@
 """ov-reciprocam: Recipro-CAM saliency maps inside OpenVINO models.
 
-    import ov_reciprocam as orc
-    model = orc.patch("model.xml")          # adds a `saliency_map` output [B, classes, H, W]
-    orc.save(model, "model_xai.xml")
+import ov_reciprocam as orc
+model = orc.patch("model.xml")          # adds a `saliency_map` output [B, classes, H, W]
+orc.save(model, "model_xai.xml")
 """
 
 __version__ = "0.1.0"

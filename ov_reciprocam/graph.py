@@ -21,9 +21,8 @@ _EPS = 1e-12
 def masked_copies(target: FeatureMap) -> ov.Output:
     """[B*H*W, ...] copies of the target, copy n zero everywhere but at spatial position n."""
     hw, k = target.height * target.width, target.channels
-    eye = ops.eye(
-        ops.constant(np.int64(hw)), ops.constant(np.int64(hw)), ops.constant(np.int64(0)), target.output.get_element_type()
-    )
+    size = ops.constant(np.int64(hw))
+    eye = ops.eye(size, size, ops.constant(np.int64(0)), target.output.get_element_type())
     if target.layout == "NCHW":
         mask_shape, copy_shape = [1, hw, 1, target.height, target.width], [-1, k, target.height, target.width]
     else:
@@ -47,7 +46,7 @@ def tail_on(model: ov.Model, located: Located, copies: ov.Output) -> ov.Output:
     twins = clone.get_ordered_ops()
     if [o.get_friendly_name() for o in originals] != [o.get_friendly_name() for o in twins]:
         raise RuntimeError("model.clone() did not preserve op order; please report this model")
-    twin_of = {o.get_instance_id(): t for o, t in zip(originals, twins)}
+    twin_of = {o.get_instance_id(): t for o, t in zip(originals, twins, strict=True)}
     target_node = located.target.output.get_node().get_instance_id()
     target_port = located.target.output.get_index()
     batch = model.get_parameters()[0].get_partial_shape()[0]
@@ -129,7 +128,8 @@ def saliency(
     if normalize:
         axes = ops.constant(np.array([2, 3], np.int64))
         low = ops.reduce_min(maps, axes, keep_dims=True)
-        span = ops.maximum(ops.subtract(ops.reduce_max(maps, axes, keep_dims=True), low), ops.constant(np.float32(_EPS)))
+        high = ops.reduce_max(maps, axes, keep_dims=True)
+        span = ops.maximum(ops.subtract(high, low), ops.constant(np.float32(_EPS)))
         maps = ops.divide(ops.subtract(maps, low), span)
     if uint8:
         scaled = ops.multiply(maps, ops.constant(np.float32(255.0)))

@@ -363,7 +363,7 @@ def _named_target(model: ov.Model, name: str, chain: list[ov.Output], graph: _Da
         out
         for op in model.get_ordered_ops()
         for out in op.outputs()
-        if name in out.get_names() or (op.get_friendly_name() == name and out.get_index() == 0) or node_name(out) == name
+        if name in out.get_names() or name in (node_name(out), op.get_friendly_name() if out.get_index() == 0 else None)
     ]
     if not matches:
         raise ReciproCamError(f"target '{name}' is neither a node's friendly name nor a tensor name in the model")
@@ -376,6 +376,7 @@ def _named_target(model: ov.Model, name: str, chain: list[ov.Output], graph: _Da
     fm = _feature_map(out, graph)
     if fm is None:
         raise ReciproCamError(
-            f"target '{name}' has shape {out.get_partial_shape()}; it must be 4-D with static channels, height and width"
+            f"target '{name}' has shape {out.get_partial_shape()}; "
+            "it must be 4-D with static channels, height and width"
         )
     return fm

@@ -20,15 +20,11 @@ BUILT = {
 }
 
 
-def _image(model: orc.Located | object, seed: int = 0) -> np.ndarray:
-    shape = [d.get_length() if d.is_static else 1 for d in orc.read_model(model).get_parameters()[0].get_partial_shape()]
+def _image(model, seed: int = 0) -> np.ndarray:
+    """A random input for `model`, batch 1."""
+    dims = orc.read_model(model).get_parameters()[0].get_partial_shape()
+    shape = [d.get_length() if d.is_static else 1 for d in dims]
     return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
-
-
-def _sources(light_models):
-    yield from ((name, light_models[name]) for name in NAMES)
-    yield from ((name, build()) for name, build in BUILT.items())
-    yield "dog_breeds", DOG_MODEL
 
 
 CASES = [*NAMES, *BUILT, "dog_breeds"]
@@ -54,7 +50,9 @@ def test_softmax_maps_equal_brute_force(source):
     np.testing.assert_allclose(maps, reference, rtol=0, atol=min(1e-4, spread / 100))
 
 
-@pytest.mark.parametrize("source", ["resnet50", "squeezenet", "gap_linear", "nhwc_flatten", "dog_breeds"], indirect=True)
+@pytest.mark.parametrize(
+    "source", ["resnet50", "squeezenet", "gap_linear", "nhwc_flatten", "dog_breeds"], indirect=True
+)
 def test_logit_maps_equal_brute_force(source):
     image = _image(source)
     reference = recipro_cam(source, image, score="logits")
