@@ -8,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import openvino as ov
+from openvino.frontend import FrontEndManager
 
 from .errors import ReciproCamError
 
+_FRAMEWORKS = {".xml": "ir", ".onnx": "onnx", ".tflite": "tflite", ".pdmodel": "paddle", ".pb": "tf"}
 _INTEGER_TYPES = frozenset({ov.Type.i64, ov.Type.i32, ov.Type.u64, ov.Type.u32, ov.Type.boolean})
 
 
@@ -22,8 +24,12 @@ def read_model(source: ov.Model | str | os.PathLike) -> ov.Model:
         path = Path(source)
         if not path.exists():
             raise ReciproCamError(f"model file not found: {path}")
+        framework = _FRAMEWORKS.get(path.suffix.lower())
+        if framework and not FrontEndManager().load_by_framework(framework).supported(str(path)):
+            # Checked up front: convert_model would try every frontend and some print C++ logs.
+            raise ReciproCamError(f"cannot read model {path}: not a valid {framework} model")
         try:
-            if path.suffix.lower() == ".xml":
+            if framework == "ir":
                 model = ov.Core().read_model(path)
             else:
                 model = ov.convert_model(path)

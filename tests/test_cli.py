@@ -1,0 +1,91 @@
+"""The `ov-reciprocam` command as a user runs it: real processes, real files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import builders
+import openvino as ov
+import pytest
+from conftest import DOG_MODEL
+
+import ov_reciprocam as orc
+
+
+def run(*args, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ov_reciprocam", *map(str, args)], capture_output=True, text=True, cwd=cwd
+    )
+
+
+def test_patch_writes_ir_and_summary(tmp_path, light_models):
+    out = tmp_path / "resnet50_xai.xml"
+    result = run("patch", light_models["resnet50"], "-o", out, "--batch", "-1")
+    assert result.returncode == 0, result.stderr
+    assert "NCHW, 2048x7x7" in result.stdout and "saliency_map [?,1000,7,7]" in result.stdout
+    model = ov.Core().read_model(out)
+    assert model.output(orc.SALIENCY).get_partial_shape().to_string() == "[?,1000,7,7]"
+    assert model.get_rt_info(["ov_reciprocam", "score"]).astype(str) == "softmax"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["resnet50_xai.bin", "resnet50_xai.xml"]
+
+
+def test_patch_default_output_name_and_options(tmp_path):
+    model = tmp_path / "dog.xml"
+    ov.save_model(ov.Core().read_model(DOG_MODEL), model, compress_to_fp16=False)
+    result = run("patch", model, "--score", "logits", "--uint8")
+    assert result.returncode == 0, result.stderr
+    patched = ov.Core().read_model(tmp_path / "dog_xai.xml")
+    assert patched.output(orc.SALIENCY).get_element_type() == ov.Type.u8
+    assert patched.get_rt_info(["ov_reciprocam", "score"]).astype(str) == "logits"
+
+
+def test_inspect_marks_the_auto_target(light_models):
+    result = run("inspect", light_models["squeezenet"])
+    assert result.returncode == 0, result.stderr
+    marked = [line for line in result.stdout.splitlines() if "<- auto" in line]
+    assert len(marked) == 1 and "512x13x13" in marked[0]
+    assert "1000x13x13" in result.stdout  # conv10 is listed, just not picked
+
+
+def _truncated(tmp_path):
+    text = DOG_MODEL.read_text()
+    bad = tmp_path / "bad.xml"
+    bad.write_text(text[: len(text) // 2])
+    (tmp_path / "bad.bin").write_bytes(DOG_MODEL.with_suffix(".bin").read_bytes())
+    return bad
+
+
+def _saved(model, tmp_path, name):
+    path = tmp_path / f"{name}.xml"
+    ov.save_model(model, path)
+    return path
+
+
+BAD_INPUTS = {
+    "missing file": (lambda tmp: tmp / "nope.xml", "not found"),
+    "truncated xml": (_truncated, "cannot read model"),
+    "no feature map": (lambda tmp: _saved(builders.no_feature_map(), tmp, "mlp"), "no spatial feature map"),
+    "two inputs": (lambda tmp: _saved(builders.two_inputs(), tmp, "two"), "2 inputs"),
+    "already patched": (lambda tmp: _saved(orc.patch(builders.gap_linear()), tmp, "done"), "already"),
+    "not a model": (lambda tmp: (tmp / "notes.onnx").write_text("hello") and tmp / "notes.onnx", "cannot read model"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_one_line_error_no_output(case, tmp_path):
+    make, message = BAD_INPUTS[case]
+    src = tmp_path / "src"
+    src.mkdir()
+    model = make(src)
+    out_dir = tmp_path / "out"
+    result = run("patch", model, "-o", out_dir / "x.xml")
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0], result.stderr
+    assert not out_dir.exists() or not any(out_dir.iterdir())
+
+
+def test_bad_target_name(light_models):
+    result = run("patch", light_models["resnet50"], "--target", "nope", "-o", "/dev/null/x.xml")
+    assert result.returncode != 0 and "neither a node" in result.stderr
