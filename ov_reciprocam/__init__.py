@@ -3,6 +3,7 @@
 import ov_reciprocam as orc
 model = orc.patch("model.xml")          # adds a `saliency_map` output [B, classes, H, W]
 orc.save(model, "model_xai.xml")
+results = orc.Explainer("model_xai.xml").explain(["photo.jpg"])
 """
 
 __version__ = "0.1.0"
@@ -13,11 +14,18 @@ from .loading import read_model
 from .loading import save_model as save
 from .locate import FeatureMap, Located, locate
 from .patch import is_patched, patch
+from .preprocess import Preprocess
+from .runtime import ClassMap, Explainer, Explanation, Prediction
 
 __all__ = [
     "SALIENCY",
+    "ClassMap",
+    "Explainer",
+    "Explanation",
     "FeatureMap",
     "Located",
+    "Prediction",
+    "Preprocess",
     "ReciproCamError",
     "__version__",
     "is_patched",

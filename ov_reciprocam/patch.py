@@ -59,6 +59,8 @@ def patch(
         "layout": t.layout,
         "feature_shape": f"{t.channels},{t.height},{t.width}",
         "classes": str(located.classes),
+        "output_index": str(located.output_index),
+        "probabilities": str(located.has_softmax),
         "score": score,
         "normalize": str(normalize),
         "dtype": "u8" if uint8 else "f32",

@@ -1,0 +1,45 @@
+"""Atomic file output: a reader sees the old file or the whole new one, never half of it."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import ReciproCamError
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
+        raise ReciproCamError(f"cannot encode {path} as PNG")
+    return write_bytes(path, encoded.tobytes())
+
+
+def write_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return write_bytes(path, buffer.getvalue())
+
+
+def write_json(path: str | os.PathLike, data) -> Path:
+    return write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())

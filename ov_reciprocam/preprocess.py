@@ -1,0 +1,203 @@
+"""Preprocessing recipes: how a photo becomes a model input, and how a map goes back onto the photo.
+
+A recipe comes from the model's rt_info `model_info` (the Open Model Zoo / OTX / Model API
+convention), from flags, or is embedded in the model with OpenVINO's PrePostProcessor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import cv2
+import numpy as np
+import openvino as ov
+from openvino.preprocess import ColorFormat, PrePostProcessor, ResizeAlgorithm
+
+from .errors import ReciproCamError
+
+RESIZE_MODES = ("stretch", "fit", "crop")
+# Model API spellings of the same modes, as found in rt_info model_info/resize_type.
+_RESIZE_NAMES = {"standard": "stretch", "fit_to_window": "fit", "fit_to_window_letterbox": "fit", "crop": "crop"}
+_MODEL_API_NAMES = {"stretch": "standard", "fit": "fit_to_window_letterbox", "crop": "crop"}
+INTERPOLATIONS = {
+    "linear": cv2.INTER_LINEAR,
+    "cubic": cv2.INTER_CUBIC,
+    "area": cv2.INTER_AREA,
+    "nearest": cv2.INTER_NEAREST,
+}
+_PPP_RESIZE = {"linear": ResizeAlgorithm.RESIZE_LINEAR, "cubic": ResizeAlgorithm.RESIZE_CUBIC}
+EMBEDDED_KEY = ["ov_reciprocam", "embedded_preprocessing"]
+
+
+def parse_values(text: str | None) -> tuple[float, ...] | None:
+    """'127.5' or '123.7,116.3,103.5' or '123.7 116.3 103.5' -> floats (1 or 3 of them)."""
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in str(text).replace(",", " ").split())
+    except ValueError:
+        raise ReciproCamError(f"expected 1 or 3 numbers, got '{text}'") from None
+    if len(values) not in (1, 3):
+        raise ReciproCamError(f"expected 1 or 3 numbers, got '{text}'")
+    return values
+
+
+def _info(model: ov.Model, key: str) -> str | None:
+    path = ["model_info", key]
+    return model.get_rt_info(path).astype(str) if model.has_rt_info(path) else None
+
+
+def labels_of(model: ov.Model) -> list[str] | None:
+    """Class names from rt_info model_info/labels (space-separated, as Model API writes them)."""
+    text = _info(model, "labels")
+    return text.split() if text else None
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """x = (resized pixel in the model's channel order - mean) / scale, in the model's layout."""
+
+    width: int
+    height: int
+    layout: str = "NCHW"  # of the model input
+    mean: tuple[float, ...] = (0.0,)
+    scale: tuple[float, ...] = (1.0,)
+    rgb: bool = False  # the model wants RGB; photos are read as BGR
+    resize: str = "stretch"
+    interpolation: str = "linear"
+    embedded: bool = False  # the model takes the raw uint8 BGR photo and preprocesses in-graph
+
+    @classmethod
+    def from_model(cls, model: ov.Model, **overrides) -> Preprocess:
+        """The recipe from the model's input shape and rt_info; non-None `overrides` win."""
+        if model.has_rt_info(EMBEDDED_KEY):
+            return cls(width=0, height=0, layout="NHWC", embedded=True)
+        shape = model.get_parameters()[0].get_partial_shape()
+        if shape.rank.is_dynamic or shape.rank.get_length() != 4:
+            raise ReciproCamError(f"the model input has shape {shape}; expected a 4-D image batch")
+        layout = overrides.pop("layout", None) or _guess_layout(shape)
+        h, w = (shape[1], shape[2]) if layout == "NHWC" else (shape[2], shape[3])
+        if h.is_dynamic or w.is_dynamic:
+            raise ReciproCamError(f"the model input {shape} has a dynamic height or width; reshape it to a fixed size")
+        reverse = _info(model, "reverse_input_channels")
+        found = {
+            "mean": parse_values(_info(model, "mean_values")),
+            "scale": parse_values(_info(model, "scale_values")),
+            "rgb": None if reverse is None else reverse.strip().lower() in ("true", "yes", "1"),
+            "resize": _RESIZE_NAMES.get(str(_info(model, "resize_type")).lower()),
+            "interpolation": _info(model, "interpolation") if _info(model, "interpolation") in INTERPOLATIONS else None,
+        }
+        recipe = cls(width=w.get_length(), height=h.get_length(), layout=layout)
+        return recipe.with_overrides(**found).with_overrides(**overrides)
+
+    def with_overrides(self, **changes) -> Preprocess:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def describe(self) -> str:
+        if self.embedded:
+            return "embedded in the model (takes a uint8 BGR photo of any size)"
+        mean = " ".join(f"{v:g}" for v in self.mean)
+        scale = " ".join(f"{v:g}" for v in self.scale)
+        return (
+            f"{self.resize} to {self.width}x{self.height} ({self.interpolation}), {'RGB' if self.rgb else 'BGR'}, "
+            f"(x - [{mean}]) / [{scale}], {self.layout}"
+        )
+
+    def __call__(self, bgr: np.ndarray) -> np.ndarray:
+        """One BGR photo -> one model input without the batch axis."""
+        if self.embedded:
+            return bgr
+        pixels = self._geometry(bgr)
+        if self.rgb:
+            pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
+        x = (pixels.astype(np.float32) - np.float32(self.mean)) / np.float32(self.scale)
+        return x if self.layout == "NHWC" else x.transpose(2, 0, 1)
+
+    def _fitted_size(self, w: int, h: int) -> tuple[int, int]:
+        """The photo's size after the aspect-keeping resize of `fit` (inside) or `crop` (covering)."""
+        s = (max if self.resize == "crop" else min)(self.width / w, self.height / h)
+        return max(1, round(w * s)), max(1, round(h * s))
+
+    def _geometry(self, image: np.ndarray) -> np.ndarray:
+        flag = INTERPOLATIONS[self.interpolation]
+        if self.resize == "stretch":
+            return cv2.resize(image, (self.width, self.height), interpolation=flag)
+        nw, nh = self._fitted_size(image.shape[1], image.shape[0])
+        resized = cv2.resize(image, (nw, nh), interpolation=flag)
+        x0, y0 = abs(nw - self.width) // 2, abs(nh - self.height) // 2
+        if self.resize == "crop":
+            return resized[y0 : y0 + self.height, x0 : x0 + self.width]
+        canvas = np.zeros((self.height, self.width, 3), image.dtype)
+        canvas[y0 : y0 + nh, x0 : x0 + nw] = resized
+        return canvas
+
+    def to_image(self, maps: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+        """Upsample [..., h, w] maps of the model input onto a (W, H) photo: [..., H, W].
+
+        Bilinear, as in the paper. Photo pixels the model never saw (cropped away) get 0.
+        """
+        w, h = image_size
+        stack = np.ascontiguousarray(maps.reshape(-1, *maps.shape[-2:]).transpose(1, 2, 0), np.float32)
+        if self.embedded or self.resize == "stretch":
+            out = _resize(stack, w, h)
+        else:
+            nw, nh = self._fitted_size(w, h)
+            x0, y0 = abs(nw - self.width) // 2, abs(nh - self.height) // 2
+            on_input = _resize(stack, self.width, self.height)
+            if self.resize == "fit":
+                out = _resize(on_input[y0 : y0 + nh, x0 : x0 + nw], w, h)
+            else:
+                resized = np.zeros((nh, nw, stack.shape[2]), np.float32)
+                resized[y0 : y0 + self.height, x0 : x0 + self.width] = on_input
+                out = _resize(resized, w, h)
+        return out.transpose(2, 0, 1).reshape(*maps.shape[:-2], h, w)
+
+    def write_rt_info(self, model: ov.Model, labels: list[str] | None = None) -> None:
+        """Record the recipe (and labels) in rt_info model_info, so later runs need no flags."""
+        info = {
+            "mean_values": " ".join(f"{v:g}" for v in self.mean),
+            "scale_values": " ".join(f"{v:g}" for v in self.scale),
+            "reverse_input_channels": str(self.rgb),
+            "resize_type": _MODEL_API_NAMES[self.resize],
+            "interpolation": self.interpolation,  # ours: Model API always resizes bilinearly
+        }
+        if labels:
+            # Model API keeps labels space-separated, so a space inside a name becomes "_".
+            info["labels"] = " ".join(label.replace(" ", "_") for label in labels)
+        for key, value in info.items():
+            model.set_rt_info(value, ["model_info", key])
+
+    def embed(self, model: ov.Model) -> ov.Model:
+        """Build the recipe into `model`: it then takes a uint8 BGR [1, H, W, 3] photo of any size."""
+        if self.resize != "stretch" or self.interpolation not in _PPP_RESIZE:
+            raise ReciproCamError("embedded preprocessing supports --resize stretch with linear or cubic interpolation")
+        ppp = PrePostProcessor(model)
+        tensor = ppp.input().tensor()
+        tensor.set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC")).set_color_format(ColorFormat.BGR)
+        tensor.set_spatial_dynamic_shape()
+        steps = ppp.input().preprocess().convert_element_type(ov.Type.f32)
+        if self.rgb:
+            steps.convert_color(ColorFormat.RGB)
+        steps.resize(_PPP_RESIZE[self.interpolation])
+        steps.mean(list(self.mean) if len(self.mean) == 3 else self.mean[0])
+        steps.scale(list(self.scale) if len(self.scale) == 3 else self.scale[0])
+        ppp.input().model().set_layout(ov.Layout(self.layout))
+        embedded = ppp.build()
+        embedded.set_rt_info(self.describe(), EMBEDDED_KEY)
+        return embedded
+
+
+def _resize(hwc: np.ndarray, w: int, h: int) -> np.ndarray:
+    # cv2.resize takes at most 512 channels at a time.
+    parts = [
+        cv2.resize(hwc[:, :, i : i + 512], (w, h), interpolation=cv2.INTER_LINEAR) for i in range(0, hwc.shape[2], 512)
+    ]
+    return np.concatenate([p.reshape(h, w, -1) for p in parts], axis=2)
+
+
+def _guess_layout(shape: ov.PartialShape) -> str:
+    """Images have 1 or 3 channels: NHWC when the last dim is that and dim 1 is not."""
+    last, second = shape[3], shape[1]
+    if last.is_static and last.get_length() in (1, 3) and not (second.is_static and second.get_length() in (1, 3)):
+        return "NHWC"
+    return "NCHW"
