@@ -111,6 +111,16 @@ def _recipe_overrides(mean, scale, rgb, resize, interpolation, layout) -> dict:
 @click.option("--uint8", is_flag=True, help="Emit maps as uint8 in [0, 255].")
 @click.option("--batch", type=int, metavar="N|-1", help="Set the input batch before patching; -1 makes it dynamic.")
 @click.option(
+    "--static-batch",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Set batch N and check that every shape is static (NPU needs static shapes).",
+)
+@click.option("--top-k", type=click.IntRange(min=1), help="Emit maps for each image's K best classes only [all].")
+@click.option("--upsample", is_flag=True, help="Resize the maps to the input size in-graph.")
+@click.option("--generic", is_flag=True, help="Always run the masked-copy mosaic, even where a shortcut is exact.")
+@click.option("--device", help="Also compile the result for this device (CPU, GPU, NPU, AUTO) to check it loads.")
+@click.option(
     "--fp16/--fp32",
     default=False,
     show_default=True,
@@ -122,7 +132,24 @@ def _recipe_overrides(mean, scale, rgb, resize, interpolation, layout) -> dict:
     is_flag=True,
     help="Build the recipe into the model: it then takes a uint8 BGR photo of any size [1, H, W, 3].",
 )
-def patch(model: Path, output, target, score, normalize, uint8, batch, fp16, labels, embed_preprocessing, **recipe):
+def patch(
+    model: Path,
+    output,
+    target,
+    score,
+    normalize,
+    uint8,
+    batch,
+    static_batch,
+    top_k,
+    upsample,
+    generic,
+    device,
+    fp16,
+    labels,
+    embed_preprocessing,
+    **recipe,
+):
     """Add a `saliency_map` output to MODEL (.xml, .onnx, ...) and save it as IR.
 
     Preprocessing flags and --labels are stored in the model's rt_info (model_info), so that
@@ -134,8 +161,21 @@ def patch(model: Path, output, target, score, normalize, uint8, batch, fp16, lab
     from .preprocess import Preprocess
     from .runtime import read_labels
 
+    if batch is not None and static_batch is not None:
+        raise click.UsageError("use either --batch or --static-batch")
     output = output or model.with_name(f"{model.stem}_xai.xml")
-    patched = patch_model(model, target=target, score=score, normalize=normalize, uint8=uint8, batch=batch)
+    patched = patch_model(
+        model,
+        target=target,
+        score=score,
+        normalize=normalize,
+        uint8=uint8,
+        batch=static_batch or batch,
+        static=static_batch is not None,
+        top_k=top_k,
+        upsample=upsample,
+        fast=not generic,
+    )
     overrides = _recipe_overrides(**recipe)
     names = read_labels(labels) if labels else None
     if names or embed_preprocessing or any(v is not None for v in overrides.values()):
@@ -144,12 +184,21 @@ def patch(model: Path, output, target, score, normalize, uint8, batch, fp16, lab
         if embed_preprocessing:
             patched = preprocess.embed(patched)
         click.echo(f"preprocess {preprocess.describe()}{' (embedded)' if embed_preprocessing else ''}")
+    if device:
+        from .runtime import compile_for
+
+        compile_for(patched, device)
     save_model(patched, output, compress_to_fp16=fp16)
-    info = {key: patched.get_rt_info([RT_KEY, key]).astype(str) for key in ("target", "layout", "feature_shape")}
+    info = {
+        key: patched.get_rt_info([RT_KEY, key]).astype(str) for key in ("target", "layout", "feature_shape", "path")
+    }
     outputs = ", ".join(f"{o.get_any_name()} {_shape(o)}" for o in patched.outputs)
     click.echo(f"target    {info['target']} ({info['layout']}, {info['feature_shape'].replace(',', 'x')})")
+    click.echo(f"tail      {info['path']}")
     click.echo(f"classes   {patched.get_rt_info([RT_KEY, 'classes']).astype(str)}, scored by {score}")
     click.echo(f"outputs   {outputs}")
+    if device:
+        click.echo(f"compiled  on {device}")
     click.echo(f"saved     {output}")
 
 
@@ -266,6 +315,78 @@ def explain(
     click.echo(f"explained {len(records)} images in {seconds:.1f} s ({rate:.1f} images/s) -> {output}/")
     if failed:
         raise click.ClickException(f"{len(failed)} of {len(paths)} images could not be read (see results.json)")
+
+
+def _batches(ctx, param, value: str) -> tuple[int, ...]:
+    try:
+        batches = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected sizes like 1,8, got '{value}'") from None
+    if not batches or min(batches) < 1:
+        raise click.BadParameter(f"batch sizes must be positive, got '{value}'")
+    return batches
+
+
+@main.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--device", default="CPU", show_default=True, help="OpenVINO device: CPU, GPU, NPU, AUTO.")
+@click.option("--batch", "batches", default="1", show_default=True, callback=_batches, help="Batch sizes, e.g. 1,8.")
+@click.option("--seconds", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="Total timing budget.")
+@click.option(
+    "--precision",
+    type=click.Choice(["f32", "bf16", "f16", "auto"]),
+    default="auto",
+    show_default=True,
+    help="Inference precision; auto is the device default, as deployed.",
+)
+@click.option("--baselines", is_flag=True, help="Also time Score-CAM and RISE on the same model, per image.")
+@click.option("--rise-masks", type=click.IntRange(min=1), default=4000, show_default=True, help="RISE mask count.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_patch_options
+@click.option("--top-k", type=click.IntRange(min=1), help="Patch with in-graph top-K maps (see patch --top-k).")
+@click.option("--generic", is_flag=True, help="Patch without the exact shortcuts.")
+def bench(model, device, batches, seconds, precision, baselines, rise_masks, as_json, target, score, top_k, generic):
+    """Time MODEL plain and patched, interleaved in one process, and print the ratio.
+
+    MODEL may be plain (patched here with the options below) or patched (measured against
+    itself without the saliency outputs). The floor column is the ratio exact Recipro-CAM cannot
+    beat: 1 + the tail's multiply-accumulates that must run once per position / the model's.
+    """
+    import json
+
+    from . import bench as benchmark
+
+    config = None if precision == "auto" else {"INFERENCE_PRECISION_HINT": precision}
+    with click.progressbar(length=1000, label="timing", file=sys.stderr) as bar:
+        results = benchmark.measure(
+            model,
+            device=device,
+            batches=batches,
+            seconds=seconds,
+            config=config,
+            progress=lambda fraction: bar.update(int(1000 * fraction) - bar.pos),
+            target=target,
+            score=score,
+            top_k=top_k,
+            fast=not generic,
+        )
+    report = {"model": str(model), "device": device, "precision": precision, "results": benchmark.as_dicts(results)}
+    if baselines:
+        report["baselines"] = benchmark.baselines(
+            model, results[0], device=device, config=config, rise_masks=rise_masks
+        )
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"{model}  device {device}  precision {precision}  tail {results[0].path}")
+    click.echo("batch  plain ms  patched ms  ratio  floor  plain img/s  patched img/s  runs")
+    for r in results:
+        click.echo(
+            f"{r.batch:>5}  {r.plain_ms:>8.2f}  {r.patched_ms:>10.2f}  {r.ratio:>5.2f}  {r.floor:>5.2f}"
+            f"  {r.plain_images_per_s:>11.1f}  {r.patched_images_per_s:>13.1f}  {r.runs:>4}"
+        )
+    for name, b in report.get("baselines", {}).items():
+        click.echo(f"{name}: {b['ms_per_image']:.1f} ms per image, {b['times_ours']:.0f}x the patched model's time")
 
 
 def _unique(stem: str, taken: set[str]) -> str:

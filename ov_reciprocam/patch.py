@@ -27,6 +27,10 @@ def patch(
     normalize: bool = True,
     uint8: bool = False,
     batch: int | None = None,
+    static: bool = False,
+    top_k: int | None = None,
+    upsample: bool = False,
+    fast: bool = True,
 ) -> ov.Model:
     """Return a copy of `model` with a `saliency_map` output [B, classes, H, W] computed by Recipro-CAM.
 
@@ -36,6 +40,10 @@ def patch(
     normalize: min-max scale each map to [0, 1] per image and class.
     uint8: emit maps as u8 in [0, 255] (needs normalize).
     batch: reshape the input batch first; -1 makes it dynamic.
+    static: insist that every shape in the result is static (NPU needs it); set `batch` with it.
+    top_k: keep only the maps of each image's k best classes, plus `saliency_classes` [B, k].
+    upsample: resize the maps to the input's height and width in-graph.
+    fast: use the exact shortcuts for pooled and flatten+linear tails (False: always the mosaic).
     """
     from . import __version__
 
@@ -49,9 +57,21 @@ def patch(
     if batch is not None:
         set_batch(model, batch)
     located = locate(model, target)
-    copies = graph.masked_copies(located.target)
-    maps = graph.saliency(graph.tail_on(model, located, copies), located, score=score, normalize=normalize, uint8=uint8)
-    graph.attach(model, maps)
+    if top_k is not None and not 1 <= top_k <= located.classes:
+        raise ReciproCamError(f"top_k must be between 1 and the number of classes ({located.classes}), got {top_k}")
+    scores, path = graph.tail_scores(model, located, fast=fast)
+    outputs = graph.saliency(
+        scores,
+        located,
+        score=score,
+        normalize=normalize,
+        uint8=uint8,
+        top_k=top_k,
+        upsample=input_size(model) if upsample else None,
+    )
+    graph.attach(model, outputs)
+    if static:
+        require_static(model)
     t = located.target
     for key, value in {
         "version": __version__,
@@ -64,9 +84,34 @@ def patch(
         "score": score,
         "normalize": str(normalize),
         "dtype": "u8" if uint8 else "f32",
+        "path": path,
+        "top_k": str(top_k or 0),
+        "upsampled": str(upsample),
     }.items():
         model.set_rt_info(value, [RT_KEY, key])
     return model
+
+
+def input_size(model: ov.Model) -> tuple[int, int]:
+    """(height, width) of the single image input, whichever its layout."""
+    from .preprocess import input_layout
+
+    shape = model.get_parameters()[0].get_partial_shape()
+    dims = (shape[1], shape[2]) if input_layout(shape) == "NHWC" else (shape[2], shape[3])
+    if not all(d.is_static for d in dims):
+        raise ReciproCamError(f"cannot upsample to an input of dynamic size {shape}; reshape the model first")
+    return dims[0].get_length(), dims[1].get_length()
+
+
+def require_static(model: ov.Model) -> None:
+    """Raise unless every tensor in `model` has a static shape."""
+    for op in model.get_ordered_ops():
+        for out in op.outputs():
+            if out.get_partial_shape().is_dynamic:
+                raise ReciproCamError(
+                    f"'{op.get_friendly_name()}' has the dynamic shape {out.get_partial_shape()}; "
+                    "set a static batch and input size for devices that need static shapes (NPU)"
+                )
 
 
 def set_batch(model: ov.Model, batch: int) -> None:

@@ -75,7 +75,7 @@ class Preprocess:
         shape = model.get_parameters()[0].get_partial_shape()
         if shape.rank.is_dynamic or shape.rank.get_length() != 4:
             raise ReciproCamError(f"the model input has shape {shape}; expected a 4-D image batch")
-        layout = overrides.pop("layout", None) or _guess_layout(shape)
+        layout = overrides.pop("layout", None) or input_layout(shape)
         h, w = (shape[1], shape[2]) if layout == "NHWC" else (shape[2], shape[3])
         if h.is_dynamic or w.is_dynamic:
             raise ReciproCamError(f"the model input {shape} has a dynamic height or width; reshape it to a fixed size")
@@ -195,8 +195,8 @@ def _resize(hwc: np.ndarray, w: int, h: int) -> np.ndarray:
     return np.concatenate([p.reshape(h, w, -1) for p in parts], axis=2)
 
 
-def _guess_layout(shape: ov.PartialShape) -> str:
-    """Images have 1 or 3 channels: NHWC when the last dim is that and dim 1 is not."""
+def input_layout(shape: ov.PartialShape) -> str:
+    """The layout of a 4-D image input: NHWC when the last dim has 1 or 3 channels and dim 1 does not."""
     last, second = shape[3], shape[1]
     if last.is_static and last.get_length() in (1, 3) and not (second.is_static and second.get_length() in (1, 3)):
         return "NHWC"

@@ -14,8 +14,8 @@ import openvino as ov
 
 from . import files, imaging
 from .errors import ReciproCamError
-from .graph import SALIENCY
-from .loading import read_model
+from .graph import SALIENCY, SALIENCY_CLASSES
+from .loading import first_line, read_model
 from .patch import RT_KEY, is_patched, patch
 from .preprocess import Preprocess, labels_of
 
@@ -147,6 +147,8 @@ class Explainer:
         self.output_index = int(loaded.get_rt_info([RT_KEY, "output_index"]).astype(str))
         self.probabilities = loaded.get_rt_info([RT_KEY, "probabilities"]).astype(str) == "True"
         self.classes = int(loaded.get_rt_info([RT_KEY, "classes"]).astype(str))
+        top_k = [RT_KEY, "top_k"]
+        self.kept_classes = int(loaded.get_rt_info(top_k).astype(str)) if loaded.has_rt_info(top_k) else 0
         if self.labels and len(self.labels) != self.classes:
             raise ReciproCamError(f"{len(self.labels)} labels for a model with {self.classes} classes")
         model_batch = loaded.get_parameters()[0].get_partial_shape()[0]
@@ -157,12 +159,7 @@ class Explainer:
             self.batch = model_batch.get_length()
         else:
             self.batch = batch or DEFAULT_BATCH
-        try:
-            self.compiled = ov.Core().compile_model(loaded, device, config or {})
-        except Exception as exc:
-            from .loading import first_line
-
-            raise ReciproCamError(f"cannot compile the model for {device}: {first_line(exc)}") from None
+        self.compiled = compile_for(loaded, device, config)
 
     def label(self, class_id: int) -> str:
         return self.labels[class_id] if self.labels else f"class_{class_id}"
@@ -206,13 +203,30 @@ class Explainer:
             maps = out[self.compiled.output(SALIENCY)]
             if maps.dtype == np.uint8:
                 maps = maps.astype(np.float32) / 255.0
+            # A model patched with top_k holds maps for its k best classes only, listed per image.
+            kept = out[self.compiled.output(SALIENCY_CLASSES)] if self.kept_classes else None
             for i, photo in enumerate(chunk):
                 ranked = [int(c) for c in np.argsort(-probs[i])]
                 top = [Prediction(c, self.label(c), float(probs[i, c])) for c in ranked[:5]]
                 ids = wanted or ranked[: max(1, top_k)]
-                explained = [ClassMap(c, self.label(c), float(probs[i, c]), maps[i, c]) for c in ids]
+                slot = {int(c): j for j, c in enumerate(kept[i])} if kept is not None else {c: c for c in ids}
+                missing = [self.label(c) for c in ids if c not in slot]
+                if missing:
+                    raise ReciproCamError(
+                        f"the model keeps maps for its {self.kept_classes} best classes only (patched with top_k); "
+                        f"{', '.join(missing)} is not among them for {names[start + i]}"
+                    )
+                explained = [ClassMap(c, self.label(c), float(probs[i, c]), maps[i, slot[c]]) for c in ids]
                 results.append(Explanation(names[start + i], photo, probs[i], top, explained, self.preprocess))
         return results
+
+
+def compile_for(model: ov.Model, device: str = "CPU", config: dict | None = None) -> ov.CompiledModel:
+    """Compile `model`, or raise a one-line error naming the device."""
+    try:
+        return ov.Core().compile_model(model, device, config or {})
+    except Exception as exc:
+        raise ReciproCamError(f"cannot compile the model for {device}: {first_line(exc)}") from None
 
 
 def read_labels(path: str | os.PathLike) -> list[str]:

@@ -89,3 +89,46 @@ def test_bad_input_one_line_error_no_output(case, tmp_path):
 def test_bad_target_name(light_models):
     result = run("patch", light_models["resnet50"], "--target", "nope", "-o", "/dev/null/x.xml")
     assert result.returncode != 0 and "neither a node" in result.stderr
+
+
+def test_patch_static_top_k_upsampled_uint8(tmp_path, light_models):
+    out = tmp_path / "sq.xml"
+    result = run(
+        "patch", light_models["squeezenet"], "-o", out, "--static-batch", "2", "--top-k", "3", "--upsample", "--uint8"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "tail      pooled" in result.stdout
+    model = ov.Core().read_model(out)
+    assert all(o.get_partial_shape().is_static for op in model.get_ordered_ops() for o in op.outputs())
+    assert model.output(orc.SALIENCY).get_partial_shape().to_string() == "[2,3,224,224]"
+    assert model.output("saliency_classes").get_partial_shape().to_string() == "[2,3]"
+
+
+def test_patch_checks_the_device(tmp_path):
+    model = _saved(builders.gap_linear(), tmp_path, "gap")
+    ok = run("patch", model, "-o", tmp_path / "a.xml", "--device", "CPU")
+    assert ok.returncode == 0 and "compiled  on CPU" in ok.stdout
+    bad = run("patch", model, "-o", tmp_path / "b.xml", "--device", "NO_SUCH_DEVICE")
+    assert bad.returncode != 0 and "cannot compile the model for NO_SUCH_DEVICE" in bad.stderr
+    assert not (tmp_path / "b.xml").exists()
+
+
+def test_bench_json(tmp_path):
+    import json
+
+    model = _saved(builders.gap_linear(), tmp_path, "gap")
+    result = run("bench", model, "--batch", "1,3", "--seconds", "0.5", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [r["batch"] for r in report["results"]] == [1, 3]
+    for r in report["results"]:
+        assert r["path"] == "pooled" and r["runs"] >= 3
+        assert r["ratio"] == pytest.approx(r["patched_ms"] / r["plain_ms"])
+        assert r["floor"] >= 1.0
+
+
+def test_bench_of_a_patched_model_strips_its_outputs(tmp_path):
+    model = _saved(orc.patch(builders.flatten_mlp(), top_k=2), tmp_path, "mlp_xai")
+    result = run("bench", model, "--seconds", "0.3")
+    assert result.returncode == 0, result.stderr
+    assert "tail flatten_linear" in result.stdout

@@ -211,3 +211,16 @@ def test_maps_go_back_to_the_right_photo_pixels(resize):
     hot = np.argwhere(back > 0.5)
     (y0, x0), (y1, x1) = hot.min(axis=0), hot.max(axis=0)
     assert abs(y0 - 30) <= 3 and abs(y1 - 59) <= 3 and abs(x0 - 120) <= 3 and abs(x1 - 159) <= 3
+
+
+def test_explainer_on_a_top_k_model(tmp_path):
+    model = orc.patch(DOG_MODEL, top_k=2)
+    recipe = Preprocess(160, 160, "NHWC", mean=(127.5,), scale=(127.5,), rgb=True, interpolation="cubic")
+    explainer = orc.Explainer(model, preprocess=recipe, labels=LABELS.read_text().split(), config=F32)
+    (result,) = explainer.explain([IMAGES / "both.png"], top_k=2)
+    assert [c.label for c in result.classes] == ["bull_mastiff", "pug"]
+    full = orc.Explainer(DOG_MODEL, preprocess=recipe, config=F32).explain([IMAGES / "both.png"], top_k=2)[0]
+    for a, b in zip(result.classes, full.classes, strict=True):
+        np.testing.assert_allclose(a.saliency, b.saliency, atol=1e-6)
+    with pytest.raises(orc.ReciproCamError, match="best classes only"):
+        explainer.explain([IMAGES / "both.png"], classes=["Samoyed"])

@@ -1,0 +1,160 @@
+"""Measure what the saliency output costs: plain and patched models side by side, interleaved.
+
+Both compiled models run alternately on the same input, so machine noise hits both alike; the
+ratio of their medians is the number to read. The floor is what exact Recipro-CAM cannot avoid:
+the part of the tail that must run once per spatial position, in multiply-accumulates.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import openvino as ov
+
+from . import tails
+from .errors import ReciproCamError
+from .graph import SALIENCY, SALIENCY_CLASSES
+from .loading import read_model
+from .locate import Located, locate
+from .patch import RT_KEY, is_patched, patch, set_batch
+from .runtime import compile_for
+
+
+@dataclass
+class Measurement:
+    batch: int
+    plain_ms: float
+    patched_ms: float
+    ratio: float
+    plain_images_per_s: float
+    patched_images_per_s: float
+    floor: float
+    path: str
+    runs: int
+
+
+def strip_saliency(model: ov.Model) -> ov.Model:
+    """The model as it was before patching: the original outputs only."""
+    kept = [r for r in model.get_results() if not ({SALIENCY, SALIENCY_CLASSES} & r.output(0).get_names())]
+    return ov.Model(kept, model.get_parameters(), model.get_friendly_name())
+
+
+def macs(op: ov.Node) -> int:
+    """Multiply-accumulates of one convolution or MatMul at its static shapes (0 for other ops)."""
+    kind = op.get_type_name()
+    out = op.get_output_partial_shape(0)
+    if kind not in ("Convolution", "GroupConvolution", "MatMul") or not out.is_static:
+        return 0
+    weights = op.get_input_partial_shape(1)
+    if not weights.is_static:
+        return 0
+    w = list(weights.get_shape())
+    outputs = int(np.prod(list(out.get_shape())))
+    if kind == "Convolution":  # [Cout, Cin, kh, kw]
+        return outputs * int(np.prod(w[1:]))
+    if kind == "GroupConvolution":  # [G, Cout/G, Cin/G, kh, kw]
+        return outputs * int(np.prod(w[2:]))
+    a = list(op.get_input_partial_shape(0).get_shape()) if op.get_input_partial_shape(0).is_static else None
+    if a is None:
+        return 0
+    contraction = a[-2] if op.get_attributes()["transpose_a"] else a[-1]
+    return outputs * contraction
+
+
+def floor_ratio(plain: ov.Model, located: Located, plan: tails.TailPlan) -> float:
+    """1 + the MACs the saliency branch must add / the model's MACs, for the path taken."""
+    total = sum(macs(op) for op in plain.get_ordered_ops())
+    tail_ops = [op for op in plain.get_ordered_ops() if op.get_instance_id() in located.tail]
+    tail = sum(macs(op) for op in tail_ops)
+    hw = located.target.height * located.target.width
+    if plan.kind == "pooled":
+        extra = (tail - sum(macs(op) for op in plan.chain)) * hw
+    elif plan.kind == "flatten_linear":
+        first = macs(plan.head)
+        extra = first + (tail - first) * hw
+    else:
+        extra = tail * hw
+    return 1.0 + extra / total if total else float("nan")
+
+
+def _random_input(model: ov.Model) -> np.ndarray:
+    param = model.get_parameters()[0]
+    shape = param.get_partial_shape()
+    if shape.is_dynamic:
+        raise ReciproCamError(f"the input shape {shape} is not static after setting the batch")
+    dtype = param.get_element_type().to_dtype()
+    rng = np.random.default_rng(0)
+    if np.issubdtype(dtype, np.integer):
+        return rng.integers(0, 256, list(shape.get_shape())).astype(dtype)
+    return rng.standard_normal(list(shape.get_shape())).astype(dtype)
+
+
+def measure(
+    source: ov.Model | str | os.PathLike,
+    *,
+    device: str = "CPU",
+    batches: tuple[int, ...] = (1,),
+    seconds: float = 10.0,
+    config: dict | None = None,
+    progress: Callable[[float], None] | None = None,  # called with the fraction of the whole run done
+    **patch_options,
+) -> list[Measurement]:
+    """Plain vs patched latency per batch size, `seconds` split across the batch sizes.
+
+    A patched model is measured as it is, against itself without the saliency outputs.
+    """
+    loaded = read_model(source)
+    given_patched = is_patched(loaded)
+    target = loaded.get_rt_info([RT_KEY, "target"]).astype(str) if given_patched else patch_options.get("target")
+    results = []
+    for index, batch in enumerate(batches):
+        if given_patched:
+            patched = read_model(loaded)
+            set_batch(patched, batch)
+            # From its own copy: compiling two models that share nodes crashed the CPU plugin.
+            plain = strip_saliency(read_model(patched))
+        else:
+            plain = read_model(loaded)
+            set_batch(plain, batch)
+            patched = patch(loaded, batch=batch, **patch_options)
+        located = locate(plain, target)
+        plan = tails.plan(plain, located)
+        compiled = (compile_for(plain, device, config), compile_for(patched, device, config))
+        image = _random_input(plain)
+        for c in compiled:  # first runs allocate memory and pick kernels
+            c(image)
+        times: tuple[list[float], list[float]] = ([], [])
+        budget = seconds / len(batches)
+        start = time.perf_counter()
+        while time.perf_counter() - start < budget or len(times[0]) < 3:
+            # Swap who goes first every round: the second of a pair finds warmer caches.
+            pairs = list(zip(compiled, times, strict=True))
+            for c, bucket in pairs if len(times[0]) % 2 == 0 else pairs[::-1]:
+                t0 = time.perf_counter()
+                c(image)
+                bucket.append((time.perf_counter() - t0) * 1e3)
+            if progress:
+                progress((index + min(1.0, (time.perf_counter() - start) / budget)) / len(batches))
+        plain_ms, patched_ms = (float(np.median(t)) for t in times)
+        results.append(
+            Measurement(
+                batch=batch,
+                plain_ms=plain_ms,
+                patched_ms=patched_ms,
+                ratio=patched_ms / plain_ms,
+                plain_images_per_s=batch * 1e3 / plain_ms,
+                patched_images_per_s=batch * 1e3 / patched_ms,
+                floor=floor_ratio(plain, located, plan),
+                path=patched.get_rt_info([RT_KEY, "path"]).astype(str),
+                runs=len(times[0]),
+            )
+        )
+    return results
+
+
+def as_dicts(measurements: list[Measurement]) -> list[dict]:
+    return [asdict(m) for m in measurements]
