@@ -42,7 +42,8 @@ def read_model(source: ov.Model | str | os.PathLike) -> ov.Model:
 def first_line(exc: BaseException) -> str:
     """The first informative line of an OpenVINO error, which otherwise spans a C++ backtrace."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    useful = [ln for ln in lines if not ln.startswith(("Check ", "Exception from", "[ GENERAL_ERROR ]"))]
+    skipped = ("Check ", "Exception from", "[ GENERAL_ERROR ]", "Converting input model")
+    useful = [ln for ln in lines if not ln.startswith(skipped)]
     return (useful or lines or [type(exc).__name__])[0]
 
 
