@@ -82,15 +82,17 @@ def floor_ratio(plain: ov.Model, located: Located, plan: tails.TailPlan) -> floa
 
 
 def _random_input(model: ov.Model) -> np.ndarray:
+    """A seeded random input; a dynamic batch becomes 1."""
     param = model.get_parameters()[0]
     shape = param.get_partial_shape()
-    if shape.is_dynamic:
-        raise ReciproCamError(f"the input shape {shape} is not static after setting the batch")
+    if any(d.is_dynamic for d in shape[1:]):
+        raise ReciproCamError(f"the input shape {shape} is not static; reshape the model to a fixed image size")
+    dims = [shape[0].get_length() if shape[0].is_static else 1] + [d.get_length() for d in shape[1:]]
     dtype = param.get_element_type().to_dtype()
     rng = np.random.default_rng(0)
     if np.issubdtype(dtype, np.integer):
-        return rng.integers(0, 256, list(shape.get_shape())).astype(dtype)
-    return rng.standard_normal(list(shape.get_shape())).astype(dtype)
+        return rng.integers(0, 256, dims).astype(dtype)
+    return rng.standard_normal(dims).astype(dtype)
 
 
 def measure(
@@ -158,3 +160,31 @@ def measure(
 
 def as_dicts(measurements: list[Measurement]) -> list[dict]:
     return [asdict(m) for m in measurements]
+
+
+def baselines(
+    source: ov.Model | str | os.PathLike,
+    ours: Measurement,
+    *,
+    device: str = "CPU",
+    config: dict | None = None,
+    rise_masks: int = 4000,
+) -> dict[str, dict]:
+    """Wall time per image of Score-CAM and RISE on the plain model, and how many times ours that is."""
+    from .baselines import BlackBox, rise, score_cam
+    from .preprocess import input_layout
+
+    plain = read_model(source)
+    if is_patched(plain):
+        plain = strip_saliency(plain)
+    layout = input_layout(plain.get_parameters()[0].get_partial_shape())
+    box = BlackBox.build(plain, layout, device=device, config=config)
+    image = _random_input(plain)[0]
+    ours_ms = ours.patched_ms / ours.batch
+    report = {}
+    for name, method in (("score-cam", score_cam), ("rise", lambda b, x, c: rise(b, x, c, masks=rise_masks))):
+        start = time.perf_counter()
+        method(box, image, 0)
+        ms = (time.perf_counter() - start) * 1e3
+        report[name] = {"ms_per_image": ms, "times_ours": ms / ours_ms}
+    return report

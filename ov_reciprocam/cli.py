@@ -10,7 +10,9 @@ import click
 
 from . import __version__
 from .errors import ReciproCamError
+from .evaluate import METHODS
 from .preprocess import INTERPOLATIONS, RESIZE_MODES, parse_values
+from .quantize import PRESETS, TARGET_DEVICES
 
 
 class _OneLineErrors(click.Group):
@@ -50,41 +52,56 @@ def _shape(output) -> str:
     return str(output.get_partial_shape()).replace(" ", "")
 
 
-def _patch_options(f):
-    """How the saliency output is built: shared by `patch` and by `explain` on a plain model."""
-    options = [
-        click.option(
-            "--target", metavar="NAME", help="Feature map to explain, by node or tensor name [default: auto]."
-        ),
-        click.option(
-            "--score",
-            type=click.Choice(["softmax", "logits"]),
-            default="softmax",
-            show_default=True,
-            help="Score each masked copy by class probability (the paper) or by raw logit.",
-        ),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+def _stack(*decorators):
+    """Apply click decorators in the order they are listed, as if written one above the other."""
+
+    def apply(f):
+        for decorator in reversed(decorators):
+            f = decorator(f)
+        return f
+
+    return apply
 
 
-def _preprocess_options(f):
-    """The preprocessing recipe, for models whose rt_info does not carry one."""
-    options = [
-        click.option("--mean", metavar="V|R,G,B", help="Subtract per channel, in the model's channel order."),
-        click.option("--scale", metavar="V|R,G,B", help="Then divide per channel."),
-        click.option("--rgb/--bgr", "rgb", default=None, help="Channel order the model expects [default: BGR]."),
-        click.option("--resize", type=click.Choice(RESIZE_MODES), help="How photos meet the input size [stretch]."),
-        click.option("--interpolation", type=click.Choice(list(INTERPOLATIONS)), help="Resize filter [linear]."),
-        click.option("--layout", type=click.Choice(["NCHW", "NHWC"]), help="Input layout [guessed from the shape]."),
-        click.option(
-            "--labels", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Class names, one per line."
-        ),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+# How the saliency output is built: shared by `patch` and by the commands that patch in memory.
+_patch_options = _stack(
+    click.option("--target", metavar="NAME", help="Feature map to explain, by node or tensor name [default: auto]."),
+    click.option(
+        "--score",
+        type=click.Choice(["softmax", "logits"]),
+        default="softmax",
+        show_default=True,
+        help="Score each masked copy by class probability (the paper) or by raw logit.",
+    ),
+)
+
+# The preprocessing recipe, for models whose rt_info does not carry one.
+_RECIPE_FLAGS = ("mean", "scale", "rgb", "resize", "interpolation", "layout")
+_preprocess_options = _stack(
+    click.option("--mean", metavar="V|R,G,B", help="Subtract per channel, in the model's channel order."),
+    click.option("--scale", metavar="V|R,G,B", help="Then divide per channel."),
+    click.option("--rgb/--bgr", "rgb", default=None, help="Channel order the model expects [default: BGR]."),
+    click.option("--resize", type=click.Choice(RESIZE_MODES), help="How photos meet the input size [stretch]."),
+    click.option("--interpolation", type=click.Choice(list(INTERPOLATIONS)), help="Resize filter [linear]."),
+    click.option("--layout", type=click.Choice(["NCHW", "NHWC"]), help="Input layout [guessed from the shape]."),
+    click.option(
+        "--labels", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Class names, one per line."
+    ),
+)
+
+
+def _precision_option(default: str, note: str):
+    return click.option(
+        "--precision",
+        type=click.Choice(["f32", "bf16", "f16", "auto"]),
+        default=default,
+        show_default=True,
+        help=f"Inference precision; {note}.",
+    )
+
+
+def _compile_config(precision: str) -> dict | None:
+    return None if precision == "auto" else {"INFERENCE_PRECISION_HINT": precision}
 
 
 def _recipe_overrides(mean, scale, rgb, resize, interpolation, layout) -> dict:
@@ -234,13 +251,7 @@ def inspect(model: Path) -> None:
 )
 @click.option("--device", default="CPU", show_default=True, help="OpenVINO device: CPU, GPU, NPU, AUTO.")
 @click.option("--batch", type=click.IntRange(min=1), help="Photos per inference for a dynamic-batch model [8].")
-@click.option(
-    "--precision",
-    type=click.Choice(["f32", "bf16", "f16", "auto"]),
-    default="f32",
-    show_default=True,
-    help="Inference precision; auto is the device default (bf16 on AMX CPUs, which moves maps by ~0.04).",
-)
+@_precision_option("f32", "auto is the device default (bf16 on AMX CPUs, which moves maps by ~0.04)")
 @click.option("--alpha", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Heatmap opacity.")
 @click.option("--colormap", default="jet", show_default=True, help="OpenCV colormap: jet, turbo, inferno, viridis...")
 @_patch_options
@@ -260,7 +271,7 @@ def explain(
     from .runtime import Explainer, read_labels
 
     paths = imaging.collect_images(list(images))
-    config = None if precision == "auto" else {"INFERENCE_PRECISION_HINT": precision}
+    config = _compile_config(precision)
     explainer = Explainer(
         model,
         device,
@@ -332,13 +343,7 @@ def _batches(ctx, param, value: str) -> tuple[int, ...]:
 @click.option("--device", default="CPU", show_default=True, help="OpenVINO device: CPU, GPU, NPU, AUTO.")
 @click.option("--batch", "batches", default="1", show_default=True, callback=_batches, help="Batch sizes, e.g. 1,8.")
 @click.option("--seconds", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="Total timing budget.")
-@click.option(
-    "--precision",
-    type=click.Choice(["f32", "bf16", "f16", "auto"]),
-    default="auto",
-    show_default=True,
-    help="Inference precision; auto is the device default, as deployed.",
-)
+@_precision_option("auto", "auto is the device default, as deployed")
 @click.option("--baselines", is_flag=True, help="Also time Score-CAM and RISE on the same model, per image.")
 @click.option("--rise-masks", type=click.IntRange(min=1), default=4000, show_default=True, help="RISE mask count.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -356,7 +361,7 @@ def bench(model, device, batches, seconds, precision, baselines, rise_masks, as_
 
     from . import bench as benchmark
 
-    config = None if precision == "auto" else {"INFERENCE_PRECISION_HINT": precision}
+    config = _compile_config(precision)
     with click.progressbar(length=1000, label="timing", file=sys.stderr) as bar:
         results = benchmark.measure(
             model,
@@ -387,6 +392,197 @@ def bench(model, device, batches, seconds, precision, baselines, rise_masks, as_
         )
     for name, b in report.get("baselines", {}).items():
         click.echo(f"{name}: {b['ms_per_image']:.1f} ms per image, {b['times_ours']:.0f}x the patched model's time")
+
+
+@main.command("quantize")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("calib_images", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Output IR .xml [default: MODEL_int8.xml].")
+@click.option(
+    "--subset-size",
+    type=click.IntRange(min=1),
+    default=300,
+    show_default=True,
+    help="Calibrate on at most this many images, spread evenly over the list.",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(PRESETS),
+    default="performance",
+    show_default=True,
+    help="performance: symmetric activation ranges; mixed: asymmetric ones (for activations not centred on 0).",
+)
+@click.option(
+    "--target-device",
+    type=click.Choice(TARGET_DEVICES),
+    default="ANY",
+    show_default=True,
+    help="The device the INT8 model is tuned for.",
+)
+@_preprocess_options
+def quantize_command(model, calib_images, output, subset_size, preset, target_device, labels, **recipe):
+    """INT8 with NNCF: quantize MODEL (plain or patched), calibrated on CALIB_IMAGES (files, folders, globs).
+
+    Photos go through the same preprocessing as `explain` (the model's rt_info, or flags). On a
+    patched model the saliency subgraph stays in floating point; only the network is quantized.
+    Preprocessing flags and --labels are stored in the output's rt_info, as `patch` does. An
+    unreadable image stops the run: calibration data should be checked, not silently thinned.
+    """
+    import logging
+
+    import nncf
+
+    from . import imaging
+    from .loading import read_model, save_model
+    from .patch import is_patched
+    from .preprocess import Preprocess
+    from .quantize import quantize
+    from .runtime import read_labels
+
+    output = output or model.with_name(f"{model.stem}_int8.xml")
+    if output.suffix.lower() != ".xml":  # found now, not after minutes of calibration
+        raise ReciproCamError(f"output must be an IR .xml path, got {output}")
+    paths = imaging.collect_images(list(calib_images))
+    loaded = read_model(model)
+    overrides = _recipe_overrides(**recipe)
+    preprocess = Preprocess.from_model(loaded, **overrides)
+    names = read_labels(labels) if labels else None
+    click.echo(f"preprocess {preprocess.describe()}")
+    click.echo(f"calibrate  on {min(subset_size, len(paths))} of {len(paths)} images")
+    nncf.set_log_level(logging.WARNING)  # at INFO it lists every ignored op
+    quantized = quantize(loaded, paths, preprocess, subset_size=subset_size, preset=preset, target_device=target_device)
+    if names or any(v is not None for v in overrides.values()):
+        preprocess.write_rt_info(quantized, names)
+    save_model(quantized, output)
+    count = sum(op.get_type_name() == "FakeQuantize" for op in quantized.get_ordered_ops())
+    kept = ", saliency subgraph kept in floating point" if is_patched(quantized) else ""
+    click.echo(f"quantized  {count} FakeQuantize ops ({preset}, {target_device}){kept}")
+    click.echo(f"saved      {output}")
+
+
+@main.command("compare")
+@click.argument("model_a", type=click.Path(path_type=Path))
+@click.argument("model_b", type=click.Path(path_type=Path))
+@click.argument("images", nargs=-1, required=True)
+@click.option("--device", default="CPU", show_default=True, help="OpenVINO device for both models.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the figures as JSON.")
+@_preprocess_options
+def compare_command(model_a, model_b, images, device, json_path, labels, **recipe):
+    """Saliency fidelity: MODEL_B's maps against MODEL_A's (say INT8 against FP32) on IMAGES.
+
+    Per image: Pearson and Spearman correlation of the two maps of A's top-1 class (at feature
+    resolution), whether the top-1 classes agree, and whether the maps peak in the same feature
+    cell. Plain models are patched in memory. Both run at f32 inference precision, so that the
+    differences come from the models, not from the device's bf16 default.
+    """
+    from . import files, imaging
+    from .preprocess import Preprocess
+    from .quantize import F32, compare, summary
+    from .runtime import Explainer, read_labels
+
+    paths = imaging.collect_images(list(images))
+    names = read_labels(labels) if labels else None
+    overrides = _recipe_overrides(**recipe)
+    explainers = []
+    for model in (model_a, model_b):
+        explainer = Explainer(model, device, labels=names, config=F32)
+        if any(v is not None for v in overrides.values()):
+            explainer.preprocess = Preprocess.from_model(explainer.model, **overrides)
+        explainers.append(explainer)
+    found, failed = [], []
+    click.echo(f"{'image':<28} {'pearson':>7} {'spearman':>8}  {'peak cells':<11} top-1 A -> B")
+    for path in paths:
+        try:
+            photo = imaging.read_image(path)
+        except ReciproCamError as exc:
+            failed.append({"image": str(path), "error": str(exc)})
+            click.echo(f"skipped: {exc}", err=True)
+            continue
+        f = compare(*explainers, [photo], [str(path)])[0]
+        found.append(f)
+        cells = f"{f.peak_a[0]},{f.peak_a[1]} {'=' if f.same_cell else '!='} {f.peak_b[0]},{f.peak_b[1]}"
+        top1 = f.top1_a.label if f.top1_agrees else f"{f.top1_a.label} -> {f.top1_b.label}"
+        click.echo(f"{path.name[:28]:<28} {f.pearson:>7.3f} {f.spearman:>8.3f}  {cells:<11} {top1}")
+    totals = summary(found)
+    click.echo(
+        f"mean pearson {totals['pearson_mean']:.3f}, spearman {totals['spearman_mean']:.3f}; "
+        f"top-1 agrees on {totals['top1_agree']}/{len(found)}, "
+        f"peaks in the same cell on {totals['same_peak_cell']}/{len(found)}"
+    )
+    if json_path:
+        files.write_json(
+            json_path,
+            {
+                "model_a": str(model_a),
+                "model_b": str(model_b),
+                "summary": totals,
+                "images": [f.record() for f in found],
+                "failed": failed,
+            },
+        )
+    if failed:
+        raise click.ClickException(f"{len(failed)} of {len(paths)} images could not be read")
+
+
+_EVAL_OPTIONS = [
+    click.argument("model", type=click.Path(path_type=Path)),
+    click.argument("images", nargs=-1, required=True),
+    click.option(
+        "--boxes", type=click.Path(dir_okay=False, path_type=Path), help="Object boxes for the pointing game."
+    ),
+    click.option("--methods", default=",".join(METHODS), show_default=True, help="Comma-separated saliency methods."),
+    click.option(
+        "--target",
+        "target_mode",
+        type=click.Choice(["predicted", "label-from-boxes"]),
+        default="predicted",
+        show_default=True,
+        help="Explain the top-1 class, or the class named by the image's boxes.",
+    ),
+    click.option("-o", "--output", type=click.Path(path_type=Path), default="report", show_default=True),
+    click.option(
+        "--steps", type=click.IntRange(min=1), default=50, show_default=True, help="Deletion/insertion steps."
+    ),
+    click.option(
+        "--baseline",
+        type=click.Choice(["zero", "blur"]),
+        default="zero",
+        show_default=True,
+        help="What deletion puts in place of removed pixels.",
+    ),
+    click.option(
+        "--rise-masks", type=click.IntRange(min=1), default=4000, show_default=True, help="RISE random masks."
+    ),
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed of the RISE masks."),
+    click.option("--feature-map", metavar="NAME", help="Feature map for Recipro-CAM and Score-CAM [default: auto]."),
+    click.option("--device", default="CPU", show_default=True, help="OpenVINO device."),
+    click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True, help="Inputs per inference."),
+    _precision_option("f32", "auto is the device default"),
+]
+
+
+@main.command("eval")
+@_stack(*_EVAL_OPTIONS, _preprocess_options)
+def eval_command(model, images, precision, labels, **options):
+    """Score saliency methods on MODEL (a plain classifier) and IMAGES (files, folders or globs).
+
+    Per image and method, and averaged: Average Drop, Increase in Confidence, Deletion and
+    Insertion AUC, Coherency, Complexity, ADCC, the pointing game (with --boxes) and the time to
+    make the map. Writes OUTPUT/metrics.json, metrics.csv, curves_METHOD.png (needs matplotlib:
+    pip install 'ov-reciprocam[plot]') and NAME_maps.png per image.
+    """
+    from . import evaluate
+
+    recipe = {k: options.pop(k) for k in _RECIPE_FLAGS}
+    evaluate.run(
+        model,
+        images,
+        precision=precision,
+        config=_compile_config(precision),
+        labels=labels,
+        overrides=_recipe_overrides(**recipe),
+        **options,
+    )
 
 
 def _unique(stem: str, taken: set[str]) -> str:

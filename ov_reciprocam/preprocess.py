@@ -139,17 +139,17 @@ class Preprocess:
         w, h = image_size
         stack = np.ascontiguousarray(maps.reshape(-1, *maps.shape[-2:]).transpose(1, 2, 0), np.float32)
         if self.embedded or self.resize == "stretch":
-            out = _resize(stack, w, h)
+            out = resize_stack(stack, w, h)
         else:
             nw, nh = self._fitted_size(w, h)
             x0, y0 = abs(nw - self.width) // 2, abs(nh - self.height) // 2
-            on_input = _resize(stack, self.width, self.height)
+            on_input = resize_stack(stack, self.width, self.height)
             if self.resize == "fit":
-                out = _resize(on_input[y0 : y0 + nh, x0 : x0 + nw], w, h)
+                out = resize_stack(on_input[y0 : y0 + nh, x0 : x0 + nw], w, h)
             else:
                 resized = np.zeros((nh, nw, stack.shape[2]), np.float32)
                 resized[y0 : y0 + self.height, x0 : x0 + self.width] = on_input
-                out = _resize(resized, w, h)
+                out = resize_stack(resized, w, h)
         return out.transpose(2, 0, 1).reshape(*maps.shape[:-2], h, w)
 
     def write_rt_info(self, model: ov.Model, labels: list[str] | None = None) -> None:
@@ -187,8 +187,8 @@ class Preprocess:
         return embedded
 
 
-def _resize(hwc: np.ndarray, w: int, h: int) -> np.ndarray:
-    # cv2.resize takes at most 512 channels at a time.
+def resize_stack(hwc: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Bilinear resize of an [h, w, N] float stack to [H, W, N] (cv2.resize takes 512 channels at a time)."""
     parts = [
         cv2.resize(hwc[:, :, i : i + 512], (w, h), interpolation=cv2.INTER_LINEAR) for i in range(0, hwc.shape[2], 512)
     ]

@@ -111,7 +111,7 @@ def _safe(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", label)[:60]
 
 
-def _softmax(x: np.ndarray) -> np.ndarray:
+def softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
@@ -199,7 +199,7 @@ class Explainer:
             out = self.compiled(np.stack(inputs))
             scores = out[self.compiled.output(self.output_index)]
             scores = scores.reshape(scores.shape[0], -1)
-            probs = scores if self.probabilities else _softmax(scores)
+            probs = scores if self.probabilities else softmax(scores)
             maps = out[self.compiled.output(SALIENCY)]
             if maps.dtype == np.uint8:
                 maps = maps.astype(np.float32) / 255.0

@@ -132,3 +132,14 @@ def test_bench_of_a_patched_model_strips_its_outputs(tmp_path):
     result = run("bench", model, "--seconds", "0.3")
     assert result.returncode == 0, result.stderr
     assert "tail flatten_linear" in result.stdout
+
+
+def test_bench_baselines(tmp_path):
+    import json
+
+    model = _saved(builders.gap_linear(), tmp_path, "gap")
+    result = run("bench", model, "--seconds", "0.3", "--baselines", "--rise-masks", "64", "--json")
+    assert result.returncode == 0, result.stderr
+    baselines = json.loads(result.stdout)["baselines"]
+    assert set(baselines) == {"score-cam", "rise"}
+    assert all(b["ms_per_image"] > 0 and b["times_ours"] > 0 for b in baselines.values())

@@ -1,0 +1,223 @@
+"""`eval` end to end: a model with a known response (hand-computed answers), then the real dog model."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import openvino as ov
+import openvino.opset13 as ops
+import pytest
+from click.testing import CliRunner
+from conftest import DOG_MODEL, IMAGES
+from test_metrics import BOX, FLAT
+
+import ov_reciprocam as orc
+from ov_reciprocam import baselines
+from ov_reciprocam.baselines import BlackBox
+from ov_reciprocam.cli import main
+from ov_reciprocam.evaluate import METHODS, METRICS, InputSpace, evaluate_image
+from ov_reciprocam.imaging import read_image
+
+F32 = {"INFERENCE_PRECISION_HINT": "f32"}
+KNOWN_RECIPE = orc.Preprocess(8, 8, "NCHW", mean=(0.0,), scale=(255.0,))
+WHITE = np.full((8, 8, 3), 255, np.uint8)
+DOG_FLAGS = ["--mean", "127.5", "--scale", "127.5", "--rgb", "--interpolation", "cubic"]
+
+
+def known_response_model() -> ov.Model:
+    """Input [N, 3, 8, 8] in [0, 1] -> 2x2 average pool "pool" [N, 3, 4, 4] -> p = 0.2 + 0.6 * m, where m is
+    the mean of channel 0 over the top-left 4x4 pixels R. Softmax([log p, log(1 - p)]) = [p, 1 - p]."""
+    image = ops.parameter([-1, 3, 8, 8], ov.Type.f32, name="image")
+    pool = ops.avg_pool(image, [2, 2], [0, 0], [0, 0], [2, 2], exclude_pad=True)
+    pool.set_friendly_name("pool")
+    weights = np.zeros((1, 3, 4, 4), np.float32)
+    weights[0, 0, :2, :2] = 0.25
+    m = ops.reduce_sum(ops.multiply(pool, ops.constant(weights)), ops.constant(np.array([2, 3])), keep_dims=False)
+    m = ops.reduce_sum(m, ops.constant(np.array([1])), keep_dims=True)  # [N, 1]
+    p = ops.add(ops.multiply(m, ops.constant(np.float32(0.6))), ops.constant(np.float32(0.2)))
+    logits = ops.concat([ops.log(p), ops.log(ops.subtract(ops.constant(np.float32(1.0)), p))], 1)
+    return ov.Model([ops.result(ops.softmax(logits, 1))], [image], "known_response")
+
+
+@pytest.fixture(scope="module")
+def known_box() -> BlackBox:
+    return BlackBox.build(known_response_model(), "NCHW", config=F32, target="pool")
+
+
+def _evaluate(box, methods, class_id=0, **options):
+    return evaluate_image(WHITE, class_id, methods, box, InputSpace(KNOWN_RECIPE), steps=4, **options)
+
+
+def test_known_model_perfect_box_and_flat_map(known_box):
+    """The cases of test_metrics.py, now through OpenVINO and the whole per-image pipeline."""
+    result = _evaluate(known_box, {"box": lambda px, c: BOX, "flat": lambda px, c: FLAT}, boxes=[[17, 0, 20, 8]])
+    assert result["probability"] == pytest.approx(0.8, abs=1e-6)
+    box, flat = result["methods"]["box"], result["methods"]["flat"]
+    # Perfect box: R untouched (O = Y), deleted in one step, white blurs to white (flat insertion at 0.8),
+    # re-explained identically, a quarter of the pixels lit: ADCC = 3 / (1 + 4/3 + 1).
+    expected_box = {"average_drop": 0.0, "increase": 0.0, "deletion_auc": 0.275, "insertion_auc": 0.8}
+    expected_box |= {"coherency": 1.0, "complexity": 0.25, "adcc": 0.9}
+    assert {k: box[k] for k in METRICS} == pytest.approx(expected_box, abs=1e-5)
+    assert box["curves"]["deletion"] == pytest.approx([0.8, 0.2, 0.2, 0.2, 0.2], abs=1e-6)
+    # Flat 0.5: O = 0.5, drop 37.5 %; deleted row by row; two flat maps cohere; ADCC = 3 / 4.6.
+    expected_flat = {"average_drop": 37.5, "increase": 0.0, "deletion_auc": 0.35, "insertion_auc": 0.8}
+    expected_flat |= {"coherency": 1.0, "complexity": 0.5, "adcc": 3 / 4.6}
+    assert {k: flat[k] for k in METRICS} == pytest.approx(expected_flat, abs=1e-5)
+    # Peaks: the box plateau's centre pixel (1, 1), 16 px from the box -> miss; the flat map's (3, 3), 14 px -> hit.
+    assert (box["peak"], box["peak_distance"], box["pointing_hit"]) == ([1, 1], 16.0, False)
+    assert (flat["peak"], flat["peak_distance"], flat["pointing_hit"]) == ([3, 3], 14.0, True)
+
+
+def test_known_model_increase_and_blur_baseline(known_box):
+    # Class 1 has p = 0.8 - 0.6 m: darkening R raises it. Y = 0.2, O = 0.5 under the flat map.
+    result = _evaluate(known_box, {"flat": lambda px, c: FLAT}, class_id=1)["methods"]["flat"]
+    assert (result["average_drop"], result["increase"]) == (0.0, 100.0)
+    assert result["masked_probability"] == pytest.approx(0.5, abs=1e-6)
+    # A blurred white photo is white: deletion with --baseline blur changes nothing.
+    blurred = _evaluate(known_box, {"box": lambda px, c: BOX}, baseline="blur")["methods"]["box"]
+    assert blurred["deletion_auc"] == pytest.approx(0.8, abs=1e-6)
+    assert "pointing_hit" not in blurred  # no boxes, no pointing game
+
+
+def test_score_cam_on_known_model(known_box):
+    """White R on black: every channel of "pool" is 1 on the top-left 2x2 cells and 0 elsewhere, so every
+    weight multiplies the same map and Score-CAM, min-max scaled, is exactly that map."""
+    photo = np.zeros((8, 8, 3), np.uint8)
+    photo[:4, :4] = 255
+    saliency = baselines.score_cam(known_box, KNOWN_RECIPE(photo), 0)
+    expected = np.zeros((4, 4))
+    expected[:2, :2] = 1.0
+    np.testing.assert_allclose(saliency, expected, atol=1e-6)
+    # A black photo has flat activations: no channel can weigh in, and the map is empty.
+    assert not baselines.score_cam(known_box, KNOWN_RECIPE(np.zeros_like(photo)), 0).any()
+
+
+def test_rise_on_known_model_finds_the_region(known_box):
+    x = KNOWN_RECIPE(WHITE)
+    saliency = baselines.rise(known_box, x, 0, masks=2000, seed=1)
+    assert saliency.shape == (8, 8) and saliency.min() == 0.0 and saliency.max() == pytest.approx(1.0)
+    inside, outside = saliency[:4, :4].mean(), saliency[BOX == 0].mean()
+    assert inside > outside + 0.3, (inside, outside)
+    np.testing.assert_array_equal(saliency, baselines.rise(known_box, x, 0, masks=2000, seed=1))
+    assert not np.array_equal(saliency, baselines.rise(known_box, x, 0, masks=2000, seed=2))
+    # The opposite class (p = 0.8 - 0.6 m) dislikes the region.
+    other = baselines.rise(known_box, x, 1, masks=2000, seed=1)
+    assert other[:4, :4].mean() < other[BOX == 0].mean()
+
+
+@pytest.mark.parametrize("resize", ["stretch", "fit", "crop"])
+def test_input_space_pixels_then_inputs_is_the_recipe(resize):
+    """Masks are applied to the resized pixels before normalization; with nothing masked, the model
+    input must be exactly what the recipe makes of the photo."""
+    recipe = orc.Preprocess(160, 160, "NHWC", mean=(127.5,), scale=(127.5,), rgb=True, interpolation="cubic")
+    recipe = recipe.with_overrides(resize=resize)
+    photo = read_image(IMAGES / "puppies.jpg")
+    space = InputSpace(recipe)
+    np.testing.assert_array_equal(space.inputs(space.pixels(photo)[None])[0], recipe(photo))
+
+
+def test_cli_on_known_model_without_matplotlib(tmp_path, monkeypatch):
+    model, photo = tmp_path / "known.xml", tmp_path / "white.png"
+    ov.save_model(known_response_model(), model, compress_to_fp16=False)
+    cv2.imwrite(str(photo), WHITE)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the [plot] extra were not installed
+    args = ["eval", str(model), str(photo), "-o", str(tmp_path / "report"), "--feature-map", "pool"]
+    args += ["--mean", "0", "--scale", "255", "--rise-masks", "64", "--steps", "4"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "matplotlib is not installed (pip install 'ov-reciprocam[plot]')" in result.output
+    report = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert report["curve_plots"] is None and "matplotlib" in report["curve_plots_note"]
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == ["metrics.csv", "metrics.json", "white_maps.png"]
+    (image,) = report["images"]
+    assert (image["class_id"], image["label"]) == (0, "class_0")
+    assert image["probability"] == pytest.approx(0.8, abs=1e-6)
+    assert list(image["methods"]) == list(METHODS)
+
+
+def run(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ov_reciprocam", *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--methods", "reciprocam,gradcam"], "unknown method 'gradcam'"),
+        (["--target", "label-from-boxes"], "--target label-from-boxes needs --boxes"),
+        (["--boxes", IMAGES / "README.md"], "cannot read boxes"),
+        (["--boxes", IMAGES / "boxes.json", "--target", "label-from-boxes"], "cheetah_person.jpg has no boxes"),
+    ],
+)
+def test_bad_options_one_line_error_no_output(tmp_path, extra, message):
+    result = run("eval", DOG_MODEL, IMAGES, "-o", tmp_path / "report", *DOG_FLAGS, *extra)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: ") and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "report").exists()
+
+
+def test_box_label_that_is_not_a_class(tmp_path):
+    # boxes.json labels its objects "dog", which is no breed of this model.
+    result = run(
+        "eval", DOG_MODEL, IMAGES / "both.png", "--boxes", IMAGES / "boxes.json", "--target", "label-from-boxes",
+        "-o", tmp_path / "report", *DOG_FLAGS,
+    )  # fmt: skip
+    assert result.returncode == 1 and "unknown class 'dog'" in result.stderr, result.stderr
+    assert not (tmp_path / "report").exists()
+
+
+def test_patched_model_is_refused(tmp_path):
+    patched = orc.save(orc.patch(DOG_MODEL), tmp_path / "dog_xai.xml")
+    result = run("eval", patched, IMAGES / "both.png", "-o", tmp_path / "report", *DOG_FLAGS)
+    assert result.returncode == 1 and "eval takes the plain model" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def dog_report(tmp_path_factory):
+    """The documented run (docs/quality.md): all four methods on every sample photo."""
+    out = tmp_path_factory.mktemp("eval") / "report"
+    result = run("eval", DOG_MODEL, IMAGES, "--boxes", IMAGES / "boxes.json", "-o", out, *DOG_FLAGS)
+    assert result.returncode == 0, result.stderr
+    return out, result.stdout, json.loads((out / "metrics.json").read_text())
+
+
+def test_dog_report_has_every_method_and_metric(dog_report):
+    out, _, report = dog_report
+    assert [r["image"] for r in report["images"]] == ["both.png", "cheetah_person.jpg", "horses.jpg", "puppies.jpg"]
+    for record in report["images"]:
+        assert list(record["methods"]) == list(METHODS)
+        for m in record["methods"].values():
+            assert 0 <= m["average_drop"] <= 100 and m["increase"] in (0, 100)
+            assert all(0 <= m[k] <= 1 for k in ("deletion_auc", "insertion_auc", "coherency", "complexity", "adcc"))
+            assert len(m["curves"]["deletion"]) == len(m["curves"]["insertion"]) == 51
+            assert m["seconds"] > 0
+    for name in METHODS:
+        assert report["summary"][name]["pointing_total"] == 2  # both.png and puppies.jpg have boxes
+        assert (out / f"curves_{name}.png").stat().st_size > 0
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert len(rows) == 4 * 4 + 4 and rows[-1]["image"] == "mean"
+    for stem in ("both", "cheetah_person", "horses", "puppies"):
+        assert cv2.imread(str(out / f"{stem}_maps.png")).shape[1] == 5 * 320  # photo + one map per method
+
+
+def test_dog_pointing_game_hit_on_both_honest_miss_on_puppies(dog_report):
+    _, stdout, report = dog_report
+    both, puppies = (next(r for r in report["images"] if r["image"] == n) for n in ("both.png", "puppies.jpg"))
+    assert both["label"] == "bull_mastiff" and both["methods"]["reciprocam"]["pointing_hit"]
+    recipro = puppies["methods"]["reciprocam"]
+    assert not recipro["pointing_hit"] and 15 < recipro["peak_distance"] < 40  # the rock below the puppies
+    row = next(line for line in stdout.splitlines() if line.startswith("| puppies.jpg") and "| reciprocam " in line)
+    assert "miss (" in row
+
+
+def test_dog_maps_beat_their_own_reversal(dog_report):
+    """Removing the pixels a map ranks first hurts more than revealing them: deletion AUC < insertion AUC,
+    on average over the photos, for every method."""
+    _, _, report = dog_report
+    for name, s in report["summary"].items():
+        assert s["deletion_auc"] < s["insertion_auc"], name
