@@ -101,8 +101,10 @@ def tail_scores(model: ov.Model, located: Located, fast: bool = True) -> tuple[o
     clone = _TailClone(model, located)
     t = located.target
     if plan.kind == "pooled":
-        zeros_shape = [1, t.channels, t.height, t.width] if t.layout == "NCHW" else [1, t.height, t.width, t.channels]
-        clone.feed_target(ops.constant(np.zeros(zeros_shape, t.output.get_element_type().to_dtype())).output(0))
+        # A broadcast scalar, not a [1, K, H, W] constant: the zero map would otherwise be stored in the IR.
+        shape = [1, t.channels, t.height, t.width] if t.layout == "NCHW" else [1, t.height, t.width, t.channels]
+        zero = ops.constant(np.zeros((), t.output.get_element_type().to_dtype()))
+        clone.feed_target(ops.broadcast(zero, _i64(*shape)).output(0))
         for op in plan.chain:  # shapes now follow the zero map, before _pooled_copies reads them
             clone[op].validate_and_infer_types()
         at_zero = clone[plan.chain[-1]].output(0) if plan.chain else None
