@@ -81,7 +81,7 @@ def floor_ratio(plain: ov.Model, located: Located, plan: tails.TailPlan) -> floa
     return 1.0 + extra / total if total else float("nan")
 
 
-def _random_input(model: ov.Model) -> np.ndarray:
+def random_input(model: ov.Model) -> np.ndarray:
     """A seeded random input; a dynamic batch becomes 1."""
     param = model.get_parameters()[0]
     shape = param.get_partial_shape()
@@ -126,7 +126,7 @@ def measure(
         located = locate(plain, target)
         plan = tails.plan(plain, located)
         compiled = (compile_for(plain, device, config), compile_for(patched, device, config))
-        image = _random_input(plain)
+        image = random_input(plain)
         for c in compiled:  # first runs allocate memory and pick kernels
             c(image)
         times: tuple[list[float], list[float]] = ([], [])
@@ -179,7 +179,7 @@ def baselines(
         plain = strip_saliency(plain)
     layout = input_layout(plain.get_parameters()[0].get_partial_shape())
     box = BlackBox.build(plain, layout, device=device, config=config)
-    image = _random_input(plain)[0]
+    image = random_input(plain)[0]
     ours_ms = ours.patched_ms / ours.batch
     report = {}
     for name, method in (("score-cam", score_cam), ("rise", lambda b, x, c: rise(b, x, c, masks=rise_masks))):
