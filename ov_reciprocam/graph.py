@@ -143,8 +143,9 @@ def _linear_copies(matmul: ov.Node, t: FeatureMap) -> ov.Output:
     """Flatten + MatMul of every copy at the cost of one MatMul: [B*H*W, D].
 
     Copy n's flattened vector is zero but for F[:, n], so its product is F[:, n] times the K rows
-    of W that position n meets. W is regrouped to [H*W, K, D] in-graph (folded when compiled):
-    the IR keeps one W.
+    of W that position n meets. W is regrouped to [H*W, K, D] in-graph, so the IR keeps one W;
+    the device folds the regrouping at compile time and, for NCHW maps, holds that second layout
+    of W in memory (an NHWC flatten is already grouped by position and needs no copy).
     """
     hw, k = t.height * t.width, t.channels
     weights = matmul.input_value(1)
