@@ -67,9 +67,9 @@ def macs(op: ov.Node) -> int:
 
 def floor_ratio(plain: ov.Model, located: Located, plan: tails.TailPlan) -> float:
     """1 + the MACs the saliency branch must add / the model's MACs, for the path taken."""
-    total = sum(macs(op) for op in plain.get_ordered_ops())
-    tail_ops = [op for op in plain.get_ordered_ops() if op.get_instance_id() in located.tail]
-    tail = sum(macs(op) for op in tail_ops)
+    ops = plain.get_ordered_ops()
+    total = sum(macs(op) for op in ops)
+    tail = sum(macs(op) for op in ops if op.get_instance_id() in located.tail)
     hw = located.target.height * located.target.width
     if plan.kind == "pooled":
         extra = (tail - sum(macs(op) for op in plan.chain)) * hw

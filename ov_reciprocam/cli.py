@@ -303,7 +303,7 @@ def explain(
                 explainer.explain(photos, top_k, classes or None, sources=[str(p) for p in chunk]) if photos else []
             )
             for path, result in zip(chunk, results, strict=True):
-                stem = _unique(path.stem, stems)
+                stem = files.unique_stem(path.stem, stems)
                 records.append(result.save(output, stem, alpha, colormap))
                 if len(sheet) < 64:
                     sheet.append([result.overlay(c.class_id, alpha, colormap, max_side=224) for c in result.classes])
@@ -583,15 +583,6 @@ def eval_command(model, images, precision, labels, **options):
         overrides=_recipe_overrides(**recipe),
         **options,
     )
-
-
-def _unique(stem: str, taken: set[str]) -> str:
-    name, n = stem, 1
-    while name in taken:
-        n += 1
-        name = f"{stem}-{n}"
-    taken.add(name)
-    return name
 
 
 if __name__ == "__main__":

@@ -269,15 +269,6 @@ def _boxes_of(boxes: dict, path: Path) -> list[dict] | None:
     return boxes.get(str(path)) or boxes.get(path.name)
 
 
-def _stem(path: Path, taken: set[str]) -> str:
-    name, n = path.stem, 1
-    while name in taken:
-        n += 1
-        name = f"{path.stem}-{n}"
-    taken.add(name)
-    return name
-
-
 def _methods_option(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     unknown = [n for n in names if n not in METHODS]
@@ -363,7 +354,7 @@ def run(
                 baseline=baseline,
                 boxes=[o["box"] for o in objects] or None,
             )
-            stem = _stem(path, stems)
+            stem = files.unique_stem(path.stem, stems)
             files.write_png(output / f"{stem}_maps.png", side_by_side(photo, result, [o["box"] for o in objects]))
             records.append(
                 {"image": path.name, "path": str(path), "class_id": class_id, "label": resolve.label(class_id)}

@@ -50,3 +50,13 @@ def write_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
 
 def write_json(path: str | os.PathLike, data) -> Path:
     return write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
+
+
+def unique_stem(stem: str, taken: set[str]) -> str:
+    """`stem`, or `stem-2`, `stem-3`... if taken (photos of one name in several folders); records it as taken."""
+    name, n = stem, 1
+    while name in taken:
+        n += 1
+        name = f"{stem}-{n}"
+    taken.add(name)
+    return name

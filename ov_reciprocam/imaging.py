@@ -86,17 +86,23 @@ def overlay(bgr: np.ndarray, saliency: np.ndarray, caption: str = "", alpha: flo
     return blended
 
 
+def shrink_to(picture: np.ndarray, side: int) -> np.ndarray:
+    """`picture` scaled down (area filter) so that its longer side is at most `side` pixels."""
+    h, w = picture.shape[:2]
+    if max(h, w) <= side:
+        return picture
+    s = side / max(h, w)
+    return cv2.resize(picture, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+
+
 def contact_sheet(rows: list[list[np.ndarray]], tile: int = 224) -> np.ndarray:
     """Pictures (one row per photo, one column per class) centred in tile x tile cells."""
     cols = max(len(r) for r in rows)
     sheet = np.full((len(rows) * tile, cols * tile, 3), 32, np.uint8)
     for i, row in enumerate(rows):
         for j, picture in enumerate(row):
+            picture = shrink_to(picture, tile)
             h, w = picture.shape[:2]
-            if max(h, w) > tile:
-                s = tile / max(h, w)
-                w, h = max(1, round(w * s)), max(1, round(h * s))
-                picture = cv2.resize(picture, (w, h), interpolation=cv2.INTER_AREA)
             y, x = i * tile + (tile - h) // 2, j * tile + (tile - w) // 2
             sheet[y : y + h, x : x + w] = picture
     return sheet

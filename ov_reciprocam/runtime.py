@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import openvino as ov
 
@@ -75,11 +74,8 @@ class Explanation:
         """
         i = self._index(which)
         image, saliency = self.image, self.upsampled[i]
-        if max_side and max(image.shape[:2]) > max_side:
-            s = max_side / max(image.shape[:2])
-            size = (max(1, round(image.shape[1] * s)), max(1, round(image.shape[0] * s)))
-            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-            saliency = cv2.resize(saliency, size, interpolation=cv2.INTER_AREA)
+        if max_side:
+            image, saliency = imaging.shrink_to(image, max_side), imaging.shrink_to(saliency, max_side)
         caption = f"{self.classes[i].label} {self.classes[i].score:.2f}"
         return imaging.overlay(image, saliency, caption, alpha, colormap)
 
