@@ -65,19 +65,24 @@ def macs(op: ov.Node) -> int:
     return outputs * contraction
 
 
-def floor_ratio(plain: ov.Model, located: Located, plan: tails.TailPlan) -> float:
-    """1 + the MACs the saliency branch must add / the model's MACs, for the path taken."""
+def floor_ratio(plain: ov.Model, located: Located, plan: tails.TailPlan, picked: int | None = None) -> float:
+    """1 + the MACs the saliency branch must add / the model's MACs, for the path taken.
+
+    picked: the k classes whose logits the final linear layer computes per copy (top-k logits maps).
+    """
     ops = plain.get_ordered_ops()
     total = sum(macs(op) for op in ops)
-    tail = sum(macs(op) for op in ops if op.get_instance_id() in located.tail)
+    per_copy = {op.get_instance_id(): macs(op) for op in ops if op.get_instance_id() in located.tail}
+    if picked and (final := tails.final_linear(located)) is not None:
+        per_copy[final.matmul.get_instance_id()] = macs(final.matmul) * picked // located.classes
     hw = located.target.height * located.target.width
     if plan.kind == "pooled":
-        extra = (tail - sum(macs(op) for op in plan.chain)) * hw
+        extra = sum(m for i, m in per_copy.items() if i not in {op.get_instance_id() for op in plan.chain}) * hw
     elif plan.kind == "flatten_linear":
-        first = macs(plan.head)
-        extra = first + (tail - first) * hw
+        first = per_copy.pop(plan.head.get_instance_id())
+        extra = first + sum(per_copy.values()) * hw
     else:
-        extra = tail * hw
+        extra = sum(per_copy.values()) * hw
     return 1.0 + extra / total if total else float("nan")
 
 
@@ -142,6 +147,8 @@ def measure(
             if progress:
                 progress((index + min(1.0, (time.perf_counter() - start) / budget)) / len(batches))
         plain_ms, patched_ms = (float(np.median(t)) for t in times)
+        path = patched.get_rt_info([RT_KEY, "path"]).astype(str)
+        top_k = int(patched.get_rt_info([RT_KEY, "top_k"]).astype(str))
         results.append(
             Measurement(
                 batch=batch,
@@ -150,8 +157,8 @@ def measure(
                 ratio=patched_ms / plain_ms,
                 plain_images_per_s=batch * 1e3 / plain_ms,
                 patched_images_per_s=batch * 1e3 / patched_ms,
-                floor=floor_ratio(plain, located, plan),
-                path=patched.get_rt_info([RT_KEY, "path"]).astype(str),
+                floor=floor_ratio(plain, located, plan, picked=top_k if path.endswith("+picked") else None),
+                path=path,
                 runs=len(times[0]),
             )
         )

@@ -13,6 +13,8 @@ The clone's weights share the original's buffers, so the IR grows by a few hundr
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
@@ -88,51 +90,121 @@ class _TailClone:
         for consumer in list(self[original].output(0).get_target_inputs()):
             consumer.replace_source_output(value)
 
+    def pointwise_as_matmul(self, after: ov.Node) -> None:
+        """Turn the clone's 1x1 convolutions on 1x1 maps past `after` into MatMuls.
+
+        Past the pooling the copies are [B*H*W, C, 1, 1]; the CPU plugin ran a head conv of that
+        shape (timm MobileNetV3's conv_head) ~25x slower than the same product as a MatMul.
+        """
+        ids = [o.get_instance_id() for o in self._order]
+        following = self._order[ids.index(after.get_instance_id()) + 1 :]
+        for original in following:
+            self[original].validate_and_infer_types()
+        for original in following:
+            conv = self[original]
+            if conv.get_type_name() != "Convolution" or not _is_pointwise_on_pixel(conv):
+                continue
+            weights = conv.input_value(1)
+            c_out, c_in = (d.get_length() for d in weights.get_partial_shape()[:2])
+            vectors = ops.reshape(conv.input_value(0), _i64(-1, c_in), special_zero=False)
+            kernel = ops.reshape(weights, _i64(c_out, c_in), special_zero=False)
+            product = ops.matmul(vectors, kernel, False, True)
+            self.replace_uses(original, ops.reshape(product, _i64(-1, c_out, 1, 1), special_zero=False).output(0))
+
     def logits(self) -> ov.Output:
         for original in self._order:
-            self[original].validate_and_infer_types()
+            twin = self[original]
+            # An op a shortcut bypassed (nothing reads it any more) may not fit its new inputs.
+            if any(out.get_target_inputs() for out in twin.outputs()):
+                twin.validate_and_infer_types()
         logits = self._located.logits
         return self[logits.get_node()].output(logits.get_index())
 
 
-def tail_scores(model: ov.Model, located: Located, fast: bool = True) -> tuple[ov.Output, str]:
-    """[B*H*W, classes(, 1, 1)] logits of the masked copies, and which path computed them."""
+@dataclass(frozen=True)
+class CopyScores:
+    values: ov.Output  # [B*H*W, classes(, 1, 1)], or [B*H*W, k] when picked
+    path: str  # how the masked copies were scored: a `tails` plan, "+picked" if only k classes were
+    picked: bool = False  # values hold only the classes of `picks`, in that order
+
+
+def top_classes(located: Located, k: int) -> ov.Output:
+    """[B, k] ids of each image's k highest logits, best first."""
+    ranking = ops.reshape(located.logits, _i64(0, located.classes), special_zero=True)
+    return ops.topk(ranking, ops.constant(np.int64(k)), 1, "max", "value", ov.Type.i32).output(1)
+
+
+def tail_scores(model: ov.Model, located: Located, fast: bool = True, picks: ov.Output | None = None) -> CopyScores:
+    """Logits of the masked copies, for every class or, given `picks` [B, k], for those classes only.
+
+    `picks` is a hint: it is honoured when the tail ends in a linear layer (see `tails.final_linear`).
+    """
     plan = tails.plan(model, located) if fast else tails.TailPlan("generic")
     clone = _TailClone(model, located)
     t = located.target
     if plan.kind == "pooled":
-        # A broadcast scalar, not a [1, K, H, W] constant: the zero map would otherwise be stored in the IR.
-        shape = [1, t.channels, t.height, t.width] if t.layout == "NCHW" else [1, t.height, t.width, t.channels]
+        # g is per pixel, so g(0) needs one zero pixel, not a zero map: a broadcast scalar, which
+        # also keeps a zero constant out of the IR.
+        shape = [1, t.channels, 1, 1] if t.layout == "NCHW" else [1, 1, 1, t.channels]
         zero = ops.constant(np.zeros((), t.output.get_element_type().to_dtype()))
         clone.feed_target(ops.broadcast(zero, _i64(*shape)).output(0))
-        for op in plan.chain:  # shapes now follow the zero map, before _pooled_copies reads them
+        for op in plan.chain:  # shapes now follow the zero pixel, before _pooled_copies reads them
             clone[op].validate_and_infer_types()
         at_zero = clone[plan.chain[-1]].output(0) if plan.chain else None
         clone.replace_uses(plan.head, _pooled_copies(plan.head, at_zero, t))
+        clone.pointwise_as_matmul(after=plan.head)
     elif plan.kind == "flatten_linear":
         clone.feed_target(t.output)  # the clone's flatten is bypassed below; it only has to stay valid
         clone.replace_uses(plan.head, _linear_copies(clone[plan.head], t))
     else:
         clone.feed_target(masked_copies(t))
-    return clone.logits(), plan.kind
+    final = tails.final_linear(located) if fast and picks is not None else None
+    if final is None or (
+        plan.kind == "flatten_linear" and plan.head.get_instance_id() == final.matmul.get_instance_id()
+    ):
+        return CopyScores(clone.logits(), plan.kind)
+    clone.logits()  # settles the clone's shapes, which _picked_logits reads
+    return CopyScores(_picked_logits(clone, final, picks, t.height * t.width), plan.kind + "+picked", picked=True)
+
+
+def _picked_logits(clone: _TailClone, final: tails.FinalLinear, picks: ov.Output, hw: int) -> ov.Output:
+    """x @ W[:, picks] + b[picks] for the clone's final linear layer: [B*H*W, k], k columns of W per image."""
+    matmul = clone[final.matmul]
+    x = matmul.input_value(0)
+    d = x.get_partial_shape()[1].get_length()
+    per_image = ops.reshape(x, _i64(-1, hw, d), special_zero=False)  # [B, HW, D]
+    weights = matmul.input_value(1)
+    if matmul.get_attributes()["transpose_b"]:  # W is [classes, D]
+        columns = ops.gather(weights, picks, _i64(0))  # [B, k, D]
+        logits = ops.matmul(per_image, columns, False, True)
+    else:  # W is [D, classes]
+        columns = ops.transpose(ops.gather(weights, picks, _i64(1)), _i64(1, 0, 2))  # [B, D, k]
+        logits = ops.matmul(per_image, columns, False, False)
+    if final.bias is not None:
+        bias = clone[final.bias.get_node()].output(final.bias.get_index())
+        flat = ops.reshape(bias, _i64(-1), special_zero=False)
+        logits = ops.add(logits, ops.unsqueeze(ops.gather(flat, picks, _i64(0)), _i64(1)))  # + [B, 1, k]
+    k = picks.get_partial_shape()[1].get_length()
+    return ops.reshape(logits, _i64(-1, k), special_zero=False).output(0)
 
 
 def _pooled_copies(pool: ov.Node, at_zero: ov.Output | None, t: FeatureMap) -> ov.Output:
-    """The pooled vector of every copy: (g(F)[:, n] + (H*W - 1) * g(0)) / (H*W), shaped as `pool`'s output."""
+    """The pooled vector of every copy: (g(F)[:, n] + (H*W - 1) * g(0)) / (H*W), shaped as `pool`'s output.
+
+    at_zero: g applied to one zero pixel, or None when there are no per-pixel ops (g(0) = 0).
+    """
     hw = t.height * t.width
     mapped = pool.input_value(0)  # g(F), computed by the original model
     k = mapped.get_partial_shape()[1 if t.layout == "NCHW" else 3].get_length()
     dtype = mapped.get_element_type().to_dtype()
     if t.layout == "NCHW":
+        # Position-major although g(F) is NCHW: the CPU plugin holds g(F) channels-last, and a
+        # class-major softmax/reorder measured slower than this transpose on SqueezeNet.
         per_position = ops.transpose(ops.reshape(mapped, _i64(0, k, hw), special_zero=True), _i64(0, 2, 1))
     else:
         per_position = ops.reshape(mapped, _i64(0, hw, k), special_zero=True)
-    if at_zero is not None:  # g(0) sits at every position of a zero map: take the first
-        nchw = t.layout == "NCHW"
-        flat = ops.reshape(at_zero, _i64(k, hw) if nchw else _i64(hw, k), special_zero=False)
-        background = ops.multiply(
-            ops.gather(flat, ops.constant(np.int64(0)), _i64(1 if nchw else 0)), ops.constant(dtype.type(hw - 1))
-        )
+    if at_zero is not None:  # every other position of copy n holds g(0)
+        background = ops.multiply(ops.reshape(at_zero, _i64(k), special_zero=False), ops.constant(dtype.type(hw - 1)))
         per_position = ops.add(per_position, background)
     pooled = ops.divide(per_position, ops.constant(dtype.type(hw)))
     rest = [d.get_length() for d in pool.get_output_partial_shape(0)[1:]]
@@ -143,9 +215,11 @@ def _linear_copies(matmul: ov.Node, t: FeatureMap) -> ov.Output:
     """Flatten + MatMul of every copy at the cost of one MatMul: [B*H*W, D].
 
     Copy n's flattened vector is zero but for F[:, n], so its product is F[:, n] times the K rows
-    of W that position n meets. W is regrouped to [H*W, K, D] in-graph, so the IR keeps one W;
-    the device folds the regrouping at compile time and, for NCHW maps, holds that second layout
-    of W in memory (an NHWC flatten is already grouped by position and needs no copy).
+    of W that position n meets. With positions as groups this is one GroupConvolution over 1x1
+    maps: the device runs it as it runs the original FC (one pass over W, in the inference
+    precision), where a batched MatMul over positions stayed in f32 at twice the original's time.
+    W is regrouped in-graph, so the IR keeps one W; the device folds the regrouping at compile
+    time and holds that second layout of W in memory.
     """
     hw, k = t.height * t.width, t.channels
     weights = matmul.input_value(1)
@@ -153,20 +227,39 @@ def _linear_copies(matmul: ov.Node, t: FeatureMap) -> ov.Output:
     transpose_b = matmul.get_attributes()["transpose_b"]
     if t.layout == "NCHW":  # flat index k*HW + n
         grouped = (
-            ops.transpose(ops.reshape(weights, _i64(d, k, hw), False), _i64(2, 1, 0))
+            ops.transpose(ops.reshape(weights, _i64(d, k, hw), False), _i64(2, 0, 1))
             if transpose_b
-            else ops.transpose(ops.reshape(weights, _i64(k, hw, d), False), _i64(1, 0, 2))
+            else ops.transpose(ops.reshape(weights, _i64(k, hw, d), False), _i64(1, 2, 0))
         )
         vectors = ops.transpose(ops.reshape(t.output, _i64(0, k, hw), special_zero=True), _i64(0, 2, 1))
     else:  # flat index n*K + k
         grouped = (
-            ops.transpose(ops.reshape(weights, _i64(d, hw, k), False), _i64(1, 2, 0))
+            ops.transpose(ops.reshape(weights, _i64(d, hw, k), False), _i64(1, 0, 2))
             if transpose_b
-            else ops.reshape(weights, _i64(hw, k, d), False)
+            else ops.transpose(ops.reshape(weights, _i64(hw, k, d), False), _i64(0, 2, 1))
         )
-        vectors = ops.reshape(t.output, _i64(0, hw, k), special_zero=True)
-    products = ops.matmul(ops.unsqueeze(vectors, _i64(2)), grouped, False, False)  # [B, HW, 1, D]
+        vectors = t.output
+    kernels = ops.reshape(grouped, _i64(hw, d, k, 1, 1), False)  # [groups, out, in, 1, 1]
+    per_group = ops.reshape(vectors, _i64(0, hw * k, 1, 1), special_zero=True)
+    products = ops.group_convolution(per_group, kernels, [1, 1], [0, 0], [0, 0], [1, 1])  # [B, HW*D, 1, 1]
     return ops.reshape(products, _i64(-1, d), special_zero=False).output(0)
+
+
+def _is_pointwise_on_pixel(conv: ov.Node) -> bool:
+    """A 1x1, stride-1, unpadded, undilated convolution of [N, C, 1, 1] with static weights."""
+    source, weights = conv.get_input_partial_shape(0), conv.get_input_partial_shape(1)
+    attrs = conv.get_attributes()
+    return (
+        source.rank.is_static
+        and source.rank.get_length() == 4
+        and [d.get_length() if d.is_static else -1 for d in source][2:] == [1, 1]
+        and weights.is_static
+        and list(weights.get_shape())[2:] == [1, 1]
+        and list(attrs["strides"]) == [1, 1]
+        and list(attrs["dilations"]) == [1, 1]
+        and not any(attrs["pads_begin"])
+        and not any(attrs["pads_end"])
+    )
 
 
 def _input_dependent(ordered_ops: list[ov.Node]) -> set[int]:
@@ -204,37 +297,37 @@ def set_reshape_pattern(reshape: ov.Node, values: np.ndarray) -> None:
 
 
 def saliency(
-    scores_per_copy: ov.Output,
+    scores: CopyScores,
     located: Located,
     *,
     score: str = "softmax",
     normalize: bool = True,
     uint8: bool = False,
-    top_k: int | None = None,
+    picks: ov.Output | None = None,
     upsample: tuple[int, int] | None = None,
 ) -> dict[str, ov.Output]:
-    """[B*H*W, classes(, 1, 1)] copy scores -> {"saliency_map": [B, classes or k, H, W], ...}.
+    """Copy scores -> {"saliency_map": [B, classes or k, H, W], ...}.
 
-    top_k keeps the maps of the k classes the model ranks highest for each image, and adds
-    "saliency_classes" [B, k] with their ids. upsample=(height, width) resizes the maps
-    bilinearly in-graph, as cv2.resize does.
+    picks ([B, k] class ids, from `top_classes`) keeps the maps of those classes only, and adds
+    "saliency_classes" with them. upsample=(height, width) resizes the maps bilinearly in-graph,
+    as cv2.resize does.
     """
     t = located.target
-    hw, classes = t.height * t.width, located.classes
-    per_image = ops.reshape(scores_per_copy, _i64(-1, hw, classes), special_zero=False)
+    hw = t.height * t.width
+    classes = picks.get_partial_shape()[1].get_length() if scores.picked else located.classes
+    per_image = ops.reshape(scores.values, _i64(-1, hw, classes), special_zero=False)
     if per_image.get_output_element_type(0) != ov.Type.f32:
         per_image = ops.convert(per_image, ov.Type.f32)
-    if score == "softmax":
+    if score == "softmax":  # over every class: `tail_scores` picks classes only for logits
         per_image = ops.softmax(per_image, -1)
     maps = ops.reshape(ops.transpose(per_image, _i64(0, 2, 1)), _i64(-1, classes, t.height, t.width), False)
     outputs = {}
-    if top_k:
-        ranking = ops.reshape(located.logits, _i64(0, classes), special_zero=True)
-        best = ops.topk(ranking, ops.constant(np.int64(top_k)), 1, "max", "value", ov.Type.i32)
-        # GatherND, not Gather(batch_dims=1): on OpenVINO 2026.4's CPU plugin the latter segfaults
-        # at a static batch of 1.
-        maps = ops.gather_nd(maps, ops.unsqueeze(best.output(1), _i64(2)), batch_dims=1)
-        outputs[SALIENCY_CLASSES] = best.output(1)
+    if picks is not None:
+        if not scores.picked:
+            # GatherND, not Gather(batch_dims=1): on OpenVINO 2026.4's CPU plugin the latter segfaults
+            # at a static batch of 1.
+            maps = ops.gather_nd(maps, ops.unsqueeze(picks, _i64(2)), batch_dims=1)
+        outputs[SALIENCY_CLASSES] = picks
     if normalize:
         axes = _i64(2, 3)
         low = ops.reduce_min(maps, axes, keep_dims=True)

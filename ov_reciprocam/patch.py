@@ -59,14 +59,16 @@ def patch(
     located = locate(model, target)
     if top_k is not None and not 1 <= top_k <= located.classes:
         raise ReciproCamError(f"top_k must be between 1 and the number of classes ({located.classes}), got {top_k}")
-    scores, path = graph.tail_scores(model, located, fast=fast)
+    picks = graph.top_classes(located, top_k) if top_k else None
+    # Softmax needs every class's score; logits of the picked classes are all the maps need.
+    scores = graph.tail_scores(model, located, fast=fast, picks=picks if score == "logits" else None)
     outputs = graph.saliency(
         scores,
         located,
         score=score,
         normalize=normalize,
         uint8=uint8,
-        top_k=top_k,
+        picks=picks,
         upsample=input_size(model) if upsample else None,
     )
     graph.attach(model, outputs)
@@ -84,7 +86,7 @@ def patch(
         "score": score,
         "normalize": str(normalize),
         "dtype": "u8" if uint8 else "f32",
-        "path": path,
+        "path": scores.path,
         "top_k": str(top_k or 0),
         "upsampled": str(upsample),
     }.items():

@@ -8,6 +8,10 @@
   n is zero but for the K entries of position n, so its product with W is F[:, n] times the K rows
   of W for position n: all positions together cost one FC layer, not H*W of them.
 * generic: anything else (conv blocks, intermediate targets): the batched mosaic.
+
+Independently of the path, a tail that ends in a linear layer (x @ W + b, constant W and b) can
+score only some classes: `final_linear` finds that layer, so that maps of the top k classes by
+logits need k columns of W per copy, not all of them.
 """
 
 from __future__ import annotations
@@ -46,6 +50,36 @@ class TailPlan:
     kind: str  # "pooled", "flatten_linear" or "generic"
     chain: tuple[ov.Node, ...] = field(default=(), repr=False)  # pooled: the per-pixel ops, in order
     head: ov.Node | None = field(default=None, repr=False)  # pooled: the pooling op; flatten_linear: the MatMul
+
+
+@dataclass(frozen=True)
+class FinalLinear:
+    """The logits as x @ W (+ b): W and b constant, x a batch of vectors [N, D]."""
+
+    matmul: ov.Node
+    bias: ov.Output | None  # the constant added to the MatMul's output, if any
+
+
+def final_linear(located: Located) -> FinalLinear | None:
+    """The linear layer that produces the logits, if the tail ends in one."""
+    node, bias = located.logits.get_node(), None
+    if node.get_type_name() == "Add":
+        constants = [v for v in node.input_values() if _constant_input(v)]
+        others = [v for v in node.input_values() if not _constant_input(v)]
+        if len(constants) != 1 or len(others) != 1 or not constants[0].get_partial_shape().is_static:
+            return None
+        if int(np.prod(list(constants[0].get_partial_shape().get_shape()))) != located.classes:
+            return None  # a bias per class; anything that varies along the batch is not one
+        node, bias = others[0].get_node(), constants[0]
+    if node.get_type_name() != "MatMul" or node.get_instance_id() not in located.tail:
+        return None
+    x, w = node.get_input_partial_shape(0), node.get_input_partial_shape(1)
+    attrs = node.get_attributes()
+    if attrs["transpose_a"] or not _constant_input(node.input_value(1)) or not w.is_static or w.rank.get_length() != 2:
+        return None
+    if x.rank.is_dynamic or x.rank.get_length() != 2:
+        return None
+    return FinalLinear(node, bias)
 
 
 def plan(model: ov.Model, located: Located) -> TailPlan:

@@ -29,8 +29,15 @@ def backbone(batch: int = -1, seed: int = 0) -> tuple[ov.Node, ov.Node]:
     return image, x
 
 
-def _linear(x: ov.Node, rng: np.random.Generator, n_in: int, n_out: int, scale: float = 1.0) -> ov.Node:
-    return ops.add(ops.matmul(x, _const(rng, n_in, n_out, scale=scale), False, False), _const(rng, 1, n_out))
+def _linear(
+    x: ov.Node, rng: np.random.Generator, n_in: int, n_out: int, scale: float = 1.0, transposed: bool = False
+) -> ov.Node:
+    """x @ W + b; transposed stores W as [n_out, n_in], as PyTorch exports do."""
+    if transposed:
+        weights = ops.constant(np.ascontiguousarray(_const(rng, n_in, n_out, scale=scale).get_data().T))
+    else:
+        weights = _const(rng, n_in, n_out, scale=scale)
+    return ops.add(ops.matmul(x, weights, False, transposed), _const(rng, 1, n_out))
 
 
 def _classifier(image: ov.Node, logits: ov.Node, softmax: bool) -> ov.Model:
@@ -57,7 +64,18 @@ def flatten_mlp(batch: int = -1) -> ov.Model:
     return _classifier(image, _linear(hidden, rng, 32, CLASSES, scale=3.0), softmax=True)
 
 
-def nhwc_head(batch: int = -1, flatten: bool = False) -> ov.Model:
+def gap_conv_head(batch: int = -1) -> ov.Model:
+    """Feature map -> global average pool -> 1x1 conv + HSwish -> linear (timm MobileNetV3's head)."""
+    rng = np.random.default_rng(5)
+    image, x = backbone(batch)
+    pooled = ops.reduce_mean(x, _i64(2, 3), keep_dims=True)
+    conv = ops.convolution(pooled, _const(rng, 24, 16, 1, 1), [1, 1], [0, 0], [0, 0], [1, 1])
+    hidden = ops.hswish(ops.add(conv, _const(rng, 1, 24, 1, 1)))
+    flat = ops.reshape(hidden, _i64(0, -1), special_zero=True)
+    return _classifier(image, _linear(flat, rng, 24, CLASSES, scale=3.0, transposed=True), softmax=True)
+
+
+def nhwc_head(batch: int = -1, flatten: bool = False, transposed: bool = False) -> ov.Model:
     """Feature map transposed to NHWC before the head, as TF/TFLite graphs keep it."""
     rng = np.random.default_rng(3)
     image, x = backbone(batch)
@@ -67,7 +85,7 @@ def nhwc_head(batch: int = -1, flatten: bool = False) -> ov.Model:
         head_in, n_in = ops.reshape(nhwc, _i64(0, -1), special_zero=True), 8 * 8 * 16
     else:
         head_in, n_in = ops.reduce_mean(nhwc, _i64(1, 2), keep_dims=False), 16
-    return _classifier(image, _linear(head_in, rng, n_in, CLASSES, scale=3.0), softmax=True)
+    return _classifier(image, _linear(head_in, rng, n_in, CLASSES, scale=3.0, transposed=transposed), softmax=True)
 
 
 def two_inputs() -> ov.Model:

@@ -23,6 +23,8 @@ BUILT = {
     "flatten_mlp": (builders.flatten_mlp, "flatten_linear"),
     "nhwc_gap": (builders.nhwc_head, "pooled"),
     "nhwc_flatten": (lambda: builders.nhwc_head(flatten=True), "flatten_linear"),
+    "nhwc_flatten_transposed": (lambda: builders.nhwc_head(flatten=True, transposed=True), "flatten_linear"),
+    "gap_conv_head": (builders.gap_conv_head, "pooled"),
 }
 
 
@@ -80,6 +82,27 @@ def test_top_k_keeps_the_best_classes_maps():
     np.testing.assert_array_equal(classes, np.argsort(-full[0], axis=1)[:, :4])
     expected = np.take_along_axis(full[orc.SALIENCY], classes[:, :, None, None].astype(np.int64), axis=1)
     np.testing.assert_allclose(top[orc.SALIENCY], expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "name, path",
+    [("dog", "pooled"), ("resnet50", "pooled"), ("vgg19", "flatten_linear"), ("inception_v1", "generic")],
+)
+def test_top_k_logits_score_only_the_picked_classes(name, path, light_models):
+    """With logits, the top-k maps use k columns of the last layer; they equal the full maps' top k."""
+    source = DOG_MODEL if name == "dog" else light_models[name]
+    picked = orc.patch(source, score="logits", normalize=False, top_k=3, batch=2)
+    assert picked.get_rt_info(["ov_reciprocam", "path"]).astype(str) == path + "+picked"
+    full = compile_f32(orc.patch(source, score="logits", normalize=False, batch=2))
+    shape = picked.get_parameters()[0].get_partial_shape().to_shape()
+    image = np.random.default_rng(7).standard_normal(shape).astype(np.float32)
+    top, every = compile_f32(picked)(image), full(image)
+    classes = top[orc.graph.SALIENCY_CLASSES]
+    scores = every[0].reshape(2, -1)  # probabilities on most of these models: compare values, ties may reorder ids
+    np.testing.assert_array_equal(np.take_along_axis(scores, classes, axis=1), -np.sort(-scores, axis=1)[:, :3])
+    expected = np.take_along_axis(every[orc.SALIENCY], classes[:, :, None, None].astype(np.int64), axis=1)
+    assert np.ptp(expected, axis=(2, 3)).min() > 0
+    np.testing.assert_allclose(top[orc.SALIENCY], expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
 
 
 def test_upsample_matches_cv2_resize():
