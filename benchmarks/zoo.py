@@ -3,13 +3,14 @@
 Opt-in: it needs torch, torchvision, timm and onnx, which the package itself does not. In a venv of
 their own (pip install torch torchvision timm onnx onnxscript && pip install -e .):
 
-    python benchmarks/zoo.py [--only NAME ...] [--out docs/zoo.md] [--cache DIR] [--runs N]
+    python benchmarks/zoo.py [--only NAME ...] [--out docs/zoo.md] [--cache DIR] [--seconds S]
 
 Each model is exported to ONNX with a dynamic batch (cached in --cache), patched in auto mode, and
 measured: the target the locator picks against the shape we expect, the largest difference from a
 brute-force Recipro-CAM (tests/reference.py) of the default maps and of the masked-copies mosaic
-(fast=False), batch-of-3 maps against each image alone, the patched/plain latency on CPU, and how
-much the IR .bin grows. No weights are downloaded.
+(fast=False), batch-of-3 maps against each image alone, the patched/plain latency on CPU (with
+`ov_reciprocam.bench`, in f32, in the device's default precision, and for top-5 logit maps), and
+how much the IR .bin grows. No weights are downloaded.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -34,6 +34,7 @@ from torch import nn
 from torchvision import models as tv
 
 import ov_reciprocam as orc
+from ov_reciprocam import bench
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
@@ -218,40 +219,27 @@ def exact(row: dict) -> bool:
     return max(row["error"], row["mosaic_error"]) <= min(ERROR_LIMIT, row["spread"] / 100)
 
 
-def latency(plain: ov.Model, patched: ov.Model, image: np.ndarray, runs: int) -> tuple[float, float]:
-    """Median milliseconds of one batch-1 inference, plain and patched, runs interleaved."""
-    requests = [ov.Core().compile_model(m, "CPU", CONFIG).create_infer_request() for m in (plain, patched)]
-    for request in requests:
-        request.infer(image)  # the first inference allocates
-    times: list[list[float]] = [[], []]
-    for _ in range(runs):
-        for request, spent in zip(requests, times, strict=True):
-            start = time.perf_counter()
-            request.infer(image)
-            spent.append(time.perf_counter() - start)
-    return statistics.median(times[0]) * 1e3, statistics.median(times[1]) * 1e3
+# Latency variants: (label, compile config, patch options). f32 is what the exactness checks use; the
+# device default is what an application gets (bf16 on CPUs with AMX); top-5 logits is the light option.
+VARIANTS = (
+    ("f32", CONFIG, {}),
+    ("default", {}, {}),
+    ("top5", CONFIG, {"top_k": 5, "score": "logits"}),
+)
 
 
-def bin_growth(plain: ov.Model, patched: ov.Model) -> int:
-    with tempfile.TemporaryDirectory() as tmp:
-        sizes = []
-        for label, model in (("plain", plain), ("patched", patched)):
-            ov.save_model(model, f"{tmp}/{label}.xml", compress_to_fp16=False)
-            sizes.append(Path(f"{tmp}/{label}.bin").stat().st_size)
-    return sizes[1] - sizes[0]
-
-
-def cost(name: str, path: Path, runs: int) -> dict:
-    size = ZOO[name][1]
-    plain = orc.read_model(path)
-    growth = bin_growth(plain, orc.patch(path))
-    plain.reshape({0: [1, 3, size, size]})
-    plain_ms, patched_ms = latency(plain, orc.patch(path, batch=1), images(size, 1), runs)
+def cost(path: Path, seconds: float) -> dict:
+    growth = bench.ir_growth(orc.read_model(path), orc.patch(path))
+    row: dict = {"growth": growth}
+    for label, config, options in VARIANTS:
+        (m,) = bench.measure(path, seconds=seconds, config=config, **options)
+        row.update({f"{label}_plain_ms": m.plain_ms, f"{label}_ratio": m.ratio, f"{label}_floor": m.floor})
     # Anything else running on the 2 cores slows both variants: the ratio survives it, milliseconds less so.
-    return {"plain_ms": plain_ms, "patched_ms": patched_ms, "growth": growth, "load": os.getloadavg()[0]}
+    row["load"] = os.getloadavg()[0]
+    return row
 
 
-def measure(name: str, cache: Path, runs: int) -> dict:
+def measure(name: str, cache: Path, seconds: float) -> dict:
     """One table row; a failure is recorded with the stage it happened in, not raised."""
     row: dict = {"name": name, "size": ZOO[name][1], "expected": ZOO[name][2]}
     start = time.perf_counter()
@@ -261,7 +249,7 @@ def measure(name: str, cache: Path, runs: int) -> dict:
         stage = "check"
         row.update(check(name, path))
         stage = "cost"
-        row.update(cost(name, path, runs))
+        row.update(cost(path, seconds))
     except Exception as exc:
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()] or [type(exc).__name__]
         row["failure"] = f"{stage}: {type(exc).__name__}: {lines[0]}"
@@ -280,7 +268,12 @@ def _revision() -> str:
     return commit.stdout.strip() + (" with uncommitted changes" if dirty.stdout.strip() else "")
 
 
-def markdown(rows: list[dict], command: str, revision: str, total: float, runs: int) -> str:
+def _median(rows: list[dict], key: str) -> str:
+    values = [r[key] for r in rows if key in r]
+    return f"{statistics.median(values):.3f}" if values else "n/a"
+
+
+def markdown(rows: list[dict], command: str, revision: str, total: float, seconds: float) -> str:
     cpu = ov.Core().get_property("CPU", "FULL_DEVICE_NAME")
     done = [r for r in rows if "path" in r]  # the checks ran
     counts = {
@@ -306,20 +299,28 @@ def markdown(rows: list[dict], command: str, revision: str, total: float, runs: 
         "- *error*: max |patched - brute force| of raw softmax maps (normalize=False, one random image);",
         "  *mosaic error*: the same with `fast=False`; *spread*: the largest per-class range of those maps.",
         "- *b3 vs b1*: max |maps of a batch of 3 - each image alone|, default normalized output.",
-        f"- latency: median of {runs} interleaved batch-1 runs, f32 inference precision; *load*: the machine's",
-        "  1-minute load average right after them (other processes slow both variants alike).",
-        "- *.bin growth*: patched minus plain IR weights, both saved without FP16 compression.",
+        f"- cost: `ov_reciprocam.bench.measure`, {seconds:g} s of batch-1 plain/patched pairs per variant, the",
+        "  order swapped every pair; *ratio* = median patched ms / median plain ms. *floor*: 1 + the MACs the",
+        "  saliency branch must add / the model's MACs. *f32*: f32 inference precision, default maps (softmax,",
+        "  every class). *default*: the same maps in the device's default precision (bf16 on this AMX CPU).",
+        "  *top-5 logits*: f32, `top_k=5, score='logits'`, whose last linear layer computes 5 classes per copy.",
+        "  *load*: the machine's 1-minute load average after the row (other processes slow both alike).",
+        "- *IR growth*: patched minus plain IR (.xml + .bin), both saved without FP16 compression.",
         "",
         *[f"- {label}: {n}/{len(rows)}" for label, n in counts.items()],
+        f"- median ratio: f32 {_median(rows, 'f32_ratio')} (median floor {_median(rows, 'f32_floor')}), "
+        f"default precision {_median(rows, 'default_ratio')}, top-5 logits {_median(rows, 'top5_ratio')} "
+        f"(median floor {_median(rows, 'top5_floor')})",
         "",
         "| model | input | target | layout | C, H, W | shape | path | error | mosaic error | spread | exact "
-        "| b3 vs b1 | plain ms | patched ms | ratio | load | .bin growth | s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| b3 vs b1 | plain ms f32 | ratio f32 | floor | ratio default | plain ms default | ratio top-5 logits "
+        "| floor top-5 | load | IR growth | s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         cells = [r["name"], r["size"]]
         if "path" not in r:
-            cells += [f"failed: {r['failure']}", *[""] * 14]
+            cells += [f"failed: {r['failure']}", *[""] * 18]
         else:
             expected = ", ".join(map(str, r["expected"]))
             cells += [
@@ -335,11 +336,19 @@ def markdown(rows: list[dict], command: str, revision: str, total: float, runs: 
                 f"{r['batch_diff']:.1e}",
             ]
             if "failure" in r:
-                cells += [f"failed: {r['failure']}", *[""] * 4]
+                cells += [f"failed: {r['failure']}", *[""] * 8]
             else:
-                ratio = r["patched_ms"] / r["plain_ms"]
-                cells += [f"{r['plain_ms']:.1f}", f"{r['patched_ms']:.1f}", f"{ratio:.2f}", f"{r['load']:.1f}"]
-                cells.append(f"{r['growth']:,} B")
+                cells += [
+                    f"{r['f32_plain_ms']:.1f}",
+                    f"{r['f32_ratio']:.3f}",
+                    f"{r['f32_floor']:.3f}",
+                    f"{r['default_ratio']:.3f}",
+                    f"{r['default_plain_ms']:.1f}",
+                    f"{r['top5_ratio']:.3f}",
+                    f"{r['top5_floor']:.3f}",
+                    f"{r['load']:.1f}",
+                    f"{r['growth']:,} B",
+                ]
         cells.append(f"{r['seconds']:.0f}")
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
@@ -350,18 +359,18 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=list(ZOO), metavar="NAME", help="models to run (default: all)")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "zoo.md")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where exported ONNX models are kept")
-    parser.add_argument("--runs", type=int, default=20, help="timed inferences per model and variant")
+    parser.add_argument("--seconds", type=float, default=4.0, help="timing per model and variant")
     args = parser.parse_args()
     start = time.perf_counter()
     revision = _revision()  # before the run: the work tree may change under a long one
     rows = []
     for name in args.only or ZOO:
-        row = measure(name, args.cache, args.runs)
+        row = measure(name, args.cache, args.seconds)
         rows.append(row)
         print(f"{name}: {row.get('failure') or 'ok'} ({row['seconds']:.0f} s)", flush=True)
     command = " ".join(["python", "benchmarks/zoo.py", *sys.argv[1:]])
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(markdown(rows, command, revision, time.perf_counter() - start, args.runs))
+    args.out.write_text(markdown(rows, command, revision, time.perf_counter() - start, args.seconds))
     print(f"wrote {args.out}")
 
 

@@ -86,6 +86,19 @@ def floor_ratio(plain: ov.Model, located: Located, plan: tails.TailPlan, picked:
     return 1.0 + extra / total if total else float("nan")
 
 
+def ir_growth(plain: ov.Model, patched: ov.Model) -> int:
+    """Bytes the patched IR (.xml + .bin) adds to the plain one, both saved without FP16 compression."""
+    import tempfile
+    from pathlib import Path
+
+    sizes = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, model in (("plain", plain), ("patched", patched)):
+            ov.save_model(model, f"{tmp}/{label}.xml", compress_to_fp16=False)
+            sizes.append(sum(Path(f"{tmp}/{label}{suffix}").stat().st_size for suffix in (".xml", ".bin")))
+    return sizes[1] - sizes[0]
+
+
 def random_input(model: ov.Model) -> np.ndarray:
     """A seeded random input; a dynamic batch becomes 1."""
     param = model.get_parameters()[0]

@@ -143,3 +143,22 @@ def test_bench_baselines(tmp_path):
     baselines = json.loads(result.stdout)["baselines"]
     assert set(baselines) == {"score-cam", "rise"}
     assert all(b["ms_per_image"] > 0 and b["times_ours"] > 0 for b in baselines.values())
+
+
+def test_bench_top_k_logits_floor_counts_only_the_picked_classes(tmp_path):
+    import json
+
+    from ov_reciprocam import bench
+
+    model = _saved(builders.gap_linear(), tmp_path, "gap")
+    floors = {}
+    for options in ((), ("--top-k", "2", "--score", "logits")):
+        result = run("bench", model, "--seconds", "0.3", "--json", *options)
+        assert result.returncode == 0, result.stderr
+        (r,) = json.loads(result.stdout)["results"]
+        floors[r["path"]] = r["floor"]
+    # gap_linear: the tail's one MAC-counting op is the 16 -> 10 linear layer, run for 8*8 copies.
+    plain = orc.read_model(builders.gap_linear())
+    plain.reshape([1, 3, 32, 32])
+    total = sum(bench.macs(op) for op in plain.get_ordered_ops())
+    assert floors == pytest.approx({"pooled": 1 + 64 * 16 * 10 / total, "pooled+picked": 1 + 64 * 16 * 2 / total})
