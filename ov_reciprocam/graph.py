@@ -8,7 +8,9 @@ them. `tails.plan` picks how the copies reach the clone:
   constant lands in the model);
 * pooled / flatten_linear: exact shortcuts that skip the masked maps (see `tails`).
 
-The clone's weights share the original's buffers, so the IR grows by a few hundred bytes.
+For top-k maps of logits, a clone that ends in a linear layer computes only the k picked classes
+("+picked" in the path). The clone's weights share the original's buffers, so the IR's .bin grows
+by a few hundred bytes (the .xml by the new ops' text).
 """
 
 from __future__ import annotations
@@ -328,7 +330,7 @@ def saliency(
         per_class = ops.gather_nd(per_class, ops.unsqueeze(picks, _i64(2)), batch_dims=1)  # [B, k, H*W]
         per_class = _min_max(per_class, 2) if normalize else per_class
     else:
-        # Scaled before the transpose, while positions are the outer axis: ~2 % of ResNet-18 faster.
+        # Scaled before the transpose, while positions are the outer axis: ResNet-18 ran ~2 % faster.
         per_image = _min_max(per_image, 1) if normalize else per_image
         per_class = ops.transpose(per_image, _i64(0, 2, 1))
     if picks is not None:
