@@ -10,7 +10,7 @@ measured: the target the locator picks against the shape we expect, the largest 
 brute-force Recipro-CAM (tests/reference.py) of the default maps and of the masked-copies mosaic
 (fast=False), batch-of-3 maps against each image alone, the patched/plain latency on CPU (with
 `ov_reciprocam.bench`, in f32, in the device's default precision, and for top-5 logit maps), and
-how much the IR .bin grows. No weights are downloaded.
+how much the IR (.xml + .bin) grows. No weights are downloaded.
 """
 
 from __future__ import annotations
