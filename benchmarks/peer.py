@@ -55,7 +55,7 @@ def config_for(precision: str) -> dict:
 
 
 def ir_growth(plain: ov.Model, patched: ov.Model) -> int:
-    """Bytes the patched IR (.xml + .bin, no FP16 compression) takes beyond the plain one."""
+    """ov_reciprocam.bench.ir_growth for the peer worker, whose venv has no ov_reciprocam."""
     with tempfile.TemporaryDirectory() as tmp:
         sizes = []
         for label, model in (("plain", plain), ("patched", patched)):
@@ -213,7 +213,7 @@ def model_path(name: str) -> Path:
 
 def ours(path: Path, image_path: Path, seconds: float, precision: str) -> dict:
     import ov_reciprocam as orc
-    from ov_reciprocam.bench import measure, random_input
+    from ov_reciprocam.bench import ir_growth, measure, random_input
 
     loaded = orc.read_model(path)
     # measure() runs on this same seeded input; the peer worker reads it from the file.

@@ -8,9 +8,11 @@ the part of the tail that must run once per spatial position, in multiply-accumu
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import openvino as ov
@@ -77,7 +79,9 @@ def floor_ratio(plain: ov.Model, located: Located, plan: tails.TailPlan, picked:
         per_copy[final.matmul.get_instance_id()] = macs(final.matmul) * picked // located.classes
     hw = located.target.height * located.target.width
     if plan.kind == "pooled":
-        extra = sum(m for i, m in per_copy.items() if i not in {op.get_instance_id() for op in plan.chain}) * hw
+        for op in plan.chain:  # per-pixel ops run once, in the original model
+            per_copy.pop(op.get_instance_id())
+        extra = sum(per_copy.values()) * hw
     elif plan.kind == "flatten_linear":
         first = per_copy.pop(plan.head.get_instance_id())
         extra = first + sum(per_copy.values()) * hw
@@ -88,9 +92,6 @@ def floor_ratio(plain: ov.Model, located: Located, plan: tails.TailPlan, picked:
 
 def ir_growth(plain: ov.Model, patched: ov.Model) -> int:
     """Bytes the patched IR (.xml + .bin) adds to the plain one, both saved without FP16 compression."""
-    import tempfile
-    from pathlib import Path
-
     sizes = []
     with tempfile.TemporaryDirectory() as tmp:
         for label, model in (("plain", plain), ("patched", patched)):
