@@ -13,7 +13,7 @@ from .graph import SALIENCY
 from .loading import read_model
 from .loading import save_model as save
 from .locate import FeatureMap, Located, locate
-from .patch import is_patched, patch
+from .patching import is_patched, patch
 from .preprocess import Preprocess
 from .runtime import ClassMap, Explainer, Explanation, Prediction
 

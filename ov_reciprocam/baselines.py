@@ -15,12 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 import openvino as ov
 
+from .device import compile_for
 from .errors import ReciproCamError
 from .loading import read_model
 from .locate import FeatureMap, locate
-from .patch import is_patched, set_batch
+from .patching import is_patched, set_batch
 from .preprocess import resize_stack
-from .runtime import compile_for, softmax
+from .scores import probabilities
 
 DEFAULT_BATCH = 32
 _EPS = 1e-12
@@ -98,7 +99,7 @@ class BlackBox:
         for i in range(0, len(inputs), self.batch):
             out = self.compiled(inputs[i : i + self.batch])
             scores = out[0].reshape(out[0].shape[0], -1).astype(np.float64)
-            yield (scores if self.probabilities else softmax(scores)), out[1]
+            yield probabilities(scores, self.probabilities), out[1]
 
 
 def score_cam(box: BlackBox, x: np.ndarray, class_id: int) -> np.ndarray:

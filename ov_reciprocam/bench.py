@@ -18,12 +18,13 @@ import numpy as np
 import openvino as ov
 
 from . import tails
+from .device import compile_for
 from .errors import ReciproCamError
 from .graph import SALIENCY, SALIENCY_CLASSES
+from .info import PatchInfo
 from .loading import read_model
 from .locate import Located, locate
-from .patch import RT_KEY, is_patched, patch, set_batch
-from .runtime import compile_for
+from .patching import is_patched, patch, set_batch
 
 
 @dataclass
@@ -78,11 +79,11 @@ def floor_ratio(plain: ov.Model, located: Located, plan: tails.TailPlan, picked:
     if picked and (final := tails.final_linear(located)) is not None:
         per_copy[final.matmul.get_instance_id()] = macs(final.matmul) * picked // located.classes
     hw = located.target.height * located.target.width
-    if plan.kind == "pooled":
+    if plan.kind is tails.TailKind.POOLED:
         for op in plan.chain:  # per-pixel ops run once, in the original model
             per_copy.pop(op.get_instance_id())
         extra = sum(per_copy.values()) * hw
-    elif plan.kind == "flatten_linear":
+    elif plan.kind is tails.TailKind.FLATTEN_LINEAR:
         first = per_copy.pop(plan.head.get_instance_id())
         extra = first + sum(per_copy.values()) * hw
     else:
@@ -130,7 +131,7 @@ def measure(
     """
     loaded = read_model(source)
     given_patched = is_patched(loaded)
-    target = loaded.get_rt_info([RT_KEY, "target"]).astype(str) if given_patched else patch_options.get("target")
+    target = PatchInfo.read(loaded).target if given_patched else patch_options.get("target")
     results = []
     for index, batch in enumerate(batches):
         if given_patched:
@@ -161,8 +162,7 @@ def measure(
             if progress:
                 progress((index + min(1.0, (time.perf_counter() - start) / budget)) / len(batches))
         plain_ms, patched_ms = (float(np.median(t)) for t in times)
-        path = patched.get_rt_info([RT_KEY, "path"]).astype(str)
-        top_k = int(patched.get_rt_info([RT_KEY, "top_k"]).astype(str))
+        info = PatchInfo.read(patched)
         results.append(
             Measurement(
                 batch=batch,
@@ -171,8 +171,8 @@ def measure(
                 ratio=patched_ms / plain_ms,
                 plain_images_per_s=batch * 1e3 / plain_ms,
                 patched_images_per_s=batch * 1e3 / patched_ms,
-                floor=floor_ratio(plain, located, plan, picked=top_k if path.endswith("+picked") else None),
-                path=path,
+                floor=floor_ratio(plain, located, plan, picked=info.top_k if info.picked else None),
+                path=info.path,
                 runs=len(times[0]),
             )
         )

@@ -1,4 +1,4 @@
-"""`ov-reciprocam eval`: score saliency methods on photos with the metrics of ov_reciprocam.metrics.
+"""Score saliency methods on photos with the metrics of ov_reciprocam.metrics (rendering: `eval_report`).
 
 Where things happen (docs/quality.md explains why):
 * perturbation metrics (Average Drop, Increase, Deletion/Insertion, Coherency) mask the photo as
@@ -10,33 +10,26 @@ Where things happen (docs/quality.md explains why):
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import click
 import cv2
 import numpy as np
 
-from . import baselines, files, imaging, metrics
+from . import baselines, imaging, metrics
 from .baselines import BlackBox
 from .errors import ReciproCamError
 from .loading import read_model
-from .patch import is_patched
-from .preprocess import Preprocess
-from .runtime import Explainer, read_labels
+from .patching import is_patched
+from .preprocess import Preprocess, recipe_for
+from .runtime import Explainer
 
 METHODS = ("reciprocam", "reciprocam-logits", "scorecam", "rise")
 METRICS = ("average_drop", "increase", "deletion_auc", "insertion_auc", "coherency", "complexity", "adcc")
-# Which way is better, for the table header.
-_BETTER = {"average_drop": "-", "increase": "+", "deletion_auc": "-", "insertion_auc": "+", "coherency": "+"}
-_BETTER |= {"complexity": "-", "adcc": "+"}
 TOLERANCE = 15.0  # px, the pointing game's usual margin
 BLUR = (11, 5.0)  # kernel, sigma: the RISE authors' blur for insertion
 
@@ -157,99 +150,6 @@ def summarize(records: list[dict], names: list[str]) -> dict:
     return summary
 
 
-def table(records: list[dict], summary: dict) -> str:
-    """A Markdown table: one row per image and method, then the means."""
-    head = ["image", "class", "method", *(f"{m} ({_BETTER[m]})" for m in METRICS), "pointing", "s"]
-    rows = []
-    for r in records:
-        for name, m in r["methods"].items():
-            rows.append(
-                [r["image"], r["label"], name, *(f"{m[k]:.3f}" for k in METRICS), _pointing(m), f"{m['seconds']:.2f}"]
-            )
-    for name, s in summary.items():
-        point = f"{s['pointing_hits']}/{s['pointing_total']}" if s["pointing_total"] else "-"
-        rows.append(["**mean**", "", name, *(f"{s[k]:.3f}" for k in METRICS), point, f"{s['seconds']:.2f}"])
-    widths = [max(len(str(c)) for c in col) for col in zip(head, *rows, strict=True)]
-
-    def line(cells):
-        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-
-    return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
-
-
-def _pointing(m: dict) -> str:
-    if "pointing_hit" not in m:
-        return "-"
-    return f"{'hit' if m['pointing_hit'] else 'miss'} ({m['peak_distance']:.0f} px)"
-
-
-def csv_text(records: list[dict], summary: dict) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        ["image", "class_id", "label", "probability", "method", *METRICS, "pointing_hit", "peak_distance", "seconds"]
-    )
-    for r in records:
-        for name, m in r["methods"].items():
-            writer.writerow(
-                [r["image"], r["class_id"], r["label"], f"{r['probability']:.6f}", name]
-                + [f"{m[k]:.6f}" for k in METRICS]
-                + [m.get("pointing_hit", ""), _fmt(m.get("peak_distance")), f"{m['seconds']:.4f}"]
-            )
-    for name, s in summary.items():
-        hits = f"{s['pointing_hits']}/{s['pointing_total']}" if s["pointing_total"] else ""
-        writer.writerow(["mean", "", "", "", name, *(f"{s[k]:.6f}" for k in METRICS), hits, "", f"{s['seconds']:.4f}"])
-    return out.getvalue()
-
-
-def _fmt(value: float | None) -> str:
-    return "" if value is None else f"{value:.2f}"
-
-
-def side_by_side(photo: np.ndarray, result: dict, boxes: list[list[float]] | None, tile: int = 320) -> np.ndarray:
-    """The photo with its boxes, then each method's map on it with its peak marked, in one row."""
-    framed = photo.copy()
-    thickness = max(1, round(max(photo.shape[:2]) / 300))
-    for b in boxes or []:
-        cv2.rectangle(framed, (round(b[0]), round(b[1])), (round(b[2]), round(b[3])), (0, 255, 0), thickness)
-    row = [imaging.overlay(framed, np.zeros(photo.shape[:2], np.float32), "photo", alpha=0.0)]
-    for name, m in result["methods"].items():
-        picture = imaging.overlay(framed, m["photo_map"], f"{name} {_pointing(m)}")
-        cv2.circle(picture, tuple(m["peak"]), 4 * thickness, (255, 255, 255), -1)
-        cv2.circle(picture, tuple(m["peak"]), 4 * thickness, (0, 0, 0), thickness)
-        row.append(picture)
-    return imaging.contact_sheet([row], tile)
-
-
-def curve_plots(records: list[dict], names: list[str]) -> dict[str, bytes] | None:
-    """One PNG per method with every image's deletion and insertion curves; None without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    plots = {}
-    for name in names:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-        for ax, kind in zip(axes, ("deletion", "insertion"), strict=True):
-            curves = np.array([r["methods"][name]["curves"][kind] for r in records])
-            x = np.linspace(0, 1, curves.shape[1])
-            for r, curve in zip(records, curves, strict=True):
-                ax.plot(x, curve, lw=1, alpha=0.6, label=f"{r['image']} ({metrics.auc(curve):.3f})")
-            ax.plot(x, curves.mean(axis=0), "k", lw=2.5, label=f"mean ({metrics.auc(curves.mean(axis=0)):.3f})")
-            ax.set(title=f"{name}: {kind} (AUC)", xlabel="fraction of pixels", ylim=(0, 1.02))
-            ax.legend(fontsize=7)
-        axes[0].set_ylabel("class probability")
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=100)
-        plt.close(fig)
-        plots[name] = buffer.getvalue()
-    return plots
-
-
 def read_boxes(path: Path | None) -> dict:
     if path is None:
         return {}
@@ -277,126 +177,96 @@ def _methods_option(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def run(
-    model,
-    images,
-    *,
-    boxes,
-    methods,
-    target_mode,
-    output,
-    steps,
-    baseline,
-    rise_masks,
-    seed,
-    feature_map,
-    device,
-    batch,
-    precision,
-    config,
-    labels,
-    overrides,
-):
-    """Score saliency methods on MODEL (a plain classifier) and IMAGES (files, folders or globs).
+FROM_BOXES = "boxes"  # --class value: explain the class named by each photo's boxes
 
-    Per image and method, and averaged: Average Drop, Increase in Confidence, Deletion and
-    Insertion AUC, Coherency, Complexity, ADCC, the pointing game (with --boxes) and the time to
-    make the map. Writes OUTPUT/metrics.json, metrics.csv, curves_METHOD.png (needs matplotlib:
-    pip install 'ov-reciprocam[plot]') and NAME_maps.png per image.
+
+def evaluate_paths(
+    model: str | os.PathLike,
+    images: list[str],
+    *,
+    boxes: Path | None = None,
+    methods: str = ",".join(METHODS),
+    class_choice: str | None = None,
+    steps: int = 50,
+    baseline: str = "zero",
+    rise_masks: int = 4000,
+    seed: int = 0,
+    target: str | None = None,
+    device: str = "CPU",
+    batch_size: int = 32,
+    config: dict | None = None,
+    labels: list[str] | None = None,
+    overrides: dict | None = None,
+    raw_pixels: bool = False,
+    on_ready: Callable[[Preprocess, int], None] | None = None,
+    on_image: Callable[[Path, np.ndarray, dict, list[dict]], str] | None = None,
+) -> tuple[list[dict], dict, Preprocess]:
+    """Every metric of every method on every photo of `images` (files, folders or globs).
+
+    class_choice: None explains each photo's top-1 class, FROM_BOXES the class its boxes name,
+    anything else that class (a label or an id) on every photo.
+    on_ready: called with the recipe and the photo count once every check passed, before the long part.
+    on_image: called per photo with (path, photo, result, boxes); returns the file name it wrote, if any.
+    Returns the per-image records, the per-method summary and the recipe.
     """
     names = _methods_option(methods)
     box_data = read_boxes(boxes)
-    if target_mode == "label-from-boxes" and not box_data:
-        raise ReciproCamError("--target label-from-boxes needs --boxes")
+    from_boxes = class_choice == FROM_BOXES
+    if from_boxes and not box_data:
+        raise ReciproCamError("--class boxes needs --boxes")
     paths = imaging.collect_images(list(images))
     for path in paths:  # fail on a bad photo or a missing box before the long computation
         imaging.read_image(path)
-        if target_mode == "label-from-boxes" and not _boxes_of(box_data, path):
-            raise ReciproCamError(f"--target label-from-boxes: {path.name} has no boxes in {boxes}")
+        if from_boxes and not _boxes_of(box_data, path):
+            raise ReciproCamError(f"--class boxes: {path.name} has no boxes in {boxes}")
     loaded = read_model(model)
     if is_patched(loaded):
         raise ReciproCamError("eval takes the plain model: it patches it itself, once per score")
-    recipe = Preprocess.from_model(loaded, **overrides)
+    recipe = recipe_for(loaded, raw_pixels, **(overrides or {}))
     if recipe.embedded:
         raise ReciproCamError("eval needs a model without embedded preprocessing")
-    common = {"preprocess": recipe, "labels": read_labels(labels) if labels else None, "config": config}
+    common = {"preprocess": recipe, "labels": labels, "config": config}
     scores = ["softmax"] + (["logits"] if "reciprocam-logits" in names else [])
     # The softmax explainer also resolves labels and class names, as `explain` does.
     explainers = {
-        s: Explainer(os.fspath(model), device, batch=batch, target=feature_map, score=s, **common) for s in scores
+        s: Explainer(os.fspath(model), device, batch_size=batch_size, target=target, score=s, **common) for s in scores
     }
-    box = BlackBox.build(loaded, recipe.layout, device=device, config=config, target=feature_map, batch=batch)
+    box = BlackBox.build(loaded, recipe.layout, device=device, config=config, target=target, batch=batch_size)
     space = InputSpace(recipe)
     chosen = build_methods(names, explainers, box, space, rise_masks, seed)
     resolve = explainers["softmax"]
-    if target_mode == "label-from-boxes":  # an unknown label fails before any output is written
+    # An unknown class fails before any output is written.
+    fixed = resolve.class_id(class_choice) if class_choice not in (None, FROM_BOXES) else None
+    if from_boxes:
         for path in paths:
             resolve.class_id(_boxes_of(box_data, path)[0]["label"])
-    click.echo(f"preprocess {recipe.describe()}", err=True)
-
-    records, stems = [], set()
-    with click.progressbar(paths, label="evaluating", file=sys.stderr) as bar:
-        for path in bar:
-            photo = imaging.read_image(path)
-            objects = _boxes_of(box_data, path) or []
-            if target_mode == "label-from-boxes":
-                class_id = resolve.class_id(objects[0]["label"])
-                objects = [o for o in objects if o["label"] == objects[0]["label"]]
-            else:
-                class_id = int(np.argmax(box.probs(space.inputs(space.pixels(photo)[None]))[0]))
-            result = evaluate_image(
-                photo,
-                class_id,
-                chosen,
-                box,
-                space,
-                steps=steps,
-                baseline=baseline,
-                boxes=[o["box"] for o in objects] or None,
-            )
-            stem = files.unique_stem(path.stem, stems)
-            files.write_png(output / f"{stem}_maps.png", side_by_side(photo, result, [o["box"] for o in objects]))
-            records.append(
-                {"image": path.name, "path": str(path), "class_id": class_id, "label": resolve.label(class_id)}
-                | result
-                | {"maps": f"{stem}_maps.png"}
-            )
-
-    summary = summarize(records, names)
-    plots = curve_plots(records, names)
-    if plots is None:
-        plot_note = "curve plots skipped: matplotlib is not installed (pip install 'ov-reciprocam[plot]')"
-        click.echo(plot_note, err=True)
-    else:
-        plot_note = None
-        for name, png in plots.items():
-            files.write_bytes(output / f"curves_{name}.png", png)
-    for r in records:
-        for m in r["methods"].values():
+    if on_ready:
+        on_ready(recipe, len(paths))
+    records = []
+    for path in paths:
+        photo = imaging.read_image(path)
+        objects = _boxes_of(box_data, path) or []
+        if from_boxes:
+            class_id = resolve.class_id(objects[0]["label"])
+            objects = [o for o in objects if o["label"] == objects[0]["label"]]
+        elif fixed is not None:
+            class_id = fixed
+        else:
+            class_id = int(np.argmax(box.probs(space.inputs(space.pixels(photo)[None]))[0]))
+        result = evaluate_image(
+            photo,
+            class_id,
+            chosen,
+            box,
+            space,
+            steps=steps,
+            baseline=baseline,
+            boxes=[o["box"] for o in objects] or None,
+        )
+        written = on_image(path, photo, result, objects) if on_image else None
+        for m in result["methods"].values():
             del m["photo_map"]
             m["curves"] = {k: [round(float(v), 6) for v in c] for k, c in m["curves"].items()}
-    report = {
-        "model": str(model),
-        "device": device,
-        "precision": precision,
-        "preprocess": recipe.describe(),
-        "settings": {
-            "methods": names,
-            "target": target_mode,
-            "steps": steps,
-            "deletion_baseline": baseline,
-            "insertion_start": f"Gaussian blur, kernel {BLUR[0]}, sigma {BLUR[1]:g}",
-            "rise_masks": rise_masks,
-            "seed": seed,
-            "pointing_tolerance_px": TOLERANCE,
-            "boxes": str(boxes) if boxes else None,
-        },
-        "summary": summary,
-        "images": records,
-        "curve_plots": [f"curves_{n}.png" for n in names] if plots else None,
-        "curve_plots_note": plot_note,
-    }
-    files.write_json(output / "metrics.json", report)
-    files.write_bytes(output / "metrics.csv", csv_text(records, summary).encode())
-    click.echo(table(records, summary))
-    click.echo(f"report -> {output}/ (metrics.json, metrics.csv{', curves_*.png' if plots else ''}, *_maps.png)")
+        record = {"image": path.name, "path": str(path), "class_id": class_id, "label": resolve.label(class_id)}
+        records.append(record | result | ({"maps": written} if written else {}))
+    return records, summarize(records, names), recipe

@@ -60,3 +60,34 @@ def unique_stem(stem: str, taken: set[str]) -> str:
         name = f"{stem}-{n}"
     taken.add(name)
     return name
+
+
+def check_output_dir(path: str | os.PathLike, flag: str = "-o") -> Path:
+    """`path` can be a folder we write into: raise now, before any work, if it cannot."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ReciproCamError(f"output folder {path} is an existing file; give {flag} a folder")
+    _check_writable(path, flag)
+    return path
+
+
+def check_output_file(path: str | os.PathLike, flag: str = "-o") -> Path:
+    """`path` can be written as a file: raise now, before any work, if it cannot."""
+    path = Path(path)
+    if path.is_dir():
+        raise ReciproCamError(f"output {path} is a folder; give {flag} a file name")
+    _check_writable(path.parent, flag)
+    return path
+
+
+def _check_writable(folder: Path, flag: str) -> None:
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ReciproCamError(f"cannot create {folder}: {existing} is a file; give {flag} another path")
+    try:  # a real write, since permission bits do not tell root, read-only mounts or quotas
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise ReciproCamError(f"cannot write to {existing}: {exc.strerror}; give {flag} another path") from None

@@ -9,7 +9,7 @@ them. `tails.plan` picks how the copies reach the clone:
 * pooled / flatten_linear: exact shortcuts that skip the masked maps (see `tails`).
 
 For top-k maps of logits, a clone that ends in a linear layer computes only the k picked classes
-("+picked" in the path). The clone's weights share the original's buffers, so the IR's .bin grows
+("+picked" in rt_info's `path`). The clone's weights share the original's buffers, so the IR's .bin grows
 by a few hundred bytes (the .xml by the new ops' text).
 """
 
@@ -126,7 +126,7 @@ class _TailClone:
 @dataclass(frozen=True)
 class CopyScores:
     values: ov.Output  # [B*H*W, classes(, 1, 1)], or [B*H*W, k] when picked
-    path: str  # how the masked copies were scored: a `tails` plan, "+picked" if only k classes were
+    kind: tails.TailKind  # how the masked copies were scored
     picked: bool = False  # values hold only the classes of `picks`, in that order
 
 
@@ -141,10 +141,10 @@ def tail_scores(model: ov.Model, located: Located, fast: bool = True, picks: ov.
 
     `picks` is a hint: it is honoured when the tail ends in a linear layer (see `tails.final_linear`).
     """
-    plan = tails.plan(model, located) if fast else tails.TailPlan("generic")
+    plan = tails.plan(model, located) if fast else tails.TailPlan(tails.TailKind.GENERIC)
     clone = _TailClone(model, located)
     t = located.target
-    if plan.kind == "pooled":
+    if plan.kind is tails.TailKind.POOLED:
         # g is per pixel, so g(0) needs one zero pixel, not a zero map: a broadcast scalar, which
         # also keeps a zero constant out of the IR.
         shape = [1, t.channels, 1, 1] if t.layout == "NCHW" else [1, 1, 1, t.channels]
@@ -155,18 +155,18 @@ def tail_scores(model: ov.Model, located: Located, fast: bool = True, picks: ov.
         at_zero = clone[plan.chain[-1]].output(0) if plan.chain else None
         clone.replace_uses(plan.head, _pooled_copies(plan.head, at_zero, t))
         clone.pointwise_as_matmul(after=plan.head)
-    elif plan.kind == "flatten_linear":
+    elif plan.kind is tails.TailKind.FLATTEN_LINEAR:
         clone.feed_target(t.output)  # the clone's flatten is bypassed below; it only has to stay valid
         clone.replace_uses(plan.head, _linear_copies(clone[plan.head], t))
     else:
         clone.feed_target(masked_copies(t))
     final = tails.final_linear(located) if fast and picks is not None else None
     if final is None or (
-        plan.kind == "flatten_linear" and plan.head.get_instance_id() == final.matmul.get_instance_id()
+        plan.kind is tails.TailKind.FLATTEN_LINEAR and plan.head.get_instance_id() == final.matmul.get_instance_id()
     ):
         return CopyScores(clone.logits(), plan.kind)
     clone.logits()  # settles the clone's shapes, which _picked_logits reads
-    return CopyScores(_picked_logits(clone, final, picks, t.height * t.width), plan.kind + "+picked", picked=True)
+    return CopyScores(_picked_logits(clone, final, picks, t.height * t.width), plan.kind, picked=True)
 
 
 def _picked_logits(clone: _TailClone, final: tails.FinalLinear, picks: ov.Output, hw: int) -> ov.Output:

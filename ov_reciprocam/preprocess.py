@@ -14,17 +14,29 @@ import openvino as ov
 from openvino.preprocess import ColorFormat, PrePostProcessor, ResizeAlgorithm
 
 from .errors import ReciproCamError
+from .info import read_model_info as _info
+from .info import write_model_info
+from .labels import write_labels
 
-RESIZE_MODES = ("stretch", "fit", "crop")
+# fit keeps the aspect and pads right and bottom; letterbox pads both sides equally (centred).
+RESIZE_MODES = ("stretch", "fit", "letterbox", "crop")
 # Model API spellings of the same modes, as found in rt_info model_info/resize_type.
-_RESIZE_NAMES = {"standard": "stretch", "fit_to_window": "fit", "fit_to_window_letterbox": "fit", "crop": "crop"}
-_MODEL_API_NAMES = {"stretch": "standard", "fit": "fit_to_window_letterbox", "crop": "crop"}
+_MODEL_API_NAMES = {
+    "stretch": "standard",
+    "fit": "fit_to_window",
+    "letterbox": "fit_to_window_letterbox",
+    "crop": "crop",
+}
+_RESIZE_NAMES = {v: k for k, v in _MODEL_API_NAMES.items()}
+# The keys of a recipe in model_info: a model with none of them has no recipe to follow.
+RECIPE_KEYS = ("mean_values", "scale_values", "reverse_input_channels", "resize_type")
 INTERPOLATIONS = {
     "linear": cv2.INTER_LINEAR,
     "cubic": cv2.INTER_CUBIC,
     "area": cv2.INTER_AREA,
     "nearest": cv2.INTER_NEAREST,
 }
+_MODEL_API_INTERPOLATIONS = ("linear", "cubic", "nearest")  # Model API's interpolation_mode, upper-cased
 _PPP_RESIZE = {"linear": ResizeAlgorithm.RESIZE_LINEAR, "cubic": ResizeAlgorithm.RESIZE_CUBIC}
 EMBEDDED_KEY = ["ov_reciprocam", "embedded_preprocessing"]
 
@@ -40,17 +52,6 @@ def parse_values(text: str | None) -> tuple[float, ...] | None:
     if len(values) not in (1, 3):
         raise ReciproCamError(f"expected 1 or 3 numbers, got '{text}'")
     return values
-
-
-def _info(model: ov.Model, key: str) -> str | None:
-    path = ["model_info", key]
-    return model.get_rt_info(path).astype(str) if model.has_rt_info(path) else None
-
-
-def labels_of(model: ov.Model) -> list[str] | None:
-    """Class names from rt_info model_info/labels (space-separated, as Model API writes them)."""
-    text = _info(model, "labels")
-    return text.split() if text else None
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,15 @@ class Preprocess:
             "scale": parse_values(_info(model, "scale_values")),
             "rgb": None if reverse is None else reverse.strip().lower() in ("true", "yes", "1"),
             "resize": _RESIZE_NAMES.get(str(_info(model, "resize_type")).lower()),
-            "interpolation": _info(model, "interpolation") if _info(model, "interpolation") in INTERPOLATIONS else None,
+            "interpolation": _interpolation(model),
         }
         recipe = cls(width=w.get_length(), height=h.get_length(), layout=layout)
         return recipe.with_overrides(**found).with_overrides(**overrides)
+
+    @staticmethod
+    def has_recipe(model: ov.Model) -> bool:
+        """Does rt_info say how photos become inputs (or is that built into the model)?"""
+        return model.has_rt_info(EMBEDDED_KEY) or any(_info(model, key) is not None for key in RECIPE_KEYS)
 
     def with_overrides(self, **changes) -> Preprocess:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -118,13 +124,19 @@ class Preprocess:
         s = (max if self.resize == "crop" else min)(self.width / w, self.height / h)
         return max(1, round(w * s)), max(1, round(h * s))
 
+    def _offset(self, nw: int, nh: int) -> tuple[int, int]:
+        """Where the resized photo's corner sits on the input (fit, letterbox) or the input on it (crop)."""
+        if self.resize == "fit":  # Model API's fit_to_window: the photo at the top-left corner
+            return 0, 0
+        return abs(nw - self.width) // 2, abs(nh - self.height) // 2
+
     def _geometry(self, image: np.ndarray) -> np.ndarray:
         flag = INTERPOLATIONS[self.interpolation]
         if self.resize == "stretch":
             return cv2.resize(image, (self.width, self.height), interpolation=flag)
         nw, nh = self._fitted_size(image.shape[1], image.shape[0])
         resized = cv2.resize(image, (nw, nh), interpolation=flag)
-        x0, y0 = abs(nw - self.width) // 2, abs(nh - self.height) // 2
+        x0, y0 = self._offset(nw, nh)
         if self.resize == "crop":
             return resized[y0 : y0 + self.height, x0 : x0 + self.width]
         canvas = np.zeros((self.height, self.width, 3), image.dtype)
@@ -142,9 +154,9 @@ class Preprocess:
             out = resize_stack(stack, w, h)
         else:
             nw, nh = self._fitted_size(w, h)
-            x0, y0 = abs(nw - self.width) // 2, abs(nh - self.height) // 2
+            x0, y0 = self._offset(nw, nh)
             on_input = resize_stack(stack, self.width, self.height)
-            if self.resize == "fit":
+            if self.resize != "crop":
                 out = resize_stack(on_input[y0 : y0 + nh, x0 : x0 + nw], w, h)
             else:
                 resized = np.zeros((nh, nw, stack.shape[2]), np.float32)
@@ -159,13 +171,13 @@ class Preprocess:
             "scale_values": " ".join(f"{v:g}" for v in self.scale),
             "reverse_input_channels": str(self.rgb),
             "resize_type": _MODEL_API_NAMES[self.resize],
-            "interpolation": self.interpolation,  # ours: Model API always resizes bilinearly
+            "interpolation": self.interpolation,
         }
+        if self.interpolation in _MODEL_API_INTERPOLATIONS:
+            info["interpolation_mode"] = self.interpolation.upper()
+        write_model_info(model, info)
         if labels:
-            # Model API keeps labels space-separated, so a space inside a name becomes "_".
-            info["labels"] = " ".join(label.replace(" ", "_") for label in labels)
-        for key, value in info.items():
-            model.set_rt_info(value, ["model_info", key])
+            write_labels(model, labels)
 
     def embed(self, model: ov.Model) -> ov.Model:
         """Build the recipe into `model`: it then takes a uint8 BGR [1, H, W, 3] photo of any size."""
@@ -185,6 +197,35 @@ class Preprocess:
         embedded = ppp.build()
         embedded.set_rt_info(self.describe(), EMBEDDED_KEY)
         return embedded
+
+
+def recipe_for(model: ov.Model, raw_pixels: bool = False, *, strict: bool = True, **overrides) -> Preprocess:
+    """The recipe of `model` with `overrides`; `raw_pixels`: 0-255 BGR pixels as they are.
+
+    strict: refuse to guess. Without model_info, flags and `raw_pixels`, photos would reach the
+    model as 0-255 BGR pixels, which most models do not expect: predictions and maps would be
+    quietly wrong.
+    """
+    values = [overrides.get(k) for k in ("mean", "scale", "rgb")]
+    if raw_pixels:
+        if any(v is not None for v in values):
+            raise ReciproCamError("--raw-pixels means no mean, scale or RGB swap; drop it or drop --mean/--scale/--rgb")
+        overrides |= {"mean": (0.0,), "scale": (1.0,), "rgb": False}
+    elif strict and all(v is None for v in values) and not Preprocess.has_recipe(model):
+        raise ReciproCamError(
+            "the model has no preprocessing recipe (rt_info model_info): give --mean/--scale/--rgb, "
+            "or --raw-pixels if it really takes 0-255 BGR pixels"
+        )
+    return Preprocess.from_model(model, **overrides)
+
+
+def _interpolation(model: ov.Model) -> str | None:
+    """Ours (model_info/interpolation), else Model API's interpolation_mode."""
+    for key in ("interpolation", "interpolation_mode"):
+        name = str(_info(model, key)).lower()
+        if name in INTERPOLATIONS:
+            return name
+    return None
 
 
 def resize_stack(hwc: np.ndarray, w: int, h: int) -> np.ndarray:

@@ -12,11 +12,15 @@ import numpy as np
 import openvino as ov
 
 from . import files, imaging
+from .device import compile_for
 from .errors import ReciproCamError
 from .graph import SALIENCY, SALIENCY_CLASSES
-from .loading import first_line, read_model
-from .patch import RT_KEY, is_patched, patch
-from .preprocess import Preprocess, labels_of
+from .info import PatchInfo
+from .labels import labels_beside, labels_of
+from .loading import read_model
+from .patching import patch
+from .preprocess import Preprocess
+from .scores import probabilities
 
 DEFAULT_BATCH = 8
 
@@ -79,8 +83,13 @@ class Explanation:
         caption = f"{self.classes[i].label} {self.classes[i].score:.2f}"
         return imaging.overlay(image, saliency, caption, alpha, colormap)
 
-    def save(self, out_dir: str | os.PathLike, stem: str, alpha: float = 0.5, colormap: str = "jet") -> dict:
-        """Write overlays and .npy maps; return the JSON-ready record of this image."""
+    def save(
+        self, out_dir: str | os.PathLike, stem: str, alpha: float = 0.5, colormap: str = "jet", full_maps: bool = False
+    ) -> dict:
+        """Write overlays and the .npy maps; return the JSON-ready record of this image.
+
+        full_maps: also write the maps at photo resolution (float16; large for large photos).
+        """
         out_dir = Path(out_dir)
         explained = []
         for rank, c in enumerate(self.classes):
@@ -91,25 +100,22 @@ class Explanation:
                 {"class_id": c.class_id, "label": c.label, "score": c.score, "overlay": png.name, "peak": [x, y]}
             )
         maps = files.write_npy(out_dir / f"{stem}_maps.npy", np.stack([c.saliency for c in self.classes]))
-        # float16 halves the size of photo-resolution stacks; maps live in [0, 1], so 3 digits suffice.
-        full = files.write_npy(out_dir / f"{stem}_maps_full.npy", self.upsampled.astype(np.float16))
+        full = None
+        if full_maps:
+            # float16 halves the size of photo-resolution stacks; maps live in [0, 1], so 3 digits suffice.
+            full = files.write_npy(out_dir / f"{stem}_maps_full.npy", self.upsampled.astype(np.float16))
         return {
             "image": self.source,
             "size": [int(self.image.shape[1]), int(self.image.shape[0])],
             "predictions": [{"class_id": p.class_id, "label": p.label, "score": p.score} for p in self.predictions],
             "explained": explained,
             "maps": maps.name,
-            "maps_full": full.name,
+            "maps_full": full.name if full else None,
         }
 
 
 def _safe(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", label)[:60]
-
-
-def softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 class Explainer:
@@ -119,6 +125,7 @@ class Explainer:
     preprocess: the recipe; by default read from the model's rt_info and input shape.
     labels: class names; by default from rt_info model_info/labels, or labels.txt beside the model.
     config: OpenVINO compile properties, e.g. {"INFERENCE_PRECISION_HINT": "f32"}.
+    batch_size: photos per inference on a dynamic-batch model (a static batch decides it).
     patch_options: passed to patch() when the model is not patched yet (target, score, ...).
     """
 
@@ -129,32 +136,41 @@ class Explainer:
         *,
         preprocess: Preprocess | None = None,
         labels: Sequence[str] | None = None,
-        batch: int | None = None,
+        batch_size: int | None = None,
         config: dict | None = None,
         **patch_options,
     ) -> None:
         loaded = read_model(model)
-        self.patched_here = not is_patched(loaded)
+        info = PatchInfo.read(loaded)
+        self.patched_here = info is None
         if self.patched_here:
             loaded = patch(loaded, **patch_options)
+            info = PatchInfo.read(loaded)
         self.model = loaded
+        self.info = info
         self.preprocess = preprocess or Preprocess.from_model(loaded)
-        self.labels = list(labels or labels_of(loaded) or _labels_beside(model) or [])
-        self.output_index = int(loaded.get_rt_info([RT_KEY, "output_index"]).astype(str))
-        self.probabilities = loaded.get_rt_info([RT_KEY, "probabilities"]).astype(str) == "True"
-        self.classes = int(loaded.get_rt_info([RT_KEY, "classes"]).astype(str))
-        top_k = [RT_KEY, "top_k"]
-        self.kept_classes = int(loaded.get_rt_info(top_k).astype(str)) if loaded.has_rt_info(top_k) else 0
+        self.labels = list(labels or labels_of(loaded) or labels_beside(model) or [])
+        self.output_index = info.output_index
+        self.probabilities = info.probabilities
+        self.classes = info.classes
+        self.kept_classes = info.top_k
         if self.labels and len(self.labels) != self.classes:
             raise ReciproCamError(f"{len(self.labels)} labels for a model with {self.classes} classes")
         model_batch = loaded.get_parameters()[0].get_partial_shape()[0]
         self.static_batch = model_batch.is_static
         if self.preprocess.embedded:
-            self.batch = 1  # photos of different sizes cannot share a tensor
+            self.batch_size = 1  # photos of different sizes cannot share a tensor
         elif model_batch.is_static:
-            self.batch = model_batch.get_length()
+            self.batch_size = model_batch.get_length()
         else:
-            self.batch = batch or DEFAULT_BATCH
+            self.batch_size = batch_size or DEFAULT_BATCH
+        # Said, not silently ignored: a fixed batch or embedded preprocessing decides the batch size.
+        self.batch_note = None
+        if batch_size is not None and batch_size != self.batch_size:
+            why = "embedded preprocessing takes one photo" if self.preprocess.embedded else "the model's batch is fixed"
+            self.batch_note = (
+                f"batch size {self.batch_size}, not {batch_size}: {why} (patch --batch -1 makes it dynamic)"
+            )
         self.compiled = compile_for(loaded, device, config)
 
     def label(self, class_id: int) -> str:
@@ -187,15 +203,15 @@ class Explainer:
         )
         wanted = [self.class_id(c) for c in classes] if classes else None
         results = []
-        for start in range(0, len(photos), self.batch):
-            chunk = photos[start : start + self.batch]
+        for start in range(0, len(photos), self.batch_size):
+            chunk = photos[start : start + self.batch_size]
             inputs = [self.preprocess(p) for p in chunk]
             if self.static_batch:  # fill a fixed batch by repeating the last photo
-                inputs += [inputs[-1]] * (self.batch - len(inputs))
+                inputs += [inputs[-1]] * (self.batch_size - len(inputs))
             out = self.compiled(np.stack(inputs))
             scores = out[self.compiled.output(self.output_index)]
             scores = scores.reshape(scores.shape[0], -1)
-            probs = scores if self.probabilities else softmax(scores)
+            probs = probabilities(scores, self.probabilities)
             maps = out[self.compiled.output(SALIENCY)]
             if maps.dtype == np.uint8:
                 maps = maps.astype(np.float32) / 255.0
@@ -216,25 +232,11 @@ class Explainer:
                 results.append(Explanation(names[start + i], photo, probs[i], top, explained, self.preprocess))
         return results
 
+    def explain_paths(self, images: Sequence[str | os.PathLike], output: str | os.PathLike, **options):
+        """Explain files, folders and globs and write overlays, maps, contact_sheet.png and results.json.
 
-def compile_for(model: ov.Model, device: str = "CPU", config: dict | None = None) -> ov.CompiledModel:
-    """Compile `model`, or raise a one-line error naming the device."""
-    try:
-        return ov.Core().compile_model(model, device, config or {})
-    except Exception as exc:
-        raise ReciproCamError(f"cannot compile the model for {device}: {first_line(exc)}") from None
+        Options and the returned ExplainRun: see `explain_files.explain_paths`.
+        """
+        from .explain_files import explain_paths
 
-
-def read_labels(path: str | os.PathLike) -> list[str]:
-    """Class names, one per line."""
-    try:
-        return [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
-    except OSError as exc:
-        raise ReciproCamError(f"cannot read labels {path}: {exc.strerror}") from None
-
-
-def _labels_beside(model) -> list[str] | None:
-    if isinstance(model, ov.Model):
-        return None
-    path = Path(model).with_name("labels.txt")
-    return read_labels(path) if path.is_file() else None
+        return explain_paths(self, images, output, **options)

@@ -17,6 +17,7 @@ logits need k columns of W per copy, not all of them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 import numpy as np
 import openvino as ov
@@ -45,9 +46,17 @@ _UNARY = frozenset(
 _BINARY = frozenset({"Add", "Multiply", "Subtract", "Divide", "Maximum", "Minimum"})
 
 
+class TailKind(str, Enum):
+    """How the masked copies are scored; the value is what rt_info and reports show."""
+
+    POOLED = "pooled"
+    FLATTEN_LINEAR = "flatten_linear"
+    GENERIC = "generic"
+
+
 @dataclass(frozen=True)
 class TailPlan:
-    kind: str  # "pooled", "flatten_linear" or "generic"
+    kind: TailKind
     chain: tuple[ov.Node, ...] = field(default=(), repr=False)  # pooled: the per-pixel ops, in order
     head: ov.Node | None = field(default=None, repr=False)  # pooled: the pooling op; flatten_linear: the MatMul
 
@@ -92,22 +101,22 @@ def plan(model: ov.Model, located: Located) -> TailPlan:
     t = located.target
     first = consumers(t.output)
     if len(first) != 1 or first[0].get_node().get_instance_id() not in located.tail:
-        return TailPlan("generic")
+        return TailPlan(TailKind.GENERIC)
     node = first[0].get_node()
     if _is_flatten(node, t) and len(consumers(node.output(0))) == 1:
         matmul = consumers(node.output(0))[0].get_node()
         if _is_linear(matmul, node, located):
-            return TailPlan("flatten_linear", head=matmul)
+            return TailPlan(TailKind.FLATTEN_LINEAR, head=matmul)
     chain: list[ov.Node] = []
     while node.get_instance_id() in located.tail:
         if _is_global_average_pool(node, t):
-            return TailPlan("pooled", chain=tuple(chain), head=node)
+            return TailPlan(TailKind.POOLED, chain=tuple(chain), head=node)
         outs = consumers(node.output(0))
         if node.get_output_size() != 1 or len(outs) != 1 or not _is_per_pixel(node, t):
             break
         chain.append(node)
         node = outs[0].get_node()
-    return TailPlan("generic")
+    return TailPlan(TailKind.GENERIC)
 
 
 def _constant_input(value: ov.Output) -> bool:

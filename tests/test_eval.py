@@ -126,7 +126,7 @@ def test_cli_on_known_model_without_matplotlib(tmp_path, monkeypatch):
     ov.save_model(known_response_model(), model, compress_to_fp16=False)
     cv2.imwrite(str(photo), WHITE)
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the [plot] extra were not installed
-    args = ["eval", str(model), str(photo), "-o", str(tmp_path / "report"), "--feature-map", "pool"]
+    args = ["eval", str(model), str(photo), "-o", str(tmp_path / "report"), "--target", "pool"]
     args += ["--mean", "0", "--scale", "255", "--rise-masks", "64", "--steps", "4"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
@@ -148,9 +148,9 @@ def run(*args) -> subprocess.CompletedProcess:
     ("extra", "message"),
     [
         (["--methods", "reciprocam,gradcam"], "unknown method 'gradcam'"),
-        (["--target", "label-from-boxes"], "--target label-from-boxes needs --boxes"),
+        (["--class", "boxes"], "--class boxes needs --boxes"),
         (["--boxes", IMAGES / "README.md"], "cannot read boxes"),
-        (["--boxes", IMAGES / "boxes.json", "--target", "label-from-boxes"], "cheetah_person.jpg has no boxes"),
+        (["--boxes", IMAGES / "boxes.json", "--class", "boxes"], "cheetah_person.jpg has no boxes"),
     ],
 )
 def test_bad_options_one_line_error_no_output(tmp_path, extra, message):
@@ -164,7 +164,7 @@ def test_bad_options_one_line_error_no_output(tmp_path, extra, message):
 def test_box_label_that_is_not_a_class(tmp_path):
     # boxes.json labels its objects "dog", which is no breed of this model.
     result = run(
-        "eval", DOG_MODEL, IMAGES / "both.png", "--boxes", IMAGES / "boxes.json", "--target", "label-from-boxes",
+        "eval", DOG_MODEL, IMAGES / "both.png", "--boxes", IMAGES / "boxes.json", "--class", "boxes",
         "-o", tmp_path / "report", *DOG_FLAGS,
     )  # fmt: skip
     assert result.returncode == 1 and "unknown class 'dog'" in result.stderr, result.stderr

@@ -130,7 +130,7 @@ def test_explain_folder_writes_everything(dog_xai, tmp_path):
     photos = tmp_path / "photos"
     shutil.copytree(IMAGES, photos, ignore=shutil.ignore_patterns("*.json", "*.md"))
     out = tmp_path / "out"
-    result = cli("explain", dog_xai, photos, "-o", out, "--top-k", "2")
+    result = cli("explain", dog_xai, photos, "-o", out, "--top-k", "2", "--full-maps")
     assert result.returncode == 0, result.stderr
     assert "4 images" in result.stdout
     report = json.loads((out / "results.json").read_text())

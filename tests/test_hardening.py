@@ -209,7 +209,7 @@ def _command_cases(tmp_path: Path, dog_xai: Path) -> dict[str, tuple[list, set[s
             {"dog_xai.xml", "dog_xai.bin"},
         ),
         "explain": (
-            ["explain", dog_xai, *photos, "-o", out],
+            ["explain", dog_xai, *photos, "-o", out, "--full-maps"],
             {"results.json", "contact_sheet.png", "both_maps.npy", "horses_maps_full.npy"},
         ),
         "quantize": (

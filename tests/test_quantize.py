@@ -13,8 +13,10 @@ from conftest import DOG_MODEL, IMAGES
 from reference import CONFIG, compile_f32, recipro_cam
 
 import ov_reciprocam as orc
+from ov_reciprocam.fidelity import compare, summary
 from ov_reciprocam.imaging import read_image
-from ov_reciprocam.quantize import augment, compare, pearson, quantize, saliency_subgraph, spearman, summary
+from ov_reciprocam.metrics import pearson, spearman
+from ov_reciprocam.quantize import augment, quantize, saliency_subgraph
 
 # The recipe in samples/models/dog_breeds_mobilenetv2/README.md.
 DOG_RECIPE = orc.Preprocess(160, 160, "NHWC", mean=(127.5,), scale=(127.5,), rgb=True, interpolation="cubic")
@@ -147,7 +149,7 @@ def run(*args) -> subprocess.CompletedProcess:
 
 def test_cli_quantize_then_compare(tmp_path):
     out = tmp_path / "dog_int8.xml"
-    options = ("--subset-size", "3", "--preset", "mixed", "--target-device", "CPU")
+    options = ("--subset-size", "3", "--preset", "mixed", "--device", "CPU")
     result = run("quantize", DOG_MODEL, IMAGES, "-o", out, *options, *DOG_FLAGS)
     assert result.returncode == 0, result.stderr
     assert "calibrate  on 3 of 4 images" in result.stdout and "FakeQuantize ops (mixed, CPU)" in result.stdout

@@ -6,17 +6,18 @@ import os
 
 import openvino as ov
 
-from . import graph
+from . import graph, info
 from .errors import ReciproCamError
+from .labels import labels_beside, labels_of, write_labels
 from .loading import first_line, read_model
 from .locate import locate
 
-RT_KEY = "ov_reciprocam"
 SCORES = ("softmax", "logits")
 
 
 def is_patched(model: ov.Model) -> bool:
-    return model.has_rt_info([RT_KEY, "version"]) or any(graph.SALIENCY in o.get_names() for o in model.outputs)
+    """Does `model` already carry a saliency output (ours, or one named like it)?"""
+    return info.PatchInfo.read(model) is not None or any(graph.SALIENCY in o.get_names() for o in model.outputs)
 
 
 def patch(
@@ -51,7 +52,7 @@ def patch(
         raise ReciproCamError(f"score must be one of {', '.join(SCORES)}, got '{score}'")
     if uint8 and not normalize:
         raise ReciproCamError("uint8 maps need normalize=True: raw scores have no fixed range to quantize")
-    model = read_model(model)
+    source, model = model, read_model(model)
     if is_patched(model):
         raise ReciproCamError("the model already has a saliency_map output (it was patched before)")
     if batch is not None:
@@ -75,22 +76,26 @@ def patch(
     if static:
         require_static(model)
     t = located.target
-    for key, value in {
-        "version": __version__,
-        "target": t.name,
-        "layout": t.layout,
-        "feature_shape": f"{t.channels},{t.height},{t.width}",
-        "classes": str(located.classes),
-        "output_index": str(located.output_index),
-        "probabilities": str(located.has_softmax),
-        "score": score,
-        "normalize": str(normalize),
-        "dtype": "u8" if uint8 else "f32",
-        "path": scores.path,
-        "top_k": str(top_k or 0),
-        "upsampled": str(upsample),
-    }.items():
-        model.set_rt_info(value, [RT_KEY, key])
+    info.PatchInfo(
+        version=__version__,
+        target=t.name,
+        layout=t.layout,
+        feature_shape=t.shape,
+        classes=located.classes,
+        output_index=located.output_index,
+        probabilities=located.has_softmax,
+        score=score,
+        normalize=normalize,
+        dtype="u8" if uint8 else "f32",
+        tail=scores.kind,
+        picked=scores.picked,
+        top_k=top_k or 0,
+        upsampled=upsample,
+    ).write(model)
+    info.write_model_api_type(model)
+    # Labels travel with the model: a labels.txt beside the source is not beside the output.
+    if labels_of(model) is None and (names := labels_beside(source)):
+        write_labels(model, names)
     return model
 
 

@@ -1,0 +1,128 @@
+"""`patch` and `inspect`: change a model, or look at where it can be explained."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .options import (
+    device_option,
+    given,
+    labels_from,
+    output_option,
+    patch_options,
+    preprocess_options,
+    resolve_recipe,
+    split_recipe,
+)
+
+
+def shape_text(output) -> str:
+    return str(output.get_partial_shape()).replace(" ", "")
+
+
+@click.command(short_help="Add a saliency_map output to a model and save it as IR.")
+@click.argument("model", type=click.Path(path_type=Path))
+@output_option("Output IR .xml.  [default: MODEL_xai.xml]")
+@patch_options
+@click.option(
+    "--normalize/--no-normalize",
+    default=True,
+    show_default=True,
+    help="Min-max scale each map to [0, 1] per image and class.",
+)
+@click.option("--uint8", is_flag=True, help="Emit maps as uint8 in [0, 255].")
+@click.option("--batch", type=int, metavar="N|-1", help="Set the model's input batch first; -1 makes it dynamic.")
+@click.option(
+    "--static-batch",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Set batch N and check that every shape is static (NPU needs static shapes).",
+)
+@click.option(
+    "--top-k", type=click.IntRange(min=1), metavar="K", help="Emit maps for each image's K best.  [default: all]"
+)
+@click.option("--upsample", is_flag=True, help="Resize the maps to the input size in-graph.")
+@click.option("--generic", is_flag=True, help="Always run the masked-copy mosaic, even where a shortcut is exact.")
+@device_option("Also compile the result for this device (CPU, GPU, NPU, AUTO) to check it loads.", default=None)
+@click.option(
+    "--fp16/--fp32",
+    default=False,
+    show_default=True,
+    help="Compress FP32 weights to FP16 on save (changes the original outputs slightly).",
+)
+@preprocess_options
+@click.option(
+    "--embed-preprocessing",
+    is_flag=True,
+    help="Build the recipe into the model: it then takes a uint8 BGR photo of any size [1, H, W, 3].",
+)
+def patch(model: Path, output, batch, static_batch, labels, embed_preprocessing, fp16, device, **options):
+    """Add a `saliency_map` output to MODEL (.xml, .onnx, ...) and save it as IR.
+
+    Preprocessing flags and --labels are stored in the model's rt_info (model_info), so that
+    `explain` needs no flags later; a labels.txt beside MODEL is stored there too.
+    """
+    from .. import files
+    from ..device import compile_for
+    from ..info import PatchInfo
+    from ..labels import write_labels
+    from ..loading import save_model
+    from ..patching import patch as patch_model
+
+    if batch is not None and static_batch is not None:
+        raise click.UsageError("use either --batch or --static-batch")
+    output = files.check_output_file(output or model.with_name(f"{model.stem}_xai.xml"))
+    recipe = split_recipe(options)
+    patched = patch_model(
+        model,
+        batch=static_batch or batch,
+        static=static_batch is not None,
+        fast=not options.pop("generic"),
+        **options,
+    )
+    names = labels_from(labels)
+    if given(recipe) or embed_preprocessing:
+        preprocess = resolve_recipe(patched, recipe, strict=False)
+        preprocess.write_rt_info(patched, names)
+        if embed_preprocessing:
+            patched = preprocess.embed(patched)
+        click.echo(f"preprocess {preprocess.describe()}{' (embedded)' if embed_preprocessing else ''}")
+    elif names:
+        write_labels(patched, names)
+    if device:
+        compile_for(patched, device)
+    save_model(patched, output, compress_to_fp16=fp16)
+    info = PatchInfo.read(patched)
+    outputs = ", ".join(f"{o.get_any_name()} {shape_text(o)}" for o in patched.outputs)
+    click.echo(f"target    {info.target} ({info.layout}, {'x'.join(map(str, info.feature_shape))})")
+    click.echo(f"tail      {info.path}")
+    click.echo(f"classes   {info.classes}, scored by {info.score}")
+    click.echo(f"outputs   {outputs}")
+    if device:
+        click.echo(f"compiled  on {device}")
+    click.echo(f"saved     {output}")
+
+
+@click.command(short_help="List the feature maps a model could be explained at.")
+@click.argument("model", type=click.Path(path_type=Path))
+def inspect(model: Path) -> None:
+    """List the feature maps MODEL could be explained at, marking the one auto mode picks."""
+    from ..loading import read_model
+    from ..locate import locate
+
+    loaded = read_model(model)
+    located = locate(loaded)
+    scores = loaded.outputs[located.output_index]
+    how = "softmax inside; tail ends at its input" if located.has_softmax else "no softmax"
+    click.echo(f"class scores  {scores.get_any_name()} {shape_text(scores)} ({how})")
+    click.echo("candidate targets (on every path to the scores, input to output):")
+    width = max(len(c.name) for c in located.candidates)
+    for c in located.candidates:
+        mark = "  <- auto" if c.name == located.target.name else ""
+        names = f"  tensors: {', '.join(c.tensor_names)}" if c.tensor_names else ""
+        click.echo(f"  {c.name:<{width}}  {c.layout} {c.channels}x{c.height}x{c.width}{names}{mark}")
+
+
+COMMANDS = (patch, inspect)

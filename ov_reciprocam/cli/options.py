@@ -1,0 +1,155 @@
+"""Options shared by several commands, defined once so that one flag means one thing everywhere.
+
+Each group is a decorator; a command lists the groups it takes. A flag added to a group appears
+in every command that takes it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..device import PRECISIONS, precision_config
+from ..labels import read_labels
+from ..preprocess import INTERPOLATIONS, RESIZE_MODES, Preprocess, parse_values, recipe_for
+
+
+def stack(*decorators):
+    """Apply click decorators in the order they are listed, as if written one above the other."""
+
+    def apply(f):
+        for decorator in reversed(decorators):
+            f = decorator(f)
+        return f
+
+    return apply
+
+
+def device_option(help_text: str = "OpenVINO device: CPU, GPU, NPU, AUTO.", default: str | None = "CPU"):
+    return click.option(
+        "-d", "--device", default=default, show_default=default is not None, metavar="DEVICE", help=help_text
+    )
+
+
+def precision_option(default: str, note: str):
+    return click.option(
+        "--precision",
+        type=click.Choice(PRECISIONS),
+        default=default,
+        show_default=True,
+        help=f"Inference precision; {note}.",
+    )
+
+
+def compile_config(precision: str) -> dict | None:
+    return precision_config(precision)
+
+
+def batch_size_option(default: int | None, note: str = "Photos per inference"):
+    return click.option(
+        "--batch-size",
+        type=click.IntRange(min=1),
+        default=default,
+        show_default=default is not None,
+        metavar="N",
+        help=f"{note}." if default is not None else f"{note}.  [default: 8, or the model's fixed batch]",
+    )
+
+
+def output_option(help_text: str, default: str | None = None):
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Path(path_type=Path),
+        default=default,
+        show_default=default is not None,
+        help=help_text,
+    )
+
+
+# Which classes to explain: the K likeliest, or named ones.
+def class_options(top_k_default: int | None, top_k_help: str):
+    return stack(
+        click.option(
+            "--top-k",
+            type=click.IntRange(min=1),
+            default=top_k_default,
+            show_default=top_k_default is not None,
+            metavar="K",
+            help=top_k_help,
+        ),
+        click.option(
+            "--class", "classes", multiple=True, metavar="NAME|ID", help="Explain these classes instead (repeatable)."
+        ),
+    )
+
+
+target_option = click.option(
+    "--target", metavar="NAME", help="Feature map to explain, by node or tensor name.  [default: auto]"
+)
+# How the saliency output is built: shared by `patch` and by the commands that patch in memory.
+patch_options = stack(
+    target_option,
+    click.option(
+        "--score",
+        type=click.Choice(["softmax", "logits"]),
+        default="softmax",
+        show_default=True,
+        help="Score each masked copy by class probability (the paper) or by raw logit.",
+    ),
+)
+
+# The preprocessing recipe, for models whose rt_info does not carry one.
+RECIPE_FLAGS = ("mean", "scale", "rgb", "resize", "interpolation", "layout", "raw_pixels")
+preprocess_options = stack(
+    click.option("--mean", metavar="V|R,G,B", help="Subtract per channel, in the model's channel order."),
+    click.option("--scale", metavar="V|R,G,B", help="Then divide per channel."),
+    click.option("--rgb/--bgr", "rgb", default=None, help="Channel order the model expects.  [default: BGR]"),
+    click.option(
+        "--raw-pixels", is_flag=True, help="The model takes 0-255 BGR pixels as they are (no mean, scale or swap)."
+    ),
+    click.option(
+        "--resize",
+        type=click.Choice(RESIZE_MODES),
+        help="Keep the aspect and pad right+bottom (fit) or both sides (letterbox), or crop.  [default: stretch]",
+    ),
+    click.option("--interpolation", type=click.Choice(list(INTERPOLATIONS)), help="Resize filter.  [default: linear]"),
+    click.option("--layout", type=click.Choice(["NCHW", "NHWC"]), help="Input layout.  [default: from the shape]"),
+    click.option(
+        "--labels",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        metavar="FILE",
+        help="Class names, one per line.  [default: rt_info, or labels.txt beside the model]",
+    ),
+)
+
+
+def split_recipe(options: dict) -> dict:
+    """Pop the preprocessing flags out of a command's keyword arguments."""
+    return {k: options.pop(k) for k in RECIPE_FLAGS}
+
+
+def overrides(recipe: dict) -> dict:
+    """The flags that change a Preprocess, parsed (None: not given)."""
+    return {
+        "mean": parse_values(recipe["mean"]),
+        "scale": parse_values(recipe["scale"]),
+        "rgb": recipe["rgb"],
+        "resize": recipe["resize"],
+        "interpolation": recipe["interpolation"],
+        "layout": recipe["layout"],
+    }
+
+
+def given(recipe: dict) -> bool:
+    return recipe["raw_pixels"] or any(v is not None for v in overrides(recipe).values())
+
+
+def resolve_recipe(model, recipe: dict, strict: bool = True) -> Preprocess:
+    """The recipe for photos; strict: refuse to guess (see preprocess.recipe_for)."""
+    return recipe_for(model, recipe["raw_pixels"], strict=strict, **overrides(recipe))
+
+
+def labels_from(path: Path | None) -> list[str] | None:
+    return read_labels(path) if path else None

@@ -1,0 +1,38 @@
+"""Class names: from a labels file, from rt_info model_info, or from a labels.txt beside the model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import openvino as ov
+
+from .errors import ReciproCamError
+from .info import read_model_info, write_model_info
+
+
+def read_labels(path: str | os.PathLike) -> list[str]:
+    """Class names, one per line."""
+    try:
+        return [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    except OSError as exc:
+        raise ReciproCamError(f"cannot read labels {path}: {exc.strerror}") from None
+
+
+def labels_of(model: ov.Model) -> list[str] | None:
+    """Class names from rt_info model_info/labels (space-separated, as Model API writes them)."""
+    text = read_model_info(model, "labels")
+    return text.split() if text else None
+
+
+def write_labels(model: ov.Model, labels: list[str]) -> None:
+    # Model API keeps labels space-separated, so a space inside a name becomes "_".
+    write_model_info(model, {"labels": " ".join(label.replace(" ", "_") for label in labels)})
+
+
+def labels_beside(model: ov.Model | str | os.PathLike) -> list[str] | None:
+    """The labels.txt next to a model file, if there is one."""
+    if isinstance(model, ov.Model):
+        return None
+    path = Path(model).with_name("labels.txt")
+    return read_labels(path) if path.is_file() else None
