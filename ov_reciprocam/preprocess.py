@@ -135,7 +135,11 @@ class Preprocess:
         if self.resize == "stretch":
             return cv2.resize(image, (self.width, self.height), interpolation=flag)
         nw, nh = self._fitted_size(image.shape[1], image.shape[0])
-        resized = cv2.resize(image, (nw, nh), interpolation=flag)
+        if self.resize == "fit":  # by scale factors, as Model API's fit_to_window does: they sample differently
+            s = min(self.width / image.shape[1], self.height / image.shape[0])
+            resized = cv2.resize(image, None, fx=s, fy=s, interpolation=flag)
+        else:
+            resized = cv2.resize(image, (nw, nh), interpolation=flag)
         x0, y0 = self._offset(nw, nh)
         if self.resize == "crop":
             return resized[y0 : y0 + self.height, x0 : x0 + self.width]

@@ -110,7 +110,7 @@ def test_rise_on_known_model_finds_the_region(known_box):
     assert other[:4, :4].mean() < other[BOX == 0].mean()
 
 
-@pytest.mark.parametrize("resize", ["stretch", "fit", "crop"])
+@pytest.mark.parametrize("resize", ["stretch", "fit", "letterbox", "crop"])
 def test_input_space_pixels_then_inputs_is_the_recipe(resize):
     """Masks are applied to the resized pixels before normalization; with nothing masked, the model
     input must be exactly what the recipe makes of the photo."""

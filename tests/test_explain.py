@@ -199,7 +199,7 @@ def test_two_input_model_is_refused(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("resize", ["fit", "crop", "stretch"])
+@pytest.mark.parametrize("resize", ["fit", "letterbox", "crop", "stretch"])
 def test_maps_go_back_to_the_right_photo_pixels(resize):
     """A map equal to the model input's own pixels must land back on the photo where they came from."""
     photo = np.zeros((120, 200, 3), np.uint8)
