@@ -18,7 +18,7 @@ import openvino as ov
 from .device import compile_for
 from .errors import ReciproCamError
 from .loading import read_model
-from .locate import FeatureMap, locate
+from .locating import FeatureMap, locate
 from .patching import is_patched, set_batch
 from .preprocess import resize_stack
 from .scores import probabilities

@@ -23,7 +23,7 @@ from .errors import ReciproCamError
 from .graph import SALIENCY, SALIENCY_CLASSES
 from .info import PatchInfo
 from .loading import read_model
-from .locate import Located, locate
+from .locating import Located, locate
 from .patching import is_patched, patch, set_batch
 
 

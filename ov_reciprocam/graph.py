@@ -22,7 +22,7 @@ import openvino as ov
 import openvino.opset13 as ops
 
 from . import tails
-from .locate import FeatureMap, Located
+from .locating import FeatureMap, Located
 
 SALIENCY = "saliency_map"
 SALIENCY_CLASSES = "saliency_classes"

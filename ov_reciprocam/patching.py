@@ -10,7 +10,7 @@ from . import graph, info
 from .errors import ReciproCamError
 from .labels import labels_beside, labels_of, write_labels
 from .loading import first_line, read_model
-from .locate import locate
+from .locating import locate
 
 SCORES = ("softmax", "logits")
 

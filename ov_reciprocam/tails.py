@@ -22,7 +22,7 @@ from enum import Enum
 import numpy as np
 import openvino as ov
 
-from .locate import Located
+from .locating import Located
 
 # Ops that act on each pixel's channel vector alone, when their other inputs are constants.
 _UNARY = frozenset(

@@ -106,7 +106,7 @@ def bench(model, device, batch_sizes, seconds, precision, baselines, rise_masks,
 @click.command("quantize", short_help="INT8 with NNCF, calibrated on your photos.")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.argument("calib_images", nargs=-1, required=True)
-@output_option("Output IR .xml.  [default: MODEL_int8.xml]")
+@output_option("Output IR .xml.  [default: MODEL_int8.xml]", metavar="FILE")
 @click.option(
     "--subset-size",
     type=click.IntRange(min=1),

@@ -24,7 +24,7 @@ def shape_text(output) -> str:
 
 @click.command(short_help="Add a saliency_map output to a model and save it as IR.")
 @click.argument("model", type=click.Path(path_type=Path))
-@output_option("Output IR .xml.  [default: MODEL_xai.xml]")
+@output_option("Output IR .xml.  [default: MODEL_xai.xml]", metavar="FILE")
 @patch_options
 @click.option(
     "--normalize/--no-normalize",
@@ -110,7 +110,7 @@ def patch(model: Path, output, batch, static_batch, labels, embed_preprocessing,
 def inspect(model: Path) -> None:
     """List the feature maps MODEL could be explained at, marking the one auto mode picks."""
     from ..loading import read_model
-    from ..locate import locate
+    from ..locating import locate
 
     loaded = read_model(model)
     located = locate(loaded)

@@ -57,11 +57,12 @@ def batch_size_option(default: int | None, note: str = "Photos per inference"):
     )
 
 
-def output_option(help_text: str, default: str | None = None):
+def output_option(help_text: str, default: str | None = None, metavar: str = "DIR"):
     return click.option(
         "-o",
         "--output",
         type=click.Path(path_type=Path),
+        metavar=metavar,
         default=default,
         show_default=default is not None,
         help=help_text,

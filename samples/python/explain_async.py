@@ -17,7 +17,7 @@ import openvino as ov
 
 import ov_reciprocam as orc
 from ov_reciprocam import files, imaging
-from ov_reciprocam.preprocess import labels_of
+from ov_reciprocam.labels import labels_of
 
 model_path, source, out_dir = sys.argv[1:4]
 device = sys.argv[4] if len(sys.argv) > 4 else "CPU"
