@@ -192,3 +192,26 @@ def test_every_short_help_fits():
     assert "..." not in listing
     for name, command in main.commands.items():
         assert command.short_help and f"  {command.short_help}\n" in listing, name
+
+
+def test_explainer_explain_paths_is_what_the_cli_runs(gap, tmp_path):
+    """A Python user gets folders, progress and the written files as `explain` gives them."""
+    import ov_reciprocam as orc
+
+    model, photo = gap
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(photo, folder / "a.png")
+    shutil.copy(photo, folder / "sub" / "a.png")  # same name in another folder: a-2
+    (folder / "broken.png").write_bytes(b"not a photo")
+    explainer = orc.Explainer(model, preprocess=orc.Preprocess(32, 32), batch_size=2)
+    done, skipped = [], []
+    run = explainer.explain_paths(
+        [folder], tmp_path / "out", top_k=1, progress=done.append, on_skip=skipped.append, about={"model": "gap"}
+    )
+    assert sum(done) == 3 and len(skipped) == 1 and "broken.png" in skipped[0]
+    assert [r["maps"] for r in run.records] == ["a_maps.npy", "a-2_maps.npy"]
+    assert [f["image"] for f in run.failed] == [str(folder / "broken.png")]
+    report = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert report["model"] == "gap" and report["images"] == run.records
+    assert (tmp_path / "out" / "contact_sheet.png").is_file()
