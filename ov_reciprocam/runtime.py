@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import openvino as ov
@@ -21,6 +22,9 @@ from .loading import read_model
 from .patching import patch
 from .preprocess import Preprocess
 from .scores import probabilities
+
+if TYPE_CHECKING:
+    from . import explain_files
 
 DEFAULT_BATCH = 8
 
@@ -232,7 +236,9 @@ class Explainer:
                 results.append(Explanation(names[start + i], photo, probs[i], top, explained, self.preprocess))
         return results
 
-    def explain_paths(self, images: Sequence[str | os.PathLike], output: str | os.PathLike, **options):
+    def explain_paths(
+        self, images: Sequence[str | os.PathLike], output: str | os.PathLike, **options
+    ) -> explain_files.ExplainRun:
         """Explain files, folders and globs and write overlays, maps, contact_sheet.png and results.json.
 
         Options and the returned ExplainRun: see `explain_files.explain_paths`.

@@ -364,7 +364,9 @@ class Outcome:
 
 def _run_case(case: Case, out: Path) -> Outcome:
     args = [sys.executable, "-m", "ov_reciprocam", case.command, str(case.model)]
-    args += [str(case.image), "-o", str(out)] if case.command == "explain" else ["-o", str(out / "model_xai.xml")]
+    # --raw-pixels: the fuzzed models carry no recipe, and explain refuses to guess one.
+    args += [str(case.image), "-o", str(out), "--raw-pixels"] if case.command == "explain" else []
+    args += ["-o", str(out / "model_xai.xml")] if case.command == "patch" else []
     try:
         done = subprocess.run(args, capture_output=True, text=True, timeout=FUZZ_TIMEOUT, preexec_fn=_limit_memory)
     except subprocess.TimeoutExpired as exc:

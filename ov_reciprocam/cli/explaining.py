@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
+from ..device import precision_config
 from .options import (
     batch_size_option,
     class_options,
-    compile_config,
     device_option,
     labels_from,
     output_option,
@@ -30,7 +30,7 @@ def _explainer(model, device, precision, labels, recipe, batch_size=None, **patc
         device,
         labels=labels_from(labels),
         batch_size=batch_size,
-        config=compile_config(precision),
+        config=precision_config(precision),
         **patch_options,
     )
     explainer.preprocess = resolve_recipe(explainer.model, recipe)

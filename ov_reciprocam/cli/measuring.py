@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
+from ..device import precision_config
 from ..evaluate import FROM_BOXES, METHODS
 from ..quantize import PRESETS, TARGET_DEVICES
 from .options import (
     batch_size_option,
-    compile_config,
     device_option,
     labels_from,
     output_option,
@@ -72,7 +72,7 @@ def bench(model, device, batch_sizes, seconds, precision, baselines, rise_masks,
 
     from .. import bench as benchmark
 
-    config = compile_config(precision)
+    config = precision_config(precision)
     with click.progressbar(length=1000, label="timing", file=sys.stderr) as bar:
         results = benchmark.measure(
             model,
@@ -240,7 +240,7 @@ def eval_command(model, images, output, precision, labels, **options):
         records, summary, preprocess = evaluate_paths(
             model,
             list(images),
-            config=compile_config(precision),
+            config=precision_config(precision),
             labels=labels_from(labels),
             overrides=overrides(recipe),
             raw_pixels=recipe["raw_pixels"],

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from ..device import PRECISIONS, precision_config
+from ..device import PRECISIONS
 from ..labels import read_labels
 from ..preprocess import INTERPOLATIONS, RESIZE_MODES, Preprocess, parse_values, recipe_for
 
@@ -40,10 +40,6 @@ def precision_option(default: str, note: str):
         show_default=True,
         help=f"Inference precision; {note}.",
     )
-
-
-def compile_config(precision: str) -> dict | None:
-    return precision_config(precision)
 
 
 def batch_size_option(default: int | None, note: str = "Photos per inference"):
