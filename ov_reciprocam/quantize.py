@@ -17,7 +17,7 @@ from . import imaging
 from .errors import ReciproCamError
 from .graph import SALIENCY
 from .loading import read_model
-from .preprocess import Preprocess
+from .preprocess import Preprocess, recipe_for
 
 PRESETS = ("performance", "mixed")
 TARGET_DEVICES = ("CPU", "GPU", "NPU", "ANY")
@@ -74,7 +74,8 @@ def quantize(
 ) -> ov.Model:
     """An INT8 copy of `model` (plain or patched), calibrated on `images` (BGR arrays or paths).
 
-    preprocess: the recipe that turns a photo into a model input; by default the model's own (rt_info).
+    preprocess: the recipe that turns a photo into a model input; by default the model's own (rt_info),
+        and none there is an error.
     subset_size: at most this many photos are used, spread evenly over `images`.
     preset: "performance" (symmetric activations) or "mixed" (asymmetric activations).
     target_device: the device the INT8 model is meant for: CPU, GPU, NPU or ANY.
@@ -90,7 +91,7 @@ def quantize(
     if not images:
         raise ReciproCamError("quantization needs at least one calibration image")
     model = read_model(model)
-    recipe = preprocess or Preprocess.from_model(model)
+    recipe = preprocess or recipe_for(model)  # refuses to calibrate on guessed pixels
     ignored = _ignored_names(model)
     chosen = _spread(list(images), subset_size)
     batch = _static_batch(model)
