@@ -30,9 +30,14 @@ def write_labels(model: ov.Model, labels: list[str]) -> None:
     write_model_info(model, {"labels": " ".join(label.replace(" ", "_") for label in labels)})
 
 
-def labels_beside(model: ov.Model | str | os.PathLike) -> list[str] | None:
+def find_labels(model: ov.Model, source: ov.Model | str | os.PathLike | None = None) -> list[str] | None:
+    """Class names from rt_info, else from a labels.txt beside `source` (the model's file)."""
+    return labels_of(model) or labels_beside(source)
+
+
+def labels_beside(model: ov.Model | str | os.PathLike | None) -> list[str] | None:
     """The labels.txt next to a model file, if there is one."""
-    if isinstance(model, ov.Model):
+    if model is None or isinstance(model, ov.Model):
         return None
     path = Path(model).with_name("labels.txt")
     return read_labels(path) if path.is_file() else None

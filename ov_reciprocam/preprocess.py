@@ -218,7 +218,7 @@ def recipe_for(model: ov.Model, raw_pixels: bool = False, *, strict: bool = True
     elif strict and all(v is None for v in values) and not Preprocess.has_recipe(model):
         raise ReciproCamError(
             "the model has no preprocessing recipe (rt_info model_info): give --mean/--scale/--rgb, "
-            "or --raw-pixels if it really takes 0-255 BGR pixels"
+            "or --raw-pixels if it really takes 0-255 BGR pixels (in Python: preprocess=Preprocess(...))"
         )
     return Preprocess.from_model(model, **overrides)
 

@@ -17,10 +17,10 @@ from .device import compile_for
 from .errors import ReciproCamError
 from .graph import SALIENCY, SALIENCY_CLASSES
 from .info import PatchInfo
-from .labels import labels_beside, labels_of
+from .labels import find_labels
 from .loading import read_model
 from .patching import patch
-from .preprocess import Preprocess
+from .preprocess import Preprocess, recipe_for
 from .scores import probabilities
 
 if TYPE_CHECKING:
@@ -126,7 +126,8 @@ class Explainer:
     """A compiled, patched model that turns photos into predictions and saliency maps.
 
     model: a plain model (patched here, in memory) or one patched before, as ov.Model or path.
-    preprocess: the recipe; by default read from the model's rt_info and input shape.
+    preprocess: the recipe; by default read from the model's rt_info (model_info) and input shape;
+        a model without one needs it given (Preprocess(width, height) for raw 0-255 BGR pixels).
     labels: class names; by default from rt_info model_info/labels, or labels.txt beside the model.
     config: OpenVINO compile properties, e.g. {"INFERENCE_PRECISION_HINT": "f32"}.
     batch_size: photos per inference on a dynamic-batch model (a static batch decides it).
@@ -152,8 +153,8 @@ class Explainer:
             info = PatchInfo.read(loaded)
         self.model = loaded
         self.info = info
-        self.preprocess = preprocess or Preprocess.from_model(loaded)
-        self.labels = list(labels or labels_of(loaded) or labels_beside(model) or [])
+        self.preprocess = preprocess or recipe_for(loaded)  # refuses to guess one the model does not carry
+        self.labels = list(labels or find_labels(loaded, model) or [])
         self.output_index = info.output_index
         self.probabilities = info.probabilities
         self.classes = info.classes

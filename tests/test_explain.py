@@ -194,7 +194,7 @@ def test_bad_images_one_line_error(dog_xai, tmp_path, make, message):
 def test_two_input_model_is_refused(tmp_path):
     model = tmp_path / "two.xml"
     ov.save_model(builders.two_inputs(), model)
-    result = cli("explain", model, IMAGES / "both.png", "-o", tmp_path / "out")
+    result = cli("explain", model, IMAGES / "both.png", "-o", tmp_path / "out", "--raw-pixels")
     assert result.returncode != 0 and "2 inputs" in result.stderr
     assert not (tmp_path / "out").exists()
 

@@ -137,7 +137,8 @@ def _rss() -> int:
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="RSS is read from /proc (Linux)")
 def test_no_memory_growth_over_5000_inferences():
-    explainer = orc.Explainer(orc.patch(builders.gap_linear(), batch=1), config=CONFIG)
+    model = orc.patch(builders.gap_linear(), batch=1)
+    explainer = orc.Explainer(model, preprocess=orc.Preprocess(32, 32), config=CONFIG)
     photo = np.random.default_rng(0).integers(0, 256, (48, 40, 3), dtype=np.uint8)
 
     def explain_once() -> None:

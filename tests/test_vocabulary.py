@@ -215,3 +215,13 @@ def test_explainer_explain_paths_is_what_the_cli_runs(gap, tmp_path):
     report = json.loads((tmp_path / "out" / "results.json").read_text())
     assert report["model"] == "gap" and report["images"] == run.records
     assert (tmp_path / "out" / "contact_sheet.png").is_file()
+
+
+def test_explainer_refuses_to_guess_too(gap):
+    import ov_reciprocam as orc
+
+    model, photo = gap
+    with pytest.raises(orc.ReciproCamError, match="no preprocessing recipe.*preprocess=Preprocess"):
+        orc.Explainer(model)
+    raw = orc.Explainer(model, preprocess=orc.Preprocess(32, 32))  # raw 0-255 BGR, said explicitly
+    assert raw.explain([photo], top_k=1)[0].classes[0].saliency.shape == (8, 8)

@@ -23,18 +23,20 @@ from .options import (
 
 
 def _explainer(model, device, precision, labels, recipe, batch_size=None, **patch_options):
+    from ..labels import find_labels
+    from ..loading import read_model
     from ..runtime import Explainer
 
-    explainer = Explainer(
-        model,
+    loaded = read_model(model)
+    return Explainer(
+        loaded,
         device,
-        labels=labels_from(labels),
+        preprocess=resolve_recipe(loaded, recipe),  # before compiling: a refusal costs nothing
+        labels=labels_from(labels) or find_labels(loaded, model),
         batch_size=batch_size,
         config=precision_config(precision),
         **patch_options,
     )
-    explainer.preprocess = resolve_recipe(explainer.model, recipe)
-    return explainer
 
 
 @click.command(short_help="Explain a model's predictions on photos: overlays, maps, JSON.")
