@@ -14,6 +14,7 @@ from ..quantize import PRESETS, TARGET_DEVICES
 from .options import (
     batch_size_option,
     device_option,
+    graph_options,
     labels_from,
     output_option,
     overrides,
@@ -57,10 +58,7 @@ def _batch_sizes(ctx, param, value: str) -> tuple[int, ...]:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @patch_options
-@click.option(
-    "--top-k", type=click.IntRange(min=1), metavar="K", help="Patch with in-graph top-K maps (patch --top-k)."
-)
-@click.option("--generic", is_flag=True, help="Patch without the exact shortcuts.")
+@graph_options
 def bench(model, device, batch_sizes, seconds, precision, baselines, rise_masks, as_json, generic, **patch):
     """Time MODEL plain and patched, interleaved in one process, and print the ratio.
 

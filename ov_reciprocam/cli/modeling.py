@@ -9,6 +9,7 @@ import click
 from .options import (
     device_option,
     given,
+    graph_options,
     labels_from,
     output_option,
     patch_options,
@@ -40,11 +41,8 @@ def shape_text(output) -> str:
     metavar="N",
     help="Set batch N and check that every shape is static (NPU needs static shapes).",
 )
-@click.option(
-    "--top-k", type=click.IntRange(min=1), metavar="K", help="Emit maps for each image's K best.  [default: all]"
-)
+@graph_options
 @click.option("--upsample", is_flag=True, help="Resize the maps to the input size in-graph.")
-@click.option("--generic", is_flag=True, help="Always run the masked-copy mosaic, even where a shortcut is exact.")
 @device_option("Also compile the result for this device (CPU, GPU, NPU, AUTO) to check it loads.", default=None)
 @click.option(
     "--fp16/--fp32",

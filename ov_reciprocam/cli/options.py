@@ -97,6 +97,17 @@ patch_options = stack(
     ),
 )
 
+# How the subgraph computes the maps: shared by `patch` and `bench`, which patches to time.
+graph_options = stack(
+    click.option(
+        "--top-k",
+        type=click.IntRange(min=1),
+        metavar="K",
+        help="Maps for each image's K best classes only, picked in-graph.  [default: all]",
+    ),
+    click.option("--generic", is_flag=True, help="Always run the masked-copy mosaic, even where a shortcut is exact."),
+)
+
 # The preprocessing recipe, for models whose rt_info does not carry one.
 RECIPE_FLAGS = ("mean", "scale", "rgb", "resize", "interpolation", "layout", "raw_pixels")
 preprocess_options = stack(
