@@ -30,9 +30,14 @@ class Prediction:
 
 @dataclass(frozen=True)
 class ClassMap(Prediction):
-    """One explained class of one image, with its map at feature resolution, in [0, 1]."""
+    """One explained class of one image, with its map at feature resolution, in [0, 1].
+
+    flat: the class's scores barely moved across positions (below `graph.FLAT_SPREAD`), so the
+    model emits zeros rather than scaled float noise; such a map has no peak.
+    """
 
     saliency: np.ndarray = field(repr=False)
+    flat: bool = False
 
 
 @dataclass
@@ -61,9 +66,10 @@ class Explanation:
                 return i
         raise ReciproCamError(f"class {which!r} was not explained for {self.source}")
 
-    def peak(self, which: int | str) -> tuple[int, int]:
-        """(x, y) in photo pixels where the map of class `which` (id or label) is hottest."""
-        return imaging.peak(self.upsampled[self._index(which)])
+    def peak(self, which: int | str) -> tuple[int, int] | None:
+        """(x, y) in photo pixels where the map of class `which` (id or label) is hottest; None if it is flat."""
+        i = self._index(which)
+        return None if self.classes[i].flat else imaging.peak(self.upsampled[i])
 
     def overlay(
         self, which: int | str, alpha: float = 0.5, colormap: str = "jet", max_side: int | None = None
@@ -77,6 +83,8 @@ class Explanation:
         if max_side:
             image, saliency = imaging.shrink_to(image, max_side), imaging.shrink_to(saliency, max_side)
         caption = f"{self.classes[i].label} {self.classes[i].score:.2f}"
+        if self.classes[i].flat:  # nothing to show: the photo, and the caption says why
+            caption, alpha = f"{caption} (flat map)", 0.0
         return imaging.overlay(image, saliency, caption, alpha, colormap)
 
     def save(self, out_dir: str | os.PathLike, stem: str, alpha: float = 0.5, colormap: str = "jet") -> dict:
@@ -86,9 +94,16 @@ class Explanation:
         for rank, c in enumerate(self.classes):
             png = out_dir / f"{stem}_{rank + 1}_{_safe(c.label)}.png"
             files.write_png(png, self.overlay(c.class_id, alpha, colormap))
-            x, y = self.peak(c.class_id)
+            peak = self.peak(c.class_id)
             explained.append(
-                {"class_id": c.class_id, "label": c.label, "score": c.score, "overlay": png.name, "peak": [x, y]}
+                {
+                    "class_id": c.class_id,
+                    "label": c.label,
+                    "score": c.score,
+                    "overlay": png.name,
+                    "peak": list(peak) if peak else None,
+                    "flat": c.flat,
+                }
             )
         maps = files.write_npy(out_dir / f"{stem}_maps.npy", np.stack([c.saliency for c in self.classes]))
         # float16 halves the size of photo-resolution stacks; maps live in [0, 1], so 3 digits suffice.
@@ -143,6 +158,7 @@ class Explainer:
         self.output_index = int(loaded.get_rt_info([RT_KEY, "output_index"]).astype(str))
         self.probabilities = loaded.get_rt_info([RT_KEY, "probabilities"]).astype(str) == "True"
         self.classes = int(loaded.get_rt_info([RT_KEY, "classes"]).astype(str))
+        self.normalized = loaded.get_rt_info([RT_KEY, "normalize"]).astype(str) == "True"
         top_k = [RT_KEY, "top_k"]
         self.kept_classes = int(loaded.get_rt_info(top_k).astype(str)) if loaded.has_rt_info(top_k) else 0
         if self.labels and len(self.labels) != self.classes:
@@ -156,6 +172,10 @@ class Explainer:
         else:
             self.batch = batch or DEFAULT_BATCH
         self.compiled = compile_for(loaded, device, config)
+
+    def _flat(self, saliency: np.ndarray) -> bool:
+        """Normalized maps are all zero exactly when the model found them flat."""
+        return self.normalized and not saliency.any()
 
     def label(self, class_id: int) -> str:
         return self.labels[class_id] if self.labels else f"class_{class_id}"
@@ -212,7 +232,10 @@ class Explainer:
                         f"the model keeps maps for its {self.kept_classes} best classes only (patched with top_k); "
                         f"{', '.join(missing)} is not among them for {names[start + i]}"
                     )
-                explained = [ClassMap(c, self.label(c), float(probs[i, c]), maps[i, slot[c]]) for c in ids]
+                explained = [
+                    ClassMap(c, self.label(c), float(probs[i, c]), maps[i, slot[c]], self._flat(maps[i, slot[c]]))
+                    for c in ids
+                ]
                 results.append(Explanation(names[start + i], photo, probs[i], top, explained, self.preprocess))
         return results
 
