@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -254,10 +255,42 @@ def inspect(model: Path) -> None:
 @_precision_option("f32", "auto is the device default (bf16 on AMX CPUs, which moves maps by ~0.04)")
 @click.option("--alpha", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Heatmap opacity.")
 @click.option("--colormap", default="jet", show_default=True, help="OpenCV colormap: jet, turbo, inferno, viridis...")
+@click.option(
+    "--overlays/--no-overlays",
+    default=None,
+    help="Write overlay PNGs and the contact sheet [default: yes; with --ray, no].",
+)
+@click.option(
+    "--ray",
+    "ray_address",
+    metavar="local|auto|ADDRESS",
+    help="Run on Ray: `local` starts it here, `auto` or an address joins a cluster. Rows go to OUTPUT/shards.",
+)
+@click.option("--actors", type=click.IntRange(min=1), help="With --ray: model copies [as many as the CPUs allow].")
+@click.option(
+    "--cpus-per-actor", type=click.IntRange(min=1), default=1, show_default=True, help="With --ray: threads per copy."
+)
 @_patch_options
 @_preprocess_options
 def explain(
-    model, images, output, top_k, classes, device, batch, precision, alpha, colormap, target, score, labels, **recipe
+    model,
+    images,
+    output,
+    top_k,
+    classes,
+    device,
+    batch,
+    precision,
+    alpha,
+    colormap,
+    overlays,
+    ray_address,
+    actors,
+    cpus_per_actor,
+    target,
+    score,
+    labels,
+    **recipe,
 ):
     """Explain MODEL's predictions on IMAGES (files, folders or globs).
 
@@ -265,67 +298,76 @@ def explain(
     overlay PNG per image and class, NAME_maps.npy (feature resolution) and NAME_maps_full.npy
     (photo resolution, float16), contact_sheet.png and results.json. Unreadable photos are
     reported and skipped; the exit code is then 1.
+
+    With --ray, the maps go to Parquet shards in OUTPUT/shards (one row per photo; read them with
+    ov_reciprocam.shards), and a stopped run resumes where it stopped.
     """
-    from . import files, imaging
+    from . import imaging, rows
     from .preprocess import Preprocess
-    from .runtime import Explainer, read_labels
+    from .runtime import read_labels
 
     paths = imaging.collect_images(list(images))
-    config = _compile_config(precision)
-    explainer = Explainer(
-        model,
+    spec = rows.ExplainerSpec(
+        str(model),
         device,
-        labels=read_labels(labels) if labels else None,
+        config=_compile_config(precision),
+        labels=tuple(read_labels(labels)) if labels else None,
         batch=batch,
-        config=config,
-        target=target,
-        score=score,
+        patch_options={"target": target, "score": score},
     )
+    explainer = spec.build()  # here too with --ray: bad options fail before the cluster starts
     overrides = _recipe_overrides(**recipe)
     if any(v is not None for v in overrides.values()):
         explainer.preprocess = Preprocess.from_model(explainer.model, **overrides)
     for name in classes:  # fail on an unknown class before any photo is read
         explainer.class_id(name)
+    out = rows.Outputs(
+        str(output),
+        top_k,
+        tuple(classes),
+        overlays=not ray_address if overlays is None else overlays,
+        npy_maps=not ray_address,
+        alpha=alpha,
+        colormap=colormap,
+    )
+    photos = rows.name_photos(paths)
     click.echo(f"preprocess {explainer.preprocess.describe()}", err=True)
-    records, failed, sheet, stems = [], [], [], set()
     start = time.perf_counter()
     with click.progressbar(length=len(paths), label="explaining", file=sys.stderr) as bar:
-        for i in range(0, len(paths), explainer.batch):
-            chunk, photos = [], []
-            for path in paths[i : i + explainer.batch]:
-                try:
-                    photos.append(imaging.read_image(path))
-                    chunk.append(path)
-                except ReciproCamError as exc:
-                    failed.append({"image": str(path), "error": str(exc)})
-                    click.echo(f"\nskipped: {exc}", err=True)
-            results = (
-                explainer.explain(photos, top_k, classes or None, sources=[str(p) for p in chunk]) if photos else []
+        if ray_address:
+            from . import cluster
+
+            cluster.connect(ray_address)
+            spec = dataclasses.replace(spec, labels=tuple(explainer.labels) or None, preprocess=explainer.preprocess)
+            shard_dir = cluster.default_shard_dir(output)
+            found = cluster.explain_on_ray(
+                spec,
+                photos,
+                out,
+                shard_dir,
+                actors=actors,
+                cpus_per_actor=cpus_per_actor,
+                batch_size=explainer.batch,
+                progress=bar.update,
             )
-            for path, result in zip(chunk, results, strict=True):
-                stem = files.unique_stem(path.stem, stems)
-                records.append(result.save(output, stem, alpha, colormap))
-                if len(sheet) < 64:
-                    sheet.append([result.overlay(c.class_id, alpha, colormap, max_side=224) for c in result.classes])
-            bar.update(len(paths[i : i + explainer.batch]))
+        else:
+            found = rows.explain_local(explainer, photos, out, progress=bar.update)
     seconds = time.perf_counter() - start
-    if sheet:
-        files.write_png(output / "contact_sheet.png", imaging.contact_sheet(sheet))
-    files.write_json(
-        output / "results.json",
-        {
-            "model": str(model),
-            "device": device,
-            "preprocess": explainer.preprocess.describe(),
-            "labels": explainer.labels or None,
-            "images": records,
-            "failed": failed,
-        },
-    )
-    rate = len(records) / seconds if seconds > 0 else 0.0
-    click.echo(f"explained {len(records)} images in {seconds:.1f} s ({rate:.1f} images/s) -> {output}/")
-    if failed:
-        raise click.ClickException(f"{len(failed)} of {len(paths)} images could not be read (see results.json)")
+    header = {
+        "model": str(model),
+        "device": device,
+        "preprocess": explainer.preprocess.describe(),
+        "labels": explainer.labels or None,
+    }
+    summary = rows.write_summary(out, found, header)
+    for failure in summary["failed"]:
+        click.echo(f"skipped: {failure['error']}", err=True)
+    explained = len(summary["images"])
+    rate = explained / seconds if seconds > 0 else 0.0
+    click.echo(f"explained {explained} images in {seconds:.1f} s ({rate:.1f} images/s) -> {output}/")
+    if summary["failed"]:
+        failed = len(summary["failed"])
+        raise click.ClickException(f"{failed} of {len(paths)} images could not be read (see results.json)")
 
 
 def _batches(ctx, param, value: str) -> tuple[int, ...]:

@@ -56,8 +56,7 @@ class Explanation:
     def upsampled(self) -> np.ndarray:
         """[k, H, W] maps on the photo's pixels, one per explained class."""
         if self._full is None:
-            stack = np.stack([c.saliency for c in self.classes])
-            self._full = self.preprocess.to_image(stack, (self.image.shape[1], self.image.shape[0]))
+            self._full = self.preprocess.to_image(self.maps, (self.image.shape[1], self.image.shape[0]))
         return self._full
 
     def _index(self, which: int | str) -> int:
@@ -87,35 +86,55 @@ class Explanation:
             caption, alpha = f"{caption} (flat map)", 0.0
         return imaging.overlay(image, saliency, caption, alpha, colormap)
 
-    def save(self, out_dir: str | os.PathLike, stem: str, alpha: float = 0.5, colormap: str = "jet") -> dict:
-        """Write overlays and .npy maps; return the JSON-ready record of this image."""
-        out_dir = Path(out_dir)
+    def record(self, stem: str, overlays: bool = True) -> dict:
+        """The JSON-ready summary of this photo; `stem` names its overlays (None when not written)."""
         explained = []
         for rank, c in enumerate(self.classes):
-            png = out_dir / f"{stem}_{rank + 1}_{_safe(c.label)}.png"
-            files.write_png(png, self.overlay(c.class_id, alpha, colormap))
             peak = self.peak(c.class_id)
             explained.append(
                 {
                     "class_id": c.class_id,
                     "label": c.label,
                     "score": c.score,
-                    "overlay": png.name,
+                    "overlay": f"{stem}_{rank + 1}_{_safe(c.label)}.png" if overlays else None,
                     "peak": list(peak) if peak else None,
                     "flat": c.flat,
                 }
             )
-        maps = files.write_npy(out_dir / f"{stem}_maps.npy", np.stack([c.saliency for c in self.classes]))
-        # float16 halves the size of photo-resolution stacks; maps live in [0, 1], so 3 digits suffice.
-        full = files.write_npy(out_dir / f"{stem}_maps_full.npy", self.upsampled.astype(np.float16))
         return {
             "image": self.source,
             "size": [int(self.image.shape[1]), int(self.image.shape[0])],
             "predictions": [{"class_id": p.class_id, "label": p.label, "score": p.score} for p in self.predictions],
             "explained": explained,
-            "maps": maps.name,
-            "maps_full": full.name,
         }
+
+    def save(
+        self,
+        out_dir: str | os.PathLike,
+        stem: str,
+        alpha: float = 0.5,
+        colormap: str = "jet",
+        *,
+        overlays: bool = True,
+        maps: bool = True,
+    ) -> dict:
+        """Write overlays and .npy maps (each optional); return the JSON-ready record of this photo."""
+        out_dir = Path(out_dir)
+        record = self.record(stem, overlays)
+        if overlays:
+            for entry in record["explained"]:
+                files.write_png(out_dir / entry["overlay"], self.overlay(entry["class_id"], alpha, colormap))
+        if maps:
+            saved = files.write_npy(out_dir / f"{stem}_maps.npy", self.maps)
+            # float16 halves the size of photo-resolution stacks; maps live in [0, 1], so 3 digits suffice.
+            full = files.write_npy(out_dir / f"{stem}_maps_full.npy", self.upsampled.astype(np.float16))
+            record |= {"maps": saved.name, "maps_full": full.name}
+        return record
+
+    @property
+    def maps(self) -> np.ndarray:
+        """[k, h, w] maps at feature resolution, one per explained class."""
+        return np.stack([c.saliency for c in self.classes])
 
 
 def _safe(label: str) -> str:
