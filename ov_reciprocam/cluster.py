@@ -45,23 +45,27 @@ class _Worker:
 
 def connect(address: str) -> None:
     """Start Ray on this machine (`local`) or join a cluster (`auto`, or a head node's address)."""
+    # Ray's C++ core logs, at error level, notes meant for its developers (constructor arguments kept
+    # for restarts); real failures still reach us as exceptions.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     ray = _ray()
     if ray.is_initialized():
         return
+    logging.getLogger("ray").setLevel(logging.ERROR)
     try:
         ray.init(
             address=None if address == LOCAL else address,
             log_to_driver=False,
             include_dashboard=False,
-            logging_level=logging.WARNING,
+            logging_level=logging.ERROR,
         )
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ReciproCamError(f"cannot reach a Ray cluster at '{address}': {str(exc).splitlines()[0]}") from None
     # Our own progress bar and summary say what Ray Data's logs would.
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
 
 
 def explain_on_ray(

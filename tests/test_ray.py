@@ -74,7 +74,7 @@ def test_ray_local_matches_the_local_command(photos, tmp_path):
 
 
 def _worker_pids() -> set[int]:
-    """The Ray actor processes running `_Worker`, by their process title."""
+    """The Ray actor processes running the explain workers, by their process title."""
     found = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
