@@ -26,7 +26,11 @@ from .locating import FeatureMap, Located
 
 SALIENCY = "saliency_map"
 SALIENCY_CLASSES = "saliency_classes"
-_EPS = 1e-12
+# A map whose scores span less than this share of the image's largest |score| (over classes and
+# positions) is flat: min-max scaling would turn float noise into a confident picture. f32 kernels
+# differ by ~1e-7 of that scale between CPUs and code paths, so above the floor a normalized map
+# moves by 1e-3 at most; bf16 moves maps further whatever the floor.
+FLAT_SPREAD = 1e-4
 
 
 def _i64(*values: int) -> ov.Node:
@@ -346,11 +350,15 @@ def saliency(
 
 
 def _min_max(values: ov.Output, axis: int) -> ov.Node:
-    """Scale `values` to [0, 1] along `axis`; a constant slice becomes 0."""
+    """Scale `values` [B, ., .] to [0, 1] along `axis`; a slice spanning less than the flat floor becomes 0."""
     low = ops.reduce_min(values, _i64(axis), keep_dims=True)
     high = ops.reduce_max(values, _i64(axis), keep_dims=True)
-    span = ops.maximum(ops.subtract(high, low), ops.constant(np.float32(_EPS)))
-    return ops.divide(ops.subtract(values, low), span)
+    span = ops.subtract(high, low)
+    largest = ops.reduce_max(ops.abs(values), _i64(1, 2), keep_dims=True)
+    floor = ops.multiply(largest, ops.constant(np.float32(FLAT_SPREAD)))
+    floor = ops.maximum(floor, ops.constant(np.float32(np.finfo(np.float32).tiny)))  # all-zero scores
+    scaled = ops.divide(ops.subtract(values, low), ops.maximum(span, floor))
+    return ops.select(ops.less(span, floor), ops.constant(np.float32(0)), scaled)
 
 
 def attach(model: ov.Model, outputs: dict[str, ov.Output]) -> None:

@@ -38,9 +38,14 @@ class Prediction:
 
 @dataclass(frozen=True)
 class ClassMap(Prediction):
-    """One explained class of one image, with its map at feature resolution, in [0, 1]."""
+    """One explained class of one image, with its map at feature resolution, in [0, 1].
+
+    flat: the class's scores barely moved across positions (below `graph.FLAT_SPREAD`), so the
+    model emits zeros rather than scaled float noise; such a map has no peak.
+    """
 
     saliency: np.ndarray = field(repr=False)
+    flat: bool = False
 
 
 @dataclass
@@ -59,8 +64,7 @@ class Explanation:
     def upsampled(self) -> np.ndarray:
         """[k, H, W] maps on the photo's pixels, one per explained class."""
         if self._full is None:
-            stack = np.stack([c.saliency for c in self.classes])
-            self._full = self.preprocess.to_image(stack, (self.image.shape[1], self.image.shape[0]))
+            self._full = self.preprocess.to_image(self.maps, (self.image.shape[1], self.image.shape[0]))
         return self._full
 
     def _index(self, which: int | str) -> int:
@@ -69,9 +73,10 @@ class Explanation:
                 return i
         raise ReciproCamError(f"class {which!r} was not explained for {self.source}")
 
-    def peak(self, which: int | str) -> tuple[int, int]:
-        """(x, y) in photo pixels where the map of class `which` (id or label) is hottest."""
-        return imaging.peak(self.upsampled[self._index(which)])
+    def peak(self, which: int | str) -> tuple[int, int] | None:
+        """(x, y) in photo pixels where the map of class `which` (id or label) is hottest; None if it is flat."""
+        i = self._index(which)
+        return None if self.classes[i].flat else imaging.peak(self.upsampled[i])
 
     def overlay(
         self, which: int | str, alpha: float = 0.5, colormap: str = "jet", max_side: int | None = None
@@ -85,37 +90,64 @@ class Explanation:
         if max_side:
             image, saliency = imaging.shrink_to(image, max_side), imaging.shrink_to(saliency, max_side)
         caption = f"{self.classes[i].label} {self.classes[i].score:.2f}"
+        if self.classes[i].flat:  # nothing to show: the photo, and the caption says why
+            caption, alpha = f"{caption} (flat map)", 0.0
         return imaging.overlay(image, saliency, caption, alpha, colormap)
 
-    def save(
-        self, out_dir: str | os.PathLike, stem: str, alpha: float = 0.5, colormap: str = "jet", full_maps: bool = False
-    ) -> dict:
-        """Write overlays and the .npy maps; return the JSON-ready record of this image.
-
-        full_maps: also write the maps at photo resolution (float16; large for large photos).
-        """
-        out_dir = Path(out_dir)
+    def record(self, stem: str, overlays: bool = True) -> dict:
+        """The JSON-ready summary of this photo; `stem` names its overlays (None when not written)."""
         explained = []
         for rank, c in enumerate(self.classes):
-            png = out_dir / f"{stem}_{rank + 1}_{_safe(c.label)}.png"
-            files.write_png(png, self.overlay(c.class_id, alpha, colormap))
-            x, y = self.peak(c.class_id)
+            peak = self.peak(c.class_id)
             explained.append(
-                {"class_id": c.class_id, "label": c.label, "score": c.score, "overlay": png.name, "peak": [x, y]}
+                {
+                    "class_id": c.class_id,
+                    "label": c.label,
+                    "score": c.score,
+                    "overlay": f"{stem}_{rank + 1}_{_safe(c.label)}.png" if overlays else None,
+                    "peak": list(peak) if peak else None,
+                    "flat": c.flat,
+                }
             )
-        maps = files.write_npy(out_dir / f"{stem}_maps.npy", np.stack([c.saliency for c in self.classes]))
-        full = None
-        if full_maps:
-            # float16 halves the size of photo-resolution stacks; maps live in [0, 1], so 3 digits suffice.
-            full = files.write_npy(out_dir / f"{stem}_maps_full.npy", self.upsampled.astype(np.float16))
         return {
             "image": self.source,
             "size": [int(self.image.shape[1]), int(self.image.shape[0])],
             "predictions": [{"class_id": p.class_id, "label": p.label, "score": p.score} for p in self.predictions],
             "explained": explained,
-            "maps": maps.name,
-            "maps_full": full.name if full else None,
         }
+
+    def save(
+        self,
+        out_dir: str | os.PathLike,
+        stem: str,
+        alpha: float = 0.5,
+        colormap: str = "jet",
+        *,
+        overlays: bool = True,
+        maps: bool = True,
+        full_maps: bool = False,
+    ) -> dict:
+        """Write overlays and .npy maps (each optional); return the JSON-ready record of this photo.
+
+        full_maps: also write the maps at photo resolution (float16; large for large photos).
+        """
+        out_dir = Path(out_dir)
+        record = self.record(stem, overlays)
+        if overlays:
+            for entry in record["explained"]:
+                files.write_png(out_dir / entry["overlay"], self.overlay(entry["class_id"], alpha, colormap))
+        if maps:
+            record |= {"maps": files.write_npy(out_dir / f"{stem}_maps.npy", self.maps).name, "maps_full": None}
+        if full_maps:
+            # float16 halves the size of photo-resolution stacks; maps live in [0, 1], so 3 digits suffice.
+            full = files.write_npy(out_dir / f"{stem}_maps_full.npy", self.upsampled.astype(np.float16))
+            record["maps_full"] = full.name
+        return record
+
+    @property
+    def maps(self) -> np.ndarray:
+        """[k, h, w] maps at feature resolution, one per explained class."""
+        return np.stack([c.saliency for c in self.classes])
 
 
 def _safe(label: str) -> str:
@@ -148,6 +180,7 @@ class Explainer:
         loaded = read_model(model)
         info = PatchInfo.read(loaded)
         self.patched_here = info is None
+        self.patch_options = patch_options
         if self.patched_here:
             loaded = patch(loaded, **patch_options)
             info = PatchInfo.read(loaded)
@@ -177,6 +210,10 @@ class Explainer:
                 f"batch size {self.batch_size}, not {batch_size}: {why} (patch --batch -1 makes it dynamic)"
             )
         self.compiled = compile_for(loaded, device, config)
+
+    def _flat(self, saliency: np.ndarray) -> bool:
+        """Normalized maps are all zero exactly when the model found them flat."""
+        return self.info.normalize and not saliency.any()
 
     def label(self, class_id: int) -> str:
         return self.labels[class_id] if self.labels else f"class_{class_id}"
@@ -233,7 +270,10 @@ class Explainer:
                         f"the model keeps maps for its {self.kept_classes} best classes only (patched with top_k); "
                         f"{', '.join(missing)} is not among them for {names[start + i]}"
                     )
-                explained = [ClassMap(c, self.label(c), float(probs[i, c]), maps[i, slot[c]]) for c in ids]
+                explained = [
+                    ClassMap(c, self.label(c), float(probs[i, c]), maps[i, slot[c]], self._flat(maps[i, slot[c]]))
+                    for c in ids
+                ]
                 results.append(Explanation(names[start + i], photo, probs[i], top, explained, self.preprocess))
         return results
 

@@ -29,13 +29,19 @@ def tail_model(model: ov.Model, target: ov.Output, logits: ov.Output) -> ov.Mode
     return ov.Model([ov.opset13.result(logits)], [inp])
 
 
-def recipro_cam(model, image: np.ndarray, target: str | None = None, score: str = "softmax") -> np.ndarray:
-    """Maps [classes, H, W] of one image [1, ...], scored by softmax or logits, not normalized."""
+def recipro_cam(
+    model, image: np.ndarray, target: str | None = None, score: str = "softmax", features: np.ndarray | None = None
+) -> np.ndarray:
+    """Maps [classes, H, W] of one image [1, ...], scored by softmax or logits, not normalized.
+
+    features: the target's value to mask, when the caller has it from the very inference it checks
+    (INT8 backbones compiled on their own may round a quantizer differently); else computed here.
+    """
     import ov_reciprocam as orc
 
     base = orc.read_model(model)
     loc = orc.locate(base, target)
-    fmap = feature_map(base, loc.target.output, image)  # [1, K, H, W] or [1, H, W, K]
+    fmap = feature_map(base, loc.target.output, image) if features is None else features  # [1, K, H, W] or NHWC
     tail = compile_f32(tail_model(base, loc.target.output, loc.logits))
     h, w = loc.target.height, loc.target.width
     maps = np.zeros((loc.classes, h, w), np.float64)

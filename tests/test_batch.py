@@ -6,7 +6,9 @@ import builders
 import numpy as np
 import pytest
 from conftest import DOG_MODEL
+from ov_reciprocam.patch import set_batch
 from reference import compile_f32
+from tolerance import assert_maps_match
 
 import ov_reciprocam as orc
 
@@ -18,9 +20,8 @@ def _per_image_vs_batched(model, shape: list[int]):
     for size in (2, 5):
         batched = np.concatenate([compiled(images[i : i + size])[orc.SALIENCY] for i in range(0, 5, size)])
         assert batched.shape[0] == 5
-        # Bit-identical on every model we tried but VGG-style MLP heads, whose MatMul kernels
-        # block by batch (2.4e-6 on light VGG19).
-        np.testing.assert_allclose(batched, alone, rtol=0, atol=1e-5)
+        # Kernels may block by batch (VGG-style MLP heads moved light VGG19's scores by 2.4e-6).
+        assert_maps_match(batched, alone)
     return compiled(images)
 
 
@@ -49,9 +50,13 @@ def test_light_models_after_batch_minus_one(name, light_models):
     patched = orc.patch(light_models[name], batch=-1)
     out = _per_image_vs_batched(patched, [3, 224, 224])
     images = np.random.default_rng(0).standard_normal([5, 3, 224, 224]).astype(np.float32)
-    alone = compile_f32(plain)
+    # Bit-identical to the plain model at the same batch, as patching promises.
+    set_batch(plain, -1)
+    np.testing.assert_array_equal(out[0], compile_f32(plain)(images)[0])
+    # Close to the plain model's batch-1 answers: kernels may block by batch.
+    alone = compile_f32(orc.read_model(light_models[name]))
     expected = np.concatenate([alone(images[i : i + 1])[0] for i in range(5)])
-    np.testing.assert_array_equal(out[0], expected)
+    np.testing.assert_allclose(out[0], expected, rtol=0, atol=1e-5 * np.abs(expected).max())
 
 
 def test_static_batch_stays_static(light_models):

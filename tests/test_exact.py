@@ -8,8 +8,10 @@ import pytest
 from conftest import DOG_MODEL
 from light import NAMES
 from reference import compile_f32, recipro_cam
+from tolerance import assert_maps_match
 
 import ov_reciprocam as orc
+from ov_reciprocam.graph import FLAT_SPREAD
 
 BUILT = {
     "gap_linear": builders.gap_linear,
@@ -43,11 +45,8 @@ def test_softmax_maps_equal_brute_force(source):
     image = _image(source)
     reference = recipro_cam(source, image)
     maps = compile_f32(orc.patch(source, normalize=False))(image)[orc.SALIENCY][0]
-    assert maps.shape == reference.shape
-    # The maps must vary, and the tolerance must be small against that variation, or equality proves nothing.
-    spread = np.ptp(reference, axis=(1, 2)).max()
-    assert spread > 1e-6
-    np.testing.assert_allclose(maps, reference, rtol=0, atol=min(1e-4, spread / 100))
+    # The tolerance is small against the maps' variation, or equality would prove nothing.
+    assert_maps_match(maps, reference, cap=1e-4)
 
 
 @pytest.mark.parametrize(
@@ -65,10 +64,13 @@ def test_normalized_maps_are_min_max_of_raw(source):
     image = _image(source)
     raw = recipro_cam(source, image)
     low, high = raw.min(axis=(1, 2), keepdims=True), raw.max(axis=(1, 2), keepdims=True)
-    expected = (raw - low) / np.maximum(high - low, 1e-12)
+    floor = FLAT_SPREAD * np.abs(raw).max()
+    expected = np.where(high - low < floor, 0.0, (raw - low) / np.maximum(high - low, floor))
     maps = compile_f32(orc.patch(source))(image)[orc.SALIENCY][0]
     assert maps.min() >= 0.0 and maps.max() <= 1.0
-    np.testing.assert_allclose(maps, expected, atol=1e-3)
+    # Classes close to the floor may fall on either side of it: float noise decides.
+    near = np.abs(np.log((high - low + 1e-30) / floor)) < 0.01
+    np.testing.assert_allclose(maps[~near[:, 0, 0]], expected[~near[:, 0, 0]], atol=1e-3)
     as_u8 = compile_f32(orc.patch(source, uint8=True))(image)[orc.SALIENCY][0]
     assert as_u8.dtype == np.uint8
     assert np.abs(as_u8.astype(int) - np.round(maps * 255)).max() <= 1

@@ -6,6 +6,7 @@ import gc
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ import openvino as ov
 import pytest
 from conftest import DOG_MODEL, IMAGES, REPO
 from reference import CONFIG
+from tolerance import assert_maps_match, assert_pictures_match
 
 import ov_reciprocam as orc
 from ov_reciprocam.imaging import collect_images, read_image
@@ -57,9 +59,10 @@ def test_async_queue_of_4_jobs_equals_sequential_runs(name):
         queue.start_async({0: x}, i)
     queue.wait_all()
     assert len({id(r) for r in parallel}) == len(inputs)
+    # Requests that mixed up their tensors would give another input's answer: far outside float noise.
     for (scores, maps), (p_scores, p_maps) in zip(sequential, parallel, strict=True):
-        np.testing.assert_array_equal(p_scores, scores)
-        np.testing.assert_array_equal(p_maps, maps)
+        np.testing.assert_allclose(p_scores, scores, rtol=0, atol=1e-5 * np.abs(scores).max())
+        assert_maps_match(p_maps, maps)
     assert len({m.tobytes() for _, m in sequential}) == len(inputs)  # the inputs did make different maps
 
 
@@ -72,14 +75,19 @@ def _sample_lines(stdout: str) -> dict[str, tuple[str, float, tuple[int, int]]]:
 
 
 def _check_sample_output(stdout: str, out: Path, pictures: dict[str, np.ndarray], explainer: orc.Explainer) -> None:
+    """The sample's streams and the Explainer's batches run different kernels: equal up to float noise."""
     printed = _sample_lines(stdout)
     assert sorted(printed) == sorted(pictures)
     results = explainer.explain(list(pictures.values()), top_k=1)
     for name, result in zip(pictures, results, strict=True):
         top = result.classes[0]
-        assert printed[name] == (top.label, round(top.score, 4), result.peak(top.class_id))
-        written = cv2.imread(str(out / f"{name}.png"))
-        np.testing.assert_array_equal(written, result.overlay(top.class_id))
+        label, score, (x, y) = printed[name]
+        assert label == top.label and abs(score - top.score) <= 1e-4  # printed to 4 decimals
+        assert_maps_match(np.load(out / f"{name}.npy"), top.saliency)
+        # Cells the maps hold equal within that tolerance may trade the peak.
+        heat = result.upsampled[0]
+        assert heat[y, x] >= heat.max() - 0.01
+        assert_pictures_match(cv2.imread(str(out / f"{name}.png")), result.overlay(top.class_id))
 
 
 @pytest.fixture(scope="module")
@@ -102,10 +110,38 @@ def _run_sample(*args) -> subprocess.CompletedProcess:
     return done
 
 
-def test_python_sample_folder_matches_explainer(dog_xai, tmp_path):
-    done = _run_sample(dog_xai, IMAGES, tmp_path)
-    pictures = {p.stem: read_image(p) for p in collect_images([str(IMAGES)])}
-    _check_sample_output(done.stdout, tmp_path, pictures, orc.Explainer(dog_xai, config=CONFIG))
+@pytest.fixture(scope="module")
+def sample_folder_run(dog_xai, tmp_path_factory) -> tuple[str, Path, dict[str, np.ndarray]]:
+    out = tmp_path_factory.mktemp("sample")
+    done = _run_sample(dog_xai, IMAGES, out)
+    return done.stdout, out, {p.stem: read_image(p) for p in collect_images([str(IMAGES)])}
+
+
+def test_python_sample_folder_matches_explainer(dog_xai, sample_folder_run):
+    _check_sample_output(*sample_folder_run, orc.Explainer(dog_xai, config=CONFIG))
+
+
+@pytest.mark.parametrize("broken", ["map", "overlay", "score", "peak"])
+def test_sample_check_fails_on_a_map_shifted_by_one_position(dog_xai, sample_folder_run, tmp_path, broken):
+    """The tolerances above still catch a wrong answer: one feature cell off, or a score 0.001 off."""
+    stdout, out, pictures = sample_folder_run
+    shutil.copytree(out, tmp_path, dirs_exist_ok=True)
+    saved = np.load(tmp_path / "both.npy")
+    if broken == "map":
+        np.save(tmp_path / "both.npy", np.roll(saved, 1, axis=1))
+    elif broken == "overlay":
+        picture = cv2.imread(str(tmp_path / "both.png"))
+        cv2.imwrite(str(tmp_path / "both.png"), np.roll(picture, picture.shape[1] // saved.shape[1], axis=1))
+    else:
+        line = next(ln for ln in stdout.splitlines() if ln.startswith("both: "))
+        name, label, score, _, x, y = re.fullmatch(r"(\S+): (\S+) ([0-9.]+) peak (\((\d+), (\d+)\))", line).groups()
+        if broken == "score":
+            score = f"{float(score) + 0.001:.4f}"
+        else:  # the peak one cell to the left
+            x = str(int(x) - pictures["both"].shape[1] // saved.shape[1])
+        stdout = stdout.replace(line, f"{name}: {label} {score} peak ({x}, {y})")
+    with pytest.raises(AssertionError):
+        _check_sample_output(stdout, tmp_path, pictures, orc.Explainer(dog_xai, config=CONFIG))
 
 
 def test_python_sample_video_matches_explainer(dog_xai, tmp_path):

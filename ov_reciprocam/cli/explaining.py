@@ -17,6 +17,7 @@ from .options import (
     patch_options,
     precision_option,
     preprocess_options,
+    ray_options,
     resolve_recipe,
     split_recipe,
 )
@@ -58,10 +59,26 @@ def _explainer(model, device, precision, labels, recipe, batch_size=None, **patc
     help="OpenCV colormap: jet, turbo, inferno, viridis.",
 )
 @click.option("--full-maps", is_flag=True, help="Also write the maps at photo resolution (NAME_maps_full.npy).")
+@ray_options
 @patch_options
 @preprocess_options
 def explain(
-    model, images, output, top_k, classes, device, batch_size, precision, alpha, colormap, full_maps, **options
+    model,
+    images,
+    output,
+    top_k,
+    classes,
+    device,
+    batch_size,
+    precision,
+    alpha,
+    colormap,
+    full_maps,
+    ray_address,
+    actors,
+    cpus_per_actor,
+    overlays,
+    **options,
 ):
     """Explain MODEL's predictions on IMAGES (files, folders or globs).
 
@@ -69,6 +86,9 @@ def explain(
     overlay PNG per image and class, NAME_maps.npy (feature resolution), NAME_maps_full.npy
     (photo resolution, float16, with --full-maps), contact_sheet.png and results.json.
     Unreadable photos are reported and skipped; the exit code is then 1.
+
+    With --ray, rows go to Parquet shards in OUTPUT/shards (read them with ov_reciprocam.shards),
+    overlays only with --overlays, and a stopped run resumes where it stopped.
     """
     from .. import files, imaging
 
@@ -79,19 +99,40 @@ def explain(
     if explainer.batch_note:
         click.echo(explainer.batch_note, err=True)
     click.echo(f"preprocess {explainer.preprocess.describe()}", err=True)
+    about = {"model": str(model), "device": device}
+    common = {"top_k": top_k, "classes": classes, "alpha": alpha, "colormap": colormap, "about": about}
     with click.progressbar(length=len(paths), label="explaining", file=sys.stderr) as bar:
-        run = explainer.explain_paths(
-            paths,
-            output,
-            top_k=top_k,
-            classes=classes,
-            alpha=alpha,
-            colormap=colormap,
-            full_maps=full_maps,
-            progress=bar.update,
-            on_skip=lambda why: click.echo(f"\nskipped: {why}", err=True),
-            about={"model": str(model), "device": device},
-        )
+        if ray_address:
+            from ..cluster import explain_paths_on_ray
+            from ..explain_files import ExplainerSpec
+
+            if full_maps:
+                raise click.UsageError("--full-maps is for local runs; with --ray the maps go to the shards")
+            spec = ExplainerSpec.of(explainer, model, device, precision_config(precision))
+            run = explain_paths_on_ray(
+                explainer,
+                spec,
+                paths,
+                output,
+                address=ray_address,
+                overlays=bool(overlays),
+                actors=actors,
+                cpus_per_actor=cpus_per_actor,
+                progress=bar.update,
+                **common,
+            )
+        else:
+            run = explainer.explain_paths(
+                paths,
+                output,
+                overlays=overlays is not False,
+                full_maps=full_maps,
+                progress=bar.update,
+                on_skip=lambda why: click.echo(f"\nskipped: {why}", err=True),
+                **common,
+            )
+    for failure in run.failed if ray_address else ():  # the local run said each as it met it
+        click.echo(f"skipped: {failure['error']}", err=True)
     click.echo(
         f"explained {len(run.records)} images in {run.seconds:.1f} s ({run.images_per_s:.1f} images/s) -> {output}/"
     )

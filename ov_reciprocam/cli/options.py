@@ -161,3 +161,28 @@ def resolve_recipe(model, recipe: dict, strict: bool = True) -> Preprocess:
 
 def labels_from(path: Path | None) -> list[str] | None:
     return read_labels(path) if path else None
+
+
+# Running `explain` on a Ray cluster.
+ray_options = stack(
+    click.option(
+        "--ray",
+        "ray_address",
+        metavar="local|auto|ADDRESS",
+        help="Run on Ray: `local` starts it here; `auto` or a head's address joins a cluster.",
+    ),
+    click.option("--actors", type=click.IntRange(min=1), metavar="N", help="With --ray: model copies [CPUs allow]."),
+    click.option(
+        "--cpus-per-actor",
+        type=click.IntRange(min=1),
+        metavar="N",
+        default=1,
+        show_default=True,
+        help="With --ray: OpenVINO threads per copy.",
+    ),
+    click.option(
+        "--overlays/--no-overlays",
+        default=None,
+        help="Write overlay PNGs and the contact sheet.  [default: yes; with --ray, no]",
+    ),
+)

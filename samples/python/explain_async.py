@@ -5,7 +5,8 @@
 
 The model is one `ov-reciprocam patch` wrote (with its preprocessing recipe in rt_info). The app is
 an ordinary OpenVINO throughput loop: the only Recipro-CAM part is reading the `saliency_map` output.
-Writes OUT_DIR/NAME.png (the top class's map over the picture) and prints NAME, class, score and peak.
+Writes OUT_DIR/NAME.png (the top class's map over the picture) and NAME.npy (that map at feature
+resolution), and prints NAME, class, score and peak.
 """
 
 import sys
@@ -58,6 +59,7 @@ def completed(request, userdata):
     heat = recipe.to_image(cells, (picture.shape[1], picture.shape[0]))
     x, y = imaging.peak(heat)
     files.write_png(Path(out_dir) / f"{name}.png", imaging.overlay(picture, heat, f"{label} {scores[top]:.2f}"))
+    files.write_npy(Path(out_dir) / f"{name}.npy", cells)
     print(f"{name}: {label} {scores[top]:.4f} peak ({x}, {y})", flush=True)
 
 
