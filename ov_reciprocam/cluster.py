@@ -11,13 +11,16 @@ written from the rows as the local command writes it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from . import files, imaging, shards
+from . import eval_report, files, imaging, shards
 from .errors import ReciproCamError
+from .evaluate import EvalSettings, Evaluator, check_photos, summarize
 from .explain_files import ExplainerSpec, ExplainRun, Outputs, Row, explain_batch, header, name_photos, write_summary
 from .runtime import Explainer
 
@@ -34,7 +37,7 @@ def _ray():
     return ray
 
 
-class _Worker:
+class _ExplainWorker:
     """A Ray actor: one compiled model, reused for every batch it is given."""
 
     def __init__(self, spec: ExplainerSpec, out: Outputs, threads: int) -> None:
@@ -44,6 +47,30 @@ class _Worker:
     def __call__(self, batch: dict):
         photos = list(zip(batch["image"], batch["stem"], strict=True))
         return shards.to_table(explain_batch(self.explainer, photos, self.out))
+
+
+class _EvalWorker:
+    """A Ray actor: the models and methods of an eval run, built once; each photo becomes a row."""
+
+    def __init__(self, settings: EvalSettings, output: str, threads: int) -> None:
+        config = {**(settings.config or {}), "INFERENCE_NUM_THREADS": threads}
+        self.evaluator = Evaluator(dataclasses.replace(settings, config=config))
+        self.output = Path(output)
+
+    def __call__(self, batch: dict):
+        rows = []
+        for image, stem in zip(batch["image"], batch["stem"], strict=True):
+            try:
+                photo = imaging.read_image(image)
+            except ReciproCamError as exc:
+                rows.append(Row(image, stem, error=str(exc)))
+                continue
+
+            def write(_path, picture, result, objects, stem=stem) -> str:
+                return eval_report.write_maps(self.output, stem, picture, result, objects)
+
+            rows.append(Row(image, stem, self.evaluator.evaluate(Path(image), write, photo)))
+        return shards.to_table(rows)
 
 
 def connect(address: str) -> None:
@@ -71,10 +98,10 @@ def connect(address: str) -> None:
     context.print_on_execution_start = False
 
 
-def explain_on_ray(
-    spec: ExplainerSpec,
+def run_pool(
+    worker: type,
+    arguments: dict,
     photos: Sequence[tuple[str, str]],
-    out: Outputs,
     shard_dir: str | os.PathLike,
     *,
     actors: int | None = None,
@@ -82,9 +109,10 @@ def explain_on_ray(
     batch_size: int = 8,
     progress: Callable[[int], None] | None = None,
 ) -> list[Row]:
-    """Rows for every photo in `photos`, from the shards in `shard_dir` plus the ones this run writes.
+    """Rows for every (path, stem) in `photos`: those the shards in `shard_dir` hold, plus the ones `worker` makes.
 
-    actors: the pool size (default: as many as the cluster's CPUs allow).
+    worker: an actor class built with `arguments` and `threads`, called on batches {"image": [...], "stem": [...]}
+    and returning `shards.to_table` of their rows. actors: the pool size (default: as the cluster's CPUs allow).
     """
     ray = _ray()
     shards.cleanup(shard_dir)
@@ -95,18 +123,25 @@ def explain_on_ray(
     if todo:
         size = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // cpus_per_actor)
         dataset = ray.data.from_items(todo, override_num_blocks=max(1, len(todo) // batch_size))
-        explained = dataset.map_batches(
-            _Worker,
-            fn_constructor_kwargs={"spec": spec, "out": out, "threads": cpus_per_actor},
+        made = dataset.map_batches(
+            worker,
+            fn_constructor_kwargs={**arguments, "threads": cpus_per_actor},
             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=size),
             batch_size=batch_size,
             num_cpus=cpus_per_actor,
         )  # Ray Data restarts a lost actor and retries its batch; only the driver writes rows
-        for table in explained.iter_batches(batch_size=None, batch_format="pyarrow"):
+        for table in made.iter_batches(batch_size=None, batch_format="pyarrow"):
             shards.write(shard_dir, table)
             if progress:
                 progress(table.num_rows)
     return shards.ordered(shards.read(shard_dir), photos)
+
+
+def explain_on_ray(
+    spec: ExplainerSpec, photos: Sequence[tuple[str, str]], out: Outputs, shard_dir: str | os.PathLike, **pool
+) -> list[Row]:
+    """Explain rows for every photo (`run_pool`'s options in `pool`)."""
+    return run_pool(_ExplainWorker, {"spec": spec, "out": out}, photos, shard_dir, **pool)
 
 
 def explain_paths_on_ray(
@@ -151,3 +186,34 @@ def explain_paths_on_ray(
     run = write_summary(out, rows, header(explainer, about))
     run.seconds = seconds
     return run
+
+
+def evaluate_paths_on_ray(
+    settings: EvalSettings,
+    images: Sequence[str | os.PathLike],
+    output: str | os.PathLike,
+    *,
+    address: str = LOCAL,
+    actors: int | None = None,
+    cpus_per_actor: int = 1,
+    batch_size: int = 1,
+    on_ready: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[list[dict], dict, list[dict]]:
+    """`evaluate.evaluate_paths` on Ray: rows in OUTPUT/shards; returns the records, the summary and the failures.
+
+    A photo that cannot be read is a failure row, not a failed job; the summary covers the others.
+    """
+    output = files.check_output_dir(output)
+    paths = imaging.collect_images([os.fspath(i) for i in images])
+    check_photos(settings, paths, read=False)  # decoding every photo here would cost a pass over the dataset
+    Evaluator(settings).check_boxes(paths)  # options and class names fail here, before the cluster starts
+    if on_ready:
+        on_ready(len(paths))
+    connect(address)
+    pool = {"actors": actors, "cpus_per_actor": cpus_per_actor, "batch_size": batch_size, "progress": progress}
+    arguments = {"settings": settings, "output": str(output)}
+    rows = run_pool(_EvalWorker, arguments, name_photos(paths), output / SHARDS, **pool)
+    records = [r.record for r in rows if r.record is not None]
+    failed = [{"image": r.image, "error": r.error} for r in rows if r.error is not None]
+    return records, summarize(records, list(settings.names)), failed

@@ -14,7 +14,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -180,9 +180,90 @@ def _methods_option(text: str) -> list[str]:
 FROM_BOXES = "boxes"  # --class value: explain the class named by each photo's boxes
 
 
-def evaluate_paths(
+@dataclass(frozen=True)
+class EvalSettings:
+    """Everything an Evaluator needs: plain data, so that each Ray actor can build its own."""
+
+    model: str
+    recipe: Preprocess
+    names: tuple[str, ...]
+    boxes: dict = field(default_factory=dict)
+    class_choice: str | None = None
+    steps: int = 50
+    baseline: str = "zero"
+    rise_masks: int = 4000
+    seed: int = 0
+    target: str | None = None
+    device: str = "CPU"
+    batch_size: int = 32
+    config: dict | None = None
+    labels: tuple[str, ...] | None = None
+
+
+class Evaluator:
+    """The compiled models and methods of one eval run; `evaluate` scores one photo."""
+
+    def __init__(self, settings: EvalSettings) -> None:
+        self.settings = s = settings
+        common = {"preprocess": s.recipe, "labels": s.labels, "config": s.config}
+        scores = ["softmax"] + (["logits"] if "reciprocam-logits" in s.names else [])
+        # The softmax explainer also resolves labels and class names, as `explain` does.
+        explainers = {
+            score: Explainer(s.model, s.device, batch_size=s.batch_size, target=s.target, score=score, **common)
+            for score in scores
+        }
+        self.box = BlackBox.build(
+            read_model(s.model), s.recipe.layout, device=s.device, config=s.config, target=s.target, batch=s.batch_size
+        )
+        self.space = InputSpace(s.recipe)
+        self.methods = build_methods(list(s.names), explainers, self.box, self.space, s.rise_masks, s.seed)
+        self.resolve = explainers["softmax"]
+        # An unknown class fails here, before any photo is scored.
+        self.fixed = self.resolve.class_id(s.class_choice) if s.class_choice not in (None, FROM_BOXES) else None
+
+    def check_boxes(self, paths: list[Path]) -> None:
+        """With --class boxes, every photo names a class the model knows."""
+        if self.settings.class_choice == FROM_BOXES:
+            for path in paths:
+                self.resolve.class_id(_boxes_of(self.settings.boxes, path)[0]["label"])
+
+    def evaluate(
+        self,
+        path: Path,
+        on_image: Callable[[Path, np.ndarray, dict, list[dict]], str] | None = None,
+        photo: np.ndarray | None = None,
+    ) -> dict:
+        """The record of one photo: its class, every metric of every method, and what `on_image` wrote."""
+        s = self.settings
+        photo = imaging.read_image(path) if photo is None else photo
+        objects = _boxes_of(s.boxes, path) or []
+        if s.class_choice == FROM_BOXES:
+            class_id = self.resolve.class_id(objects[0]["label"])
+            objects = [o for o in objects if o["label"] == objects[0]["label"]]
+        elif self.fixed is not None:
+            class_id = self.fixed
+        else:
+            class_id = int(np.argmax(self.box.probs(self.space.inputs(self.space.pixels(photo)[None]))[0]))
+        result = evaluate_image(
+            photo,
+            class_id,
+            self.methods,
+            self.box,
+            self.space,
+            steps=s.steps,
+            baseline=s.baseline,
+            boxes=[o["box"] for o in objects] or None,
+        )
+        written = on_image(path, photo, result, objects) if on_image else None
+        for m in result["methods"].values():
+            del m["photo_map"]
+            m["curves"] = {k: [round(float(v), 6) for v in c] for k, c in m["curves"].items()}
+        record = {"image": path.name, "path": str(path), "class_id": class_id, "label": self.resolve.label(class_id)}
+        return record | result | ({"maps": written} if written else {})
+
+
+def eval_settings(
     model: str | os.PathLike,
-    images: list[str],
     *,
     boxes: Path | None = None,
     methods: str = ",".join(METHODS),
@@ -198,75 +279,63 @@ def evaluate_paths(
     labels: list[str] | None = None,
     overrides: dict | None = None,
     raw_pixels: bool = False,
-    on_ready: Callable[[Preprocess, int], None] | None = None,
-    on_image: Callable[[Path, np.ndarray, dict, list[dict]], str] | None = None,
-) -> tuple[list[dict], dict, Preprocess]:
-    """Every metric of every method on every photo of `images` (files, folders or globs).
-
-    class_choice: None explains each photo's top-1 class, FROM_BOXES the class its boxes name,
-    anything else that class (a label or an id) on every photo.
-    on_ready: called with the recipe and the photo count once every check passed, before the long part.
-    on_image: called per photo with (path, photo, result, boxes); returns the file name it wrote, if any.
-    Returns the per-image records, the per-method summary and the recipe.
-    """
+) -> EvalSettings:
+    """The options of an eval run, checked: methods, boxes, the model (plain, with a recipe)."""
     names = _methods_option(methods)
     box_data = read_boxes(boxes)
-    from_boxes = class_choice == FROM_BOXES
-    if from_boxes and not box_data:
+    if class_choice == FROM_BOXES and not box_data:
         raise ReciproCamError("--class boxes needs --boxes")
-    paths = imaging.collect_images(list(images))
-    for path in paths:  # fail on a bad photo or a missing box before the long computation
-        imaging.read_image(path)
-        if from_boxes and not _boxes_of(box_data, path):
-            raise ReciproCamError(f"--class boxes: {path.name} has no boxes in {boxes}")
     loaded = read_model(model)
     if is_patched(loaded):
         raise ReciproCamError("eval takes the plain model: it patches it itself, once per score")
     recipe = recipe_for(loaded, raw_pixels, **(overrides or {}))
     if recipe.embedded:
         raise ReciproCamError("eval needs a model without embedded preprocessing")
-    common = {"preprocess": recipe, "labels": labels, "config": config}
-    scores = ["softmax"] + (["logits"] if "reciprocam-logits" in names else [])
-    # The softmax explainer also resolves labels and class names, as `explain` does.
-    explainers = {
-        s: Explainer(os.fspath(model), device, batch_size=batch_size, target=target, score=s, **common) for s in scores
-    }
-    box = BlackBox.build(loaded, recipe.layout, device=device, config=config, target=target, batch=batch_size)
-    space = InputSpace(recipe)
-    chosen = build_methods(names, explainers, box, space, rise_masks, seed)
-    resolve = explainers["softmax"]
-    # An unknown class fails before any output is written.
-    fixed = resolve.class_id(class_choice) if class_choice not in (None, FROM_BOXES) else None
-    if from_boxes:
-        for path in paths:
-            resolve.class_id(_boxes_of(box_data, path)[0]["label"])
-    if on_ready:
-        on_ready(recipe, len(paths))
-    records = []
+    return EvalSettings(
+        os.fspath(model),
+        recipe,
+        tuple(names),
+        box_data,
+        class_choice,
+        steps,
+        baseline,
+        rise_masks,
+        seed,
+        target,
+        device,
+        batch_size,
+        config,
+        tuple(labels) if labels else None,
+    )
+
+
+def check_photos(settings: EvalSettings, paths: list[Path], read: bool = True) -> None:
+    """Fail on a bad photo (if `read`) or a missing box before the long computation."""
     for path in paths:
-        photo = imaging.read_image(path)
-        objects = _boxes_of(box_data, path) or []
-        if from_boxes:
-            class_id = resolve.class_id(objects[0]["label"])
-            objects = [o for o in objects if o["label"] == objects[0]["label"]]
-        elif fixed is not None:
-            class_id = fixed
-        else:
-            class_id = int(np.argmax(box.probs(space.inputs(space.pixels(photo)[None]))[0]))
-        result = evaluate_image(
-            photo,
-            class_id,
-            chosen,
-            box,
-            space,
-            steps=steps,
-            baseline=baseline,
-            boxes=[o["box"] for o in objects] or None,
-        )
-        written = on_image(path, photo, result, objects) if on_image else None
-        for m in result["methods"].values():
-            del m["photo_map"]
-            m["curves"] = {k: [round(float(v), 6) for v in c] for k, c in m["curves"].items()}
-        record = {"image": path.name, "path": str(path), "class_id": class_id, "label": resolve.label(class_id)}
-        records.append(record | result | ({"maps": written} if written else {}))
-    return records, summarize(records, names), recipe
+        if read:
+            imaging.read_image(path)
+        if settings.class_choice == FROM_BOXES and not _boxes_of(settings.boxes, path):
+            raise ReciproCamError(f"--class boxes: {path.name} has no boxes")
+
+
+def evaluate_paths(
+    settings: EvalSettings,
+    images: list[str],
+    *,
+    on_ready: Callable[[int], None] | None = None,
+    on_image: Callable[[Path, np.ndarray, dict, list[dict]], str] | None = None,
+) -> tuple[list[dict], dict]:
+    """Every metric of every method on every photo of `images` (files, folders or globs), in this process.
+
+    on_ready: called with the photo count once every check passed, before the long part.
+    on_image: called per photo with (path, photo, result, boxes); returns the file name it wrote, if any.
+    Returns the per-image records and the per-method summary.
+    """
+    paths = imaging.collect_images(list(images))
+    check_photos(settings, paths)
+    evaluator = Evaluator(settings)
+    evaluator.check_boxes(paths)
+    if on_ready:
+        on_ready(len(paths))
+    records = [evaluator.evaluate(path, on_image) for path in paths]
+    return records, summarize(records, list(settings.names))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -150,3 +151,25 @@ def test_without_ray_installed_the_flag_says_how(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(Exception, match=r"pip install 'ov-reciprocam\[ray\]'"):
         cluster.connect("local")
+
+
+def test_eval_on_ray_matches_the_local_command(tmp_path):
+    good = tmp_path / "photos"
+    shutil.copytree(IMAGES, good, ignore=shutil.ignore_patterns("*.json", "*.md"))
+    options = ("--methods", "reciprocam,reciprocam-logits", "--steps", "5", *RECIPE)
+    done = cli("eval", DOG_MODEL, good, "-o", tmp_path / "local", *options)
+    assert done.returncode == 0, done.stderr
+    (good / "zz_broken.jpg").write_bytes(b"not a photo")
+    done = cli("eval", DOG_MODEL, good, "-o", tmp_path / "ray", *options, "--ray", "local", "--actors", "2")
+    assert done.returncode == 1 and "1 images could not be read" in done.stderr, done.stderr
+    a, b = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("local", "ray"))
+    assert [r["image"] for r in a["images"]] == [r["image"] for r in b["images"]] and len(a["images"]) == 4
+    for ra, rb in zip(a["images"], b["images"], strict=True):
+        assert ra["class_id"] == rb["class_id"] and ra["maps"] == rb["maps"]
+        for name, ma in ra["methods"].items():
+            for metric in ("average_drop", "deletion_auc", "insertion_auc", "coherency", "complexity"):
+                assert abs(ma[metric] - rb["methods"][name][metric]) < 1e-4, (ra["image"], name, metric)
+    assert a["summary"].keys() == b["summary"].keys()
+    assert (tmp_path / "ray" / b["images"][0]["maps"]).is_file()
+    errors = [r for r in shards.read(tmp_path / "ray" / "shards") if r.error]
+    assert [Path(r.image).name for r in errors] == ["zz_broken.jpg"]

@@ -21,6 +21,7 @@ from .options import (
     patch_options,
     precision_option,
     preprocess_options,
+    ray_options,
     resolve_recipe,
     split_recipe,
     target_option,
@@ -208,63 +209,84 @@ def quantize_command(model, calib_images, output, subset_size, preset, device, l
 @device_option()
 @batch_size_option(32, "Inputs per inference")
 @precision_option("f32", "auto is the device default")
+@ray_options
 @preprocess_options
-def eval_command(model, images, output, precision, labels, **options):
+def eval_command(model, images, output, precision, labels, ray_address, actors, cpus_per_actor, overlays, **options):
     """Score saliency methods on MODEL (a plain classifier) and IMAGES (files, folders or globs).
 
     Per image and method, and averaged: Average Drop, Increase in Confidence, Deletion and
     Insertion AUC, Coherency, Complexity, ADCC, the pointing game (with --boxes) and the time to
     make the map. Writes OUTPUT/metrics.json, metrics.csv, curves_METHOD.png (needs matplotlib:
     pip install 'ov-reciprocam[plot]') and NAME_maps.png per image.
-    """
-    from .. import eval_report, files
-    from ..evaluate import BLUR, TOLERANCE, evaluate_paths
 
+    With --ray, photos are scored in an actor pool, rows go to OUTPUT/shards, a photo that cannot
+    be read is reported instead of stopping the run, and a stopped run resumes where it stopped.
+    """
+    from .. import cluster, eval_report, files
+    from ..evaluate import BLUR, TOLERANCE, eval_settings, evaluate_paths
+
+    if overlays is not None:
+        raise click.UsageError("--overlays/--no-overlays is for explain; eval always writes NAME_maps.png")
     files.check_output_dir(output)
     recipe = split_recipe(options)
+    settings = eval_settings(
+        model,
+        config=precision_config(precision),
+        labels=labels_from(labels),
+        overrides=overrides(recipe),
+        raw_pixels=recipe["raw_pixels"],
+        **options,
+    )
     stems: set[str] = set()
     bars, bar = ExitStack(), None
 
-    def ready(preprocess, count: int) -> None:
+    def ready(count: int) -> None:
         nonlocal bar
-        click.echo(f"preprocess {preprocess.describe()}", err=True)
+        click.echo(f"preprocess {settings.recipe.describe()}", err=True)
         bar = bars.enter_context(click.progressbar(length=count, label="evaluating", file=sys.stderr))
 
     def write(path, photo, result, objects) -> str:
         bar.update(1)
         return eval_report.write_maps(output, files.unique_stem(path.stem, stems), photo, result, objects)
 
+    failed = []
     with bars:
-        records, summary, preprocess = evaluate_paths(
-            model,
-            list(images),
-            config=precision_config(precision),
-            labels=labels_from(labels),
-            overrides=overrides(recipe),
-            raw_pixels=recipe["raw_pixels"],
-            on_ready=ready,
-            on_image=write,
-            **options,
-        )
-    names = list(summary)
-    settings = {
+        if ray_address:
+            records, summary, failed = cluster.evaluate_paths_on_ray(
+                settings,
+                list(images),
+                output,
+                address=ray_address,
+                actors=actors,
+                cpus_per_actor=cpus_per_actor,
+                on_ready=ready,
+                progress=lambda n: bar.update(n),
+            )
+        else:
+            records, summary = evaluate_paths(settings, list(images), on_ready=ready, on_image=write)
+    for failure in failed:
+        click.echo(f"skipped: {failure['error']}", err=True)
+    names = list(settings.names)
+    described = {
         "methods": names,
-        "class": options["class_choice"] or "top-1",
-        "steps": options["steps"],
-        "deletion_baseline": options["baseline"],
+        "class": settings.class_choice or "top-1",
+        "steps": settings.steps,
+        "deletion_baseline": settings.baseline,
         "insertion_start": f"Gaussian blur, kernel {BLUR[0]}, sigma {BLUR[1]:g}",
-        "rise_masks": options["rise_masks"],
-        "seed": options["seed"],
+        "rise_masks": settings.rise_masks,
+        "seed": settings.seed,
         "pointing_tolerance_px": TOLERANCE,
         "boxes": str(options["boxes"]) if options["boxes"] else None,
     }
-    report = {"model": str(model), "device": options["device"], "precision": precision}
-    report |= {"preprocess": preprocess.describe(), "settings": settings}
+    report = {"model": str(model), "device": settings.device, "precision": precision}
+    report |= {"preprocess": settings.recipe.describe(), "settings": described}
     plotted = eval_report.write_report(output, report, records, summary, names)
     if not plotted:
         click.echo(eval_report.PLOT_NOTE, err=True)
     click.echo(eval_report.table(records, summary))
     click.echo(f"report -> {output}/ (metrics.json, metrics.csv{', curves_*.png' if plotted else ''}, *_maps.png)")
+    if failed:
+        raise click.ClickException(f"{len(failed)} images could not be read (see the shards' error rows)")
 
 
 COMMANDS = (bench, quantize_command, eval_command)
