@@ -81,7 +81,7 @@ def _worker_pids() -> set[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if b"MapBatches(_Worker)" in (entry / "cmdline").read_bytes():
+                if b"MapBatches(_ExplainWorker)" in (entry / "cmdline").read_bytes():
                     found.add(int(entry.name))
             except OSError:
                 continue
