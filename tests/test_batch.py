@@ -6,7 +6,7 @@ import builders
 import numpy as np
 import pytest
 from conftest import DOG_MODEL
-from ov_reciprocam.patch import set_batch
+from ov_reciprocam.patching import set_batch
 from reference import compile_f32
 from tolerance import assert_maps_match
 
