@@ -21,7 +21,7 @@ from .loading import read_model
 from .locating import FeatureMap, locate
 from .patching import is_patched, set_batch
 from .preprocess import resize_stack
-from .scores import probabilities
+from .scores import ScoreKind, probabilities
 
 DEFAULT_BATCH = 32
 _EPS = 1e-12
@@ -49,7 +49,7 @@ class BlackBox:
     compiled: ov.CompiledModel
     target: FeatureMap
     layout: str
-    probabilities: bool  # the scores output is already softmax probabilities
+    kind: ScoreKind  # what the scores output holds
     batch: int = DEFAULT_BATCH
 
     @classmethod
@@ -72,7 +72,7 @@ class BlackBox:
         scores = loaded.get_results()[located.output_index].input_value(0)
         probe = ov.Model([ov.opset13.result(scores), ov.opset13.result(located.target.output)], loaded.get_parameters())
         compiled = compile_for(probe, device, config)
-        return cls(compiled, located.target, layout, located.has_softmax, batch)
+        return cls(compiled, located.target, layout, located.kind, batch)
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -99,7 +99,7 @@ class BlackBox:
         for i in range(0, len(inputs), self.batch):
             out = self.compiled(inputs[i : i + self.batch])
             scores = out[0].reshape(out[0].shape[0], -1).astype(np.float64)
-            yield probabilities(scores, self.probabilities), out[1]
+            yield probabilities(scores, self.kind), out[1]
 
 
 def score_cam(box: BlackBox, x: np.ndarray, class_id: int) -> np.ndarray:

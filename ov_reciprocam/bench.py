@@ -130,8 +130,10 @@ def measure(
     A patched model is measured as it is, against itself without the saliency outputs.
     """
     loaded = read_model(source)
-    given_patched = is_patched(loaded)
-    target = PatchInfo.read(loaded).target if given_patched else patch_options.get("target")
+    ours = PatchInfo.read(loaded)
+    given_patched = ours is not None  # another tool's saliency_map: patch() below says what to do
+    target = ours.target if given_patched else patch_options.get("target")
+    scores_output = None if given_patched else patch_options.get("scores_output")
     results = []
     for index, batch in enumerate(batches):
         if given_patched:
@@ -143,7 +145,7 @@ def measure(
             plain = read_model(loaded)
             set_batch(plain, batch)
             patched = patch(loaded, batch=batch, **patch_options)
-        located = locate(plain, target)
+        located = locate(plain, target, scores_output)
         plan = tails.plan(plain, located)
         compiled = (compile_for(plain, device, config), compile_for(patched, device, config))
         image = random_input(plain)

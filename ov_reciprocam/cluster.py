@@ -153,6 +153,7 @@ def explain_paths_on_ray(
     address: str = LOCAL,
     top_k: int = 3,
     classes: Sequence[int | str] | None = None,
+    threshold: float = 0.5,
     overlays: bool = False,
     alpha: float = 0.5,
     colormap: str = "jet",
@@ -169,7 +170,9 @@ def explain_paths_on_ray(
     paths = imaging.collect_images([os.fspath(i) for i in images])
     for name in classes or ():  # an unknown class fails before any photo is read
         explainer.class_id(name)
-    out = Outputs(str(output), top_k, tuple(classes or ()), overlays, npy_maps=False, alpha=alpha, colormap=colormap)
+    out = Outputs(
+        str(output), top_k, tuple(classes or ()), threshold, overlays, npy_maps=False, alpha=alpha, colormap=colormap
+    )
     connect(address)
     start = time.perf_counter()
     rows = explain_on_ray(

@@ -45,6 +45,7 @@ class Outputs:
     directory: str
     top_k: int = 3
     classes: tuple[str | int, ...] = ()
+    threshold: float = 0.5  # multi-label models: the labels at or above it
     overlays: bool = True
     npy_maps: bool = True
     full_maps: bool = False
@@ -119,7 +120,8 @@ def explain_batch(explainer: Explainer, photos: Sequence[tuple[str, str]], out: 
             readable.append((path, stem))
         except ReciproCamError as exc:
             failed[path] = Row(path, stem, error=str(exc))
-    results = explainer.explain(pictures, out.top_k, list(out.classes) or None, sources=[p for p, _ in readable])
+    sources = [p for p, _ in readable]
+    results = explainer.explain(pictures, out.top_k, list(out.classes) or None, sources, out.threshold)
     done = {}
     for (path, stem), result in zip(readable, results, strict=True):
         record = result.save(
@@ -159,6 +161,7 @@ def explain_paths(
     *,
     top_k: int = 3,
     classes: Sequence[int | str] | None = None,
+    threshold: float = 0.5,
     alpha: float = 0.5,
     colormap: str = "jet",
     overlays: bool = True,
@@ -177,7 +180,14 @@ def explain_paths(
     for name in classes or ():  # an unknown class fails before any photo is read
         explainer.class_id(name)
     out = Outputs(
-        str(output), top_k, tuple(classes or ()), overlays, full_maps=full_maps, alpha=alpha, colormap=colormap
+        str(output),
+        top_k,
+        tuple(classes or ()),
+        threshold,
+        overlays,
+        full_maps=full_maps,
+        alpha=alpha,
+        colormap=colormap,
     )
     photos, rows = name_photos(paths), []
     start = time.perf_counter()

@@ -16,13 +16,16 @@ by a few hundred bytes (the .xml by the new ops' text).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
 
 from . import tails
+from .errors import ReciproCamError
 from .locating import FeatureMap, Located
+from .scores import Score, ScoreKind
 
 SALIENCY = "saliency_map"
 SALIENCY_CLASSES = "saliency_classes"
@@ -117,14 +120,14 @@ class _TailClone:
             product = ops.matmul(vectors, kernel, False, True)
             self.replace_uses(original, ops.reshape(product, _i64(-1, c_out, 1, 1), special_zero=False).output(0))
 
-    def logits(self) -> ov.Output:
-        for original in self._order:
-            twin = self[original]
+    def value(self, original: ov.Output) -> ov.Output:
+        """The clone's counterpart of the tail tensor `original`, its shapes settled."""
+        for node in self._order:
+            twin = self[node]
             # An op a shortcut bypassed (nothing reads it any more) may not fit its new inputs.
             if any(out.get_target_inputs() for out in twin.outputs()):
                 twin.validate_and_infer_types()
-        logits = self._located.logits
-        return self[logits.get_node()].output(logits.get_index())
+        return self[original.get_node()].output(original.get_index())
 
 
 @dataclass(frozen=True)
@@ -134,16 +137,61 @@ class CopyScores:
     picked: bool = False  # values hold only the classes of `picks`, in that order
 
 
+class Activation(Enum):
+    """What turns the scored tensor of each copy into its scores."""
+
+    NONE = "none"
+    SOFTMAX = "softmax"
+    SIGMOID = "sigmoid"
+    EXP = "exp"  # log-probabilities back to probabilities
+
+
+@dataclass(frozen=True)
+class ScoreSource:
+    """Which tail tensor scores the copies (its clone's counterpart), and what activates it."""
+
+    tensor: ov.Output
+    activation: Activation
+
+    def pickable(self, located: Located) -> bool:
+        """Scores of k classes need only those classes' logits: not so under a softmax over all of them."""
+        return self.tensor is located.logits and self.activation in (Activation.NONE, Activation.SIGMOID)
+
+
+def score_source(located: Located, score: Score) -> ScoreSource:
+    """How `score` reads the copies of a model whose scores are of `located.kind`.
+
+    Softmax scores take the model's own probabilities where it computes them (a softmax, sliced or
+    scaled as the model does), so that a map and its reported score speak of the same number.
+    """
+    kind, score = located.kind, score.resolve(located.kind)
+    if score is Score.SOFTMAX and kind is not ScoreKind.SIGMOIDS:
+        activation = {ScoreKind.PROBABILITIES: Activation.NONE, ScoreKind.LOG_PROBABILITIES: Activation.EXP}
+        return ScoreSource(located.scores, activation.get(kind, Activation.SOFTMAX))
+    if score is Score.SIGMOID and kind is ScoreKind.SIGMOIDS:
+        return ScoreSource(located.scores, Activation.NONE)
+    if located.logits is None:
+        raise ReciproCamError(
+            f"--score {score.value} needs one logit per class, but this model picks or scales classes after its "
+            f"{kind.value}; use --score auto"
+        )
+    activation = {Score.LOGITS: Activation.NONE, Score.SIGMOID: Activation.SIGMOID, Score.SOFTMAX: Activation.SOFTMAX}
+    return ScoreSource(located.logits, activation[score])
+
+
 def top_classes(located: Located, k: int) -> ov.Output:
-    """[B, k] ids of each image's k highest logits, best first."""
-    ranking = ops.reshape(located.logits, _i64(0, located.classes), special_zero=True)
+    """[B, k] ids of each image's k highest scores, best first."""
+    ranking = ops.reshape(located.scores, _i64(0, located.classes), special_zero=True)
     return ops.topk(ranking, ops.constant(np.int64(k)), 1, "max", "value", ov.Type.i32).output(1)
 
 
-def tail_scores(model: ov.Model, located: Located, fast: bool = True, picks: ov.Output | None = None) -> CopyScores:
-    """Logits of the masked copies, for every class or, given `picks` [B, k], for those classes only.
+def tail_scores(
+    model: ov.Model, located: Located, source: ScoreSource, fast: bool = True, picks: ov.Output | None = None
+) -> CopyScores:
+    """`source.tensor` for the masked copies, for every class or, given `picks` [B, k], for those classes only.
 
-    `picks` is a hint: it is honoured when the tail ends in a linear layer (see `tails.final_linear`).
+    `picks` is a hint: it is honoured when `source` is pickable and the tail ends in a linear layer
+    (see `tails.final_linear`).
     """
     plan = tails.plan(model, located) if fast else tails.TailPlan(tails.TailKind.GENERIC)
     clone = _TailClone(model, located)
@@ -164,12 +212,13 @@ def tail_scores(model: ov.Model, located: Located, fast: bool = True, picks: ov.
         clone.replace_uses(plan.head, _linear_copies(clone[plan.head], t))
     else:
         clone.feed_target(masked_copies(t))
-    final = tails.final_linear(located) if fast and picks is not None else None
+    pick = fast and picks is not None and source.pickable(located)
+    final = tails.final_linear(located) if pick else None
     if final is None or (
         plan.kind is tails.TailKind.FLATTEN_LINEAR and plan.head.get_instance_id() == final.matmul.get_instance_id()
     ):
-        return CopyScores(clone.logits(), plan.kind)
-    clone.logits()  # settles the clone's shapes, which _picked_logits reads
+        return CopyScores(clone.value(source.tensor), plan.kind)
+    clone.value(source.tensor)  # settles the clone's shapes, which _picked_logits reads
     return CopyScores(_picked_logits(clone, final, picks, t.height * t.width), plan.kind, picked=True)
 
 
@@ -306,7 +355,7 @@ def saliency(
     scores: CopyScores,
     located: Located,
     *,
-    score: str = "softmax",
+    activation: Activation = Activation.SOFTMAX,
     normalize: bool = True,
     uint8: bool = False,
     picks: ov.Output | None = None,
@@ -324,8 +373,13 @@ def saliency(
     per_image = ops.reshape(scores.values, _i64(-1, hw, kept if scores.picked else located.classes), False)
     if per_image.get_output_element_type(0) != ov.Type.f32:
         per_image = ops.convert(per_image, ov.Type.f32)
-    if score == "softmax":  # over every class: `tail_scores` picks classes only for logits
-        per_image = ops.softmax(per_image, -1)
+    # A softmax is over every class: `tail_scores` picks classes only where no softmax follows.
+    per_image = {
+        Activation.NONE: lambda x: x,
+        Activation.SOFTMAX: lambda x: ops.softmax(x, -1),
+        Activation.SIGMOID: ops.sigmoid,
+        Activation.EXP: ops.exp,
+    }[activation](per_image)
     outputs = {}
     if picks is not None and not scores.picked:
         # GatherND, not Gather(batch_dims=1): on OpenVINO 2026.4's CPU plugin the latter segfaults

@@ -8,9 +8,11 @@ Model Zoo / OTX / Model API convention), the preprocessing recipe and labels are
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from enum import Enum
 
 import openvino as ov
 
+from .scores import Score, ScoreKind
 from .tails import TailKind
 
 RT_KEY = "ov_reciprocam"
@@ -47,8 +49,8 @@ class PatchInfo:
     feature_shape: tuple[int, int, int]  # channels, height, width
     classes: int
     output_index: int  # the model output that holds the class scores
-    probabilities: bool  # that output is already a softmax
-    score: str  # what scores the masked copies: softmax or logits
+    score_kind: ScoreKind  # what that output holds
+    score: Score  # what scores the masked copies (never AUTO: the choice it made)
     normalize: bool
     dtype: str  # of the maps: f32 or u8
     tail: TailKind
@@ -67,6 +69,8 @@ class PatchInfo:
             value = getattr(self, f.name)
             if f.name in ("tail", "picked"):
                 continue
+            if isinstance(value, Enum):
+                value = value.value
             texts[f.name] = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
         texts["path"] = self.path
         return texts
@@ -89,8 +93,8 @@ class PatchInfo:
             feature_shape=tuple(int(v) for v in text["feature_shape"].split(",")),
             classes=int(text["classes"]),
             output_index=int(text["output_index"]),
-            probabilities=text["probabilities"] == "True",
-            score=text["score"],
+            score_kind=_score_kind(model, text["score_kind"]),
+            score=Score(text["score"]),
             normalize=text["normalize"] == "True",
             dtype=text["dtype"],
             tail=TailKind(path.removesuffix(_PICKED)),
@@ -98,3 +102,10 @@ class PatchInfo:
             top_k=int(text["top_k"] or 0),
             upsampled=text["upsampled"] == "True",
         )
+
+
+def _score_kind(model: ov.Model, text: str | None) -> ScoreKind:
+    """The recorded kind; models patched before kinds were recorded say only whether they end in a softmax."""
+    if text:
+        return ScoreKind(text)
+    return ScoreKind.PROBABILITIES if _get(model, RT_KEY, "probabilities") == "True" else ScoreKind.LOGITS

@@ -12,12 +12,13 @@ Reads the graph and never edits it. The answers:
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import openvino as ov
 
 from .errors import ReciproCamError
+from .scores import ScoreKind
 
 # Ops whose output is NCHW and whose data input 0 is NCHW, by OpenVINO's own op definitions.
 _NCHW_OPS = frozenset(
@@ -39,7 +40,10 @@ _NCHW_OPS = frozenset(
 _SPATIAL_OPS = _NCHW_OPS - {"BatchNormInference"}
 # Ops that only relabel the scores tensor on its way to the model output.
 _RELABEL_OPS = frozenset({"Reshape", "Squeeze", "Unsqueeze", "Convert"})
-_SOFTMAX_OPS = frozenset({"Softmax", "LogSoftmax"})
+_KINDS = {"Softmax": ScoreKind.PROBABILITIES, "LogSoftmax": ScoreKind.LOG_PROBABILITIES, "Sigmoid": ScoreKind.SIGMOIDS}
+# Ops that pick or scale classes after the softmax (with constant operands).
+_SELECT_OPS = frozenset({"Slice", "StridedSlice", "Gather", "Multiply", "Divide"})
+_POOL_OPS = frozenset({"ReduceMean", "AvgPool", "AdaptiveAvgPool", "ReduceMax", "MaxPool", "AdaptiveMaxPool"})
 # Their output depends on the input's shape, not its values: no data flows through them.
 _SHAPE_OPS = frozenset({"ShapeOf"})
 _REDUCE_OPS = frozenset({"ReduceMean", "ReduceMax", "ReduceSum", "ReduceMin", "ReduceL2", "ReduceProd"})
@@ -75,12 +79,13 @@ class Located:
     """Everything `graph` needs to attach a saliency output to a model."""
 
     output_index: int
-    logits: ov.Output = field(repr=False)
+    scores: ov.Output = field(repr=False)  # what the class-score output reads
+    logits: ov.Output | None = field(repr=False)  # before the softmax/sigmoid; None if not one per class
+    kind: ScoreKind
     classes: int
-    has_softmax: bool
     target: FeatureMap
     candidates: tuple[FeatureMap, ...]
-    tail: frozenset = field(repr=False)  # instance ids of the ops between target and logits
+    tail: frozenset = field(repr=False)  # instance ids of the ops between target and scores
 
 
 def node_name(output: ov.Output) -> str:
@@ -89,31 +94,35 @@ def node_name(output: ov.Output) -> str:
     return name if node.get_output_size() == 1 else f"{name}:{output.get_index()}"
 
 
-def locate(model: ov.Model, target: str | None = None) -> Located:
-    """Find the class scores, the logits and the Recipro-CAM target of a single-input classifier."""
+def locate(model: ov.Model, target: str | None = None, output: str | None = None) -> Located:
+    """Find the class scores, their kind, the logits and the Recipro-CAM target of a single-input classifier.
+
+    output: the name of the model output that holds the class scores, when structure leaves a choice.
+    """
     _require_single_input(model)
-    output_index, scores = _find_scores(model)
-    logits, has_softmax = _logits_behind(scores)
-    classes = int(scores.get_partial_shape()[1].get_length())
     graph = _DataGraph(model)
-    chain = graph.dominators(logits)
+    output_index, scores = find_scores(model, graph, output)
+    logits, kind = _kind_of(scores)
+    classes = int(scores.get_partial_shape()[1].get_length())
+    chain = graph.dominators(scores)
     candidates = tuple(
         fm
         for out in reversed(chain)
         if graph.after_spatial_op(out) and (fm := _feature_map(out, graph)) is not None and fm.height * fm.width > 1
     )
     if target is None:
-        chosen = _auto_target(candidates, classes, graph)
+        chosen = _auto_target(candidates, classes, graph, scores)
     else:
         chosen = _named_target(model, target, chain, graph)
     return Located(
         output_index=output_index,
+        scores=scores,
         logits=logits,
+        kind=kind,
         classes=classes,
-        has_softmax=has_softmax,
         target=chosen,
         candidates=candidates,
-        tail=graph.between(chosen.output, logits),
+        tail=graph.between(chosen.output, scores),
     )
 
 
@@ -126,33 +135,149 @@ def _require_single_input(model: ov.Model) -> None:
         )
 
 
-def _find_scores(model: ov.Model) -> tuple[int, ov.Output]:
-    found = []
+@dataclass(frozen=True)
+class OutputRole:
+    """What `find_scores` took one model output for."""
+
+    index: int
+    name: str
+    shape: str
+    role: str  # "class scores", "candidate", or why it was skipped
+
+
+def _output_name(model: ov.Model, index: int) -> str:
+    names = sorted(model.outputs[index].get_names())
+    return names[0] if names else node_name(model.get_results()[index].input_value(0))
+
+
+def output_roles(model: ov.Model, graph: _DataGraph | None = None) -> list[OutputRole]:
+    """Every model output with what it was taken for: `inspect` lists them."""
+    graph = graph or _DataGraph(model)
+    shape = model.get_parameters()[0].get_partial_shape()
+    batch = shape[0] if shape.rank.is_static else ov.Dimension()
+    roles = []
     for i, result in enumerate(model.get_results()):
         source = result.input_value(0)
-        shape = source.get_partial_shape()
-        if shape.rank.is_dynamic or not shape[1].is_static or shape[1].get_length() < 2:
-            continue
-        if shape.rank.get_length() == 2 or (
-            shape.rank.get_length() == 4 and all(d.is_static and d.get_length() == 1 for d in shape[2:])
-        ):
-            found.append((i, source))
-    if not found:
-        shapes = ", ".join(str(o.get_partial_shape()) for o in model.outputs)
-        raise ReciproCamError(
-            f"no classification output: expected shape [N, classes] or [N, classes, 1, 1], the model has {shapes}"
-        )
-    return found[0]
+        why = _not_class_scores(source, batch, graph)
+        roles.append(OutputRole(i, _output_name(model, i), _shape_text(source), why or "candidate"))
+    candidates = [r for r in roles if r.role == "candidate"]
+    sources = {r.index: model.get_results()[r.index].input_value(0) for r in candidates}
+    # The strongest evidence first: an activation that makes scores, then a classifier-shaped layer.
+    activated = [r for r in candidates if _kind_of(sources[r.index])[1] is not ScoreKind.LOGITS]
+    linear = [r for r in candidates if _is_linear_head(sources[r.index])]
+    chosen = next((group for group in (activated, linear, candidates) if len(group) == 1), [])
+    return [replace(r, role="class scores") if r in chosen else r for r in roles]
 
 
-def _logits_behind(scores: ov.Output) -> tuple[ov.Output, bool]:
-    """The tensor a final Softmax reads, or the scores themselves when there is no Softmax."""
-    out = scores
-    while out.get_node().get_type_name() in _RELABEL_OPS:
+def _shape_text(output: ov.Output) -> str:
+    return str(output.get_partial_shape()).replace(" ", "")
+
+
+def _not_class_scores(source: ov.Output, batch: ov.Dimension, graph: _DataGraph) -> str | None:
+    """Why an output cannot hold class scores [N, classes] or [N, classes, 1, 1]; None if it can."""
+    shape = source.get_partial_shape()
+    if shape.rank.is_dynamic or shape.rank.get_length() < 2:
+        return "skipped: rank < 2"
+    rank = shape.rank.get_length()
+    if rank not in (2, 4) or (rank == 4 and not all(d.is_static and d.get_length() == 1 for d in shape[2:])):
+        return "skipped: not [N, classes] or [N, classes, 1, 1]"
+    if not shape[1].is_static or shape[1].get_length() < 2:
+        return "skipped: fewer than 2 classes"
+    if not shape[0].compatible(batch) or (batch.is_dynamic and shape[0].is_static and shape[0].get_length() != 1):
+        return "skipped: axis 0 is not the input's batch"
+    if key_of(source) not in graph.order:
+        return "skipped: does not depend on the input"
+    return None
+
+
+def _is_linear_head(source: ov.Output) -> bool:
+    """Made by a linear layer on pooled or flattened features."""
+    node = _skip(source, _RELABEL_OPS).get_node()
+    if node.get_type_name() == "Add":
+        node = next((v.get_node() for v in node.input_values() if v.get_node().get_type_name() == "MatMul"), node)
+    if node.get_type_name() != "MatMul":
+        return False
+    features = _skip(node.input_value(0), _RELABEL_OPS - {"Reshape"})
+    if features.get_node().get_type_name() in _POOL_OPS:
+        return True
+    # A flatten: a Reshape of a 4-D map to [N, C*H*W].
+    producer = features.get_node()
+    return producer.get_type_name() == "Reshape" and producer.get_input_partial_shape(0).rank.get_length() == 4
+
+
+def find_scores(model: ov.Model, graph: _DataGraph, name: str | None = None) -> tuple[int, ov.Output]:
+    """The output that holds the class scores: by `name`, or the one structure singles out."""
+    roles = output_roles(model, graph)
+    if name is not None:
+        found = [r for r in roles if name == r.name or name in model.outputs[r.index].get_names()]
+        if not found:
+            listed = ", ".join(r.name for r in roles)
+            raise ReciproCamError(f"--scores-output '{name}' is not an output of the model (it has {listed})")
+        if found[0].role not in ("candidate", "class scores"):
+            raise ReciproCamError(f"--scores-output '{name}' cannot hold class scores ({found[0].role})")
+        chosen = found[0]
+    else:
+        picked = [r for r in roles if r.role == "class scores"]
+        candidates = [r for r in roles if r.role == "candidate"]
+        if not picked and candidates:
+            listed = ", ".join(f"{r.name} {r.shape}" for r in candidates)
+            raise ReciproCamError(
+                f"several outputs could hold the class scores ({listed}); pick one with --scores-output NAME"
+            )
+        if not picked:
+            shapes = ", ".join(f"{r.name} {r.shape}" for r in roles)
+            raise ReciproCamError(
+                f"no classification output: expected shape [N, classes] or [N, classes, 1, 1], the model has {shapes}"
+            )
+        chosen = picked[0]
+    return chosen.index, model.get_results()[chosen.index].input_value(0)
+
+
+def _skip(out: ov.Output, kinds: frozenset) -> ov.Output:
+    while out.get_node().get_type_name() in kinds:
         out = out.get_node().input_value(0)
-    if out.get_node().get_type_name() in _SOFTMAX_OPS:
-        return out.get_node().input_value(0), True
-    return scores, False
+    return out
+
+
+def _constant_operands(node: ov.Node) -> bool:
+    """Every input but the first is a constant (slice bounds, gather indices, a scale)."""
+    return all(v.get_node().get_type_name() == "Constant" for v in node.input_values()[1:])
+
+
+def _before_max_shift(out: ov.Output) -> ov.Output:
+    """x for x - max(x), the stabilising shift of a written-out softmax; else `out` itself."""
+    node = out.get_node()
+    if node.get_type_name() == "Subtract":
+        x, shift = node.input_values()
+        if shift.get_node().get_type_name() == "ReduceMax" and shift.get_node().input_value(0) == x:
+            return x
+    return out
+
+
+def _kind_of(scores: ov.Output) -> tuple[ov.Output | None, ScoreKind]:
+    """What `scores` holds, and the logits behind it (None when they do not hold one value per class).
+
+    Recognised: Softmax, LogSoftmax, Sigmoid, and the softmax written out (Exp / ReduceSum / Divide),
+    each maybe followed by ops that pick or scale classes (TF's Slice of 1001 to 1000 classes).
+    """
+    out = _skip(scores, _RELABEL_OPS)
+    selected = False
+    while out.get_node().get_type_name() in _SELECT_OPS and _constant_operands(out.get_node()):
+        selected, out = True, _skip(out.get_node().input_value(0), _RELABEL_OPS)
+    node = out.get_node()
+    kind = _KINDS.get(node.get_type_name())
+    logits = node.input_value(0) if kind else None
+    if kind is None and node.get_type_name() == "Divide":
+        numerator, denominator = (v.get_node() for v in node.input_values())
+        if (
+            numerator.get_type_name() == "Exp"
+            and denominator.get_type_name() == "ReduceSum"
+            and denominator.input_value(0).get_node().get_instance_id() == numerator.get_instance_id()
+        ):
+            kind, logits = ScoreKind.PROBABILITIES, _before_max_shift(numerator.input_value(0))
+    if kind is None:
+        return scores, ScoreKind.LOGITS
+    return (None if selected else logits), kind
 
 
 class _DataGraph:
@@ -176,6 +301,7 @@ class _DataGraph:
                 self.preds[k] = live
                 self.spatial[k] = kind in _SPATIAL_OPS or any(self.spatial[p] for p in live)
         self._outputs = {key_of(o): o for op in ops for o in op.outputs()}
+        self.nodes = {op.get_instance_id(): op for op in ops}
         self._idom: dict[Key, Key] = {}
         for k in self.order:
             preds = self.preds[k]
@@ -331,16 +457,24 @@ def _layout(output: ov.Output, graph: _DataGraph) -> str:
     return "NHWC" if d1 == d2 and d3 != d2 else "NCHW"
 
 
-def _is_class_score_map(fm: FeatureMap, classes: int) -> bool:
-    """A map with one channel per class made by a 1x1 conv: SqueezeNet's conv10 and the like."""
+_WEIGHTED_OPS = frozenset({"Convolution", "GroupConvolution", "MatMul", "ConvolutionBackpropData"})
+
+
+def _is_class_score_map(fm: FeatureMap, classes: int, graph: _DataGraph, scores: ov.Output) -> bool:
+    """A map with one channel per class made by a conv that nothing with weights follows (SqueezeNet's conv10).
+
+    Masking it explains nothing new: its pooling is all that is left. A map of as many channels
+    as classes that a linear layer still reads (2048 classes on a ResNet-50 body) is features.
+    """
     if fm.channels != classes:
+        return False
+    if any(graph.nodes[i].get_type_name() in _WEIGHTED_OPS for i in graph.between(fm.output, scores)):
         return False
     out = fm.output
     for _ in range(8):
         node = out.get_node()
         if node.get_type_name() == "Convolution":
-            kernel = node.get_input_partial_shape(1)
-            return kernel.is_static and list(kernel.to_shape())[2:] == [1, 1]
+            return True
         same = [v for v in node.input_values() if v.get_partial_shape() == out.get_partial_shape()]
         if not same:
             return False
@@ -348,9 +482,9 @@ def _is_class_score_map(fm: FeatureMap, classes: int) -> bool:
     return False
 
 
-def _auto_target(candidates: tuple[FeatureMap, ...], classes: int, graph: _DataGraph) -> FeatureMap:
+def _auto_target(candidates: tuple[FeatureMap, ...], classes: int, graph: _DataGraph, scores: ov.Output) -> FeatureMap:
     for fm in reversed(candidates):
-        if not _is_class_score_map(fm, classes):
+        if not _is_class_score_map(fm, classes, graph, scores):
             return fm
     raise ReciproCamError(
         "no spatial feature map found: no 4-D tensor with H*W > 1 after a convolution or pooling lies on every "
@@ -378,5 +512,10 @@ def _named_target(model: ov.Model, name: str, chain: list[ov.Output], graph: _Da
         raise ReciproCamError(
             f"target '{name}' has shape {out.get_partial_shape()}; "
             "it must be 4-D with static channels, height and width"
+        )
+    if fm.height * fm.width < 2:
+        raise ReciproCamError(
+            f"target '{name}' is {fm.height}x{fm.width}: one position has nothing to compare; "
+            "pick a map with H*W > 1 listed by `ov-reciprocam inspect`"
         )
     return fm

@@ -11,20 +11,29 @@ from .errors import ReciproCamError
 from .labels import labels_beside, labels_of, write_labels
 from .loading import first_line, read_model
 from .locating import locate
+from .scores import Score
 
-SCORES = ("softmax", "logits")
+SCORES = tuple(s.value for s in Score)
 
 
 def is_patched(model: ov.Model) -> bool:
-    """Does `model` already carry a saliency output (ours, or one named like it)?"""
-    return info.PatchInfo.read(model) is not None or any(graph.SALIENCY in o.get_names() for o in model.outputs)
+    """Does `model` already carry a saliency output (ours, or another tool's)?"""
+    return info.PatchInfo.read(model) is not None or _foreign_saliency(model) is not None
+
+
+def _foreign_saliency(model: ov.Model) -> int | None:
+    """The index of a `saliency_map` output that another tool (openvino_xai, OTX, Geti) added, if any."""
+    if info.PatchInfo.read(model) is not None:
+        return None
+    return next((i for i, o in enumerate(model.outputs) if graph.SALIENCY in o.get_names()), None)
 
 
 def patch(
     model: ov.Model | str | os.PathLike,
     *,
     target: str | None = None,
-    score: str = "softmax",
+    score: str | Score = Score.AUTO,
+    scores_output: str | None = None,
     normalize: bool = True,
     uint8: bool = False,
     batch: int | None = None,
@@ -32,12 +41,15 @@ def patch(
     top_k: int | None = None,
     upsample: bool = False,
     fast: bool = True,
+    replace: bool = False,
 ) -> ov.Model:
     """Return a copy of `model` with a `saliency_map` output [B, classes, H, W] computed by Recipro-CAM.
 
     model: an ov.Model or a path (.xml, .onnx, or anything openvino.convert_model reads).
     target: friendly name or tensor name of the feature map to explain; None finds the last conv block.
-    score: "softmax" (the paper's choice) or "logits" (openvino_xai's).
+    score: "auto" (softmax for single-label models, sigmoid for multi-label ones), "softmax" (the
+        paper's choice), "logits" (openvino_xai's) or "sigmoid" (per label).
+    scores_output: the name of the model output holding the class scores, where structure leaves a choice.
     normalize: min-max scale each map to [0, 1] per image and class.
     uint8: emit maps as u8 in [0, 255] (needs normalize).
     batch: reshape the input batch first; -1 makes it dynamic.
@@ -45,28 +57,38 @@ def patch(
     top_k: keep only the maps of each image's k best classes, plus `saliency_classes` [B, k].
     upsample: resize the maps to the input's height and width in-graph.
     fast: use the exact shortcuts for pooled and flatten+linear tails (False: always the mosaic).
+    replace: drop a `saliency_map` output another tool added, and add ours.
     """
     from . import __version__
 
-    if score not in SCORES:
-        raise ReciproCamError(f"score must be one of {', '.join(SCORES)}, got '{score}'")
+    try:
+        score = Score(score)
+    except ValueError:
+        raise ReciproCamError(f"score must be one of {', '.join(SCORES)}, got '{score}'") from None
     if uint8 and not normalize:
         raise ReciproCamError("uint8 maps need normalize=True: raw scores have no fixed range to quantize")
     source, model = model, read_model(model)
-    if is_patched(model):
+    if info.PatchInfo.read(model) is not None:
         raise ReciproCamError("the model already has a saliency_map output (it was patched before)")
+    if (foreign := _foreign_saliency(model)) is not None:
+        if not replace:
+            raise ReciproCamError(
+                "the model carries another tool's saliency_map output (openvino_xai, OTX, Geti); "
+                "--replace drops it and adds ours"
+            )
+        model.remove_result(model.get_results()[foreign])
     if batch is not None:
         set_batch(model, batch)
-    located = locate(model, target)
+    located = locate(model, target, scores_output)
     if top_k is not None and not 1 <= top_k <= located.classes:
         raise ReciproCamError(f"top_k must be between 1 and the number of classes ({located.classes}), got {top_k}")
+    how = graph.score_source(located, score)
     picks = graph.top_classes(located, top_k) if top_k else None
-    # Softmax needs every class's score; logits of the picked classes are all the maps need.
-    scores = graph.tail_scores(model, located, fast=fast, picks=picks if score == "logits" else None)
+    scores = graph.tail_scores(model, located, how, fast=fast, picks=picks)
     outputs = graph.saliency(
         scores,
         located,
-        score=score,
+        activation=how.activation,
         normalize=normalize,
         uint8=uint8,
         picks=picks,
@@ -83,8 +105,8 @@ def patch(
         feature_shape=t.shape,
         classes=located.classes,
         output_index=located.output_index,
-        probabilities=located.has_softmax,
-        score=score,
+        score_kind=located.kind,
+        score=score.resolve(located.kind),
         normalize=normalize,
         dtype="u8" if uint8 else "f32",
         tail=scores.kind,
@@ -92,7 +114,7 @@ def patch(
         top_k=top_k or 0,
         upsampled=upsample,
     ).write(model)
-    info.write_model_api_type(model)
+    info.write_model_api_type(model, multilabel=located.kind.multilabel)
     # Labels travel with the model: a labels.txt beside the source is not beside the output.
     if labels_of(model) is None and (names := labels_beside(source)):
         write_labels(model, names)

@@ -189,7 +189,6 @@ class Explainer:
         self.preprocess = preprocess or recipe_for(loaded)  # refuses to guess one the model does not carry
         self.labels = list(labels or find_labels(loaded, model) or [])
         self.output_index = info.output_index
-        self.probabilities = info.probabilities
         self.classes = info.classes
         self.kept_classes = info.top_k
         if self.labels and len(self.labels) != self.classes:
@@ -237,8 +236,13 @@ class Explainer:
         top_k: int = 3,
         classes: Sequence[int | str] | None = None,
         sources: Sequence[str] | None = None,
+        threshold: float = 0.5,
     ) -> list[Explanation]:
-        """Explain `top_k` predicted classes, or the given `classes`, of each photo (BGR array or path)."""
+        """Explain `top_k` predicted classes, or the given `classes`, of each photo (BGR array or path).
+
+        A multi-label model (sigmoid scores) explains every label whose probability reaches `threshold`
+        instead of a top-k (its likeliest label when none does).
+        """
         photos = [imaging.read_image(i) if isinstance(i, (str, os.PathLike)) else i for i in images]
         names = list(
             sources or [str(i) if isinstance(i, (str, os.PathLike)) else f"image_{n}" for n, i in enumerate(images)]
@@ -253,7 +257,7 @@ class Explainer:
             out = self.compiled(np.stack(inputs))
             scores = out[self.compiled.output(self.output_index)]
             scores = scores.reshape(scores.shape[0], -1)
-            probs = probabilities(scores, self.probabilities)
+            probs = probabilities(scores, self.info.score_kind)
             maps = out[self.compiled.output(SALIENCY)]
             if maps.dtype == np.uint8:
                 maps = maps.astype(np.float32) / 255.0
@@ -262,7 +266,12 @@ class Explainer:
             for i, photo in enumerate(chunk):
                 ranked = [int(c) for c in np.argsort(-probs[i])]
                 top = [Prediction(c, self.label(c), float(probs[i, c])) for c in ranked[:5]]
-                ids = wanted or ranked[: max(1, top_k)]
+                if wanted:
+                    ids = wanted
+                elif self.info.score_kind.multilabel:
+                    ids = [c for c in ranked if probs[i, c] >= threshold] or ranked[:1]
+                else:
+                    ids = ranked[: max(1, top_k)]
                 slot = {int(c): j for j, c in enumerate(kept[i])} if kept is not None else {c: c for c in ids}
                 missing = [self.label(c) for c in ids if c not in slot]
                 if missing:

@@ -1,8 +1,38 @@
-"""Class scores as the model gives them -> probabilities to report."""
+"""What a classifier's scores are, what scores the masked copies, and scores -> probabilities to report."""
 
 from __future__ import annotations
 
+from enum import Enum
+
 import numpy as np
+
+
+class ScoreKind(Enum):
+    """What the model's class-score output holds, as its graph says."""
+
+    LOGITS = "logits"
+    PROBABILITIES = "probabilities"  # a softmax (maybe sliced, gathered or scaled after)
+    LOG_PROBABILITIES = "log_probabilities"
+    SIGMOIDS = "sigmoids"  # independent per-label probabilities: a multi-label model
+
+    @property
+    def multilabel(self) -> bool:
+        return self is ScoreKind.SIGMOIDS
+
+
+class Score(Enum):
+    """What scores each masked copy."""
+
+    AUTO = "auto"  # softmax for single-label models, sigmoid for multi-label ones
+    SOFTMAX = "softmax"  # the paper's choice
+    LOGITS = "logits"  # openvino_xai's
+    SIGMOID = "sigmoid"  # per label
+
+    def resolve(self, kind: ScoreKind) -> Score:
+        """AUTO made concrete for a model whose scores are of `kind`."""
+        if self is not Score.AUTO:
+            return self
+        return Score.SIGMOID if kind.multilabel else Score.SOFTMAX
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -10,6 +40,10 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def probabilities(scores: np.ndarray, already: bool) -> np.ndarray:
-    """[N, classes] scores as probabilities: as they are when the model ends in a softmax."""
-    return scores if already else softmax(scores)
+def probabilities(scores: np.ndarray, kind: ScoreKind) -> np.ndarray:
+    """[N, classes] scores as the probabilities the model means: what reports and overlays show."""
+    if kind is ScoreKind.LOGITS:
+        return softmax(scores)
+    if kind is ScoreKind.LOG_PROBABILITIES:
+        return np.exp(scores)
+    return scores

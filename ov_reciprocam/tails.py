@@ -71,6 +71,8 @@ class FinalLinear:
 
 def final_linear(located: Located) -> FinalLinear | None:
     """The linear layer that produces the logits, if the tail ends in one."""
+    if located.logits is None:
+        return None
     node, bias = located.logits.get_node(), None
     if node.get_type_name() == "Add":
         constants = [v for v in node.input_values() if _constant_input(v)]

@@ -1,7 +1,9 @@
-"""A brute-force Recipro-CAM that shares no code with the product's graph builder.
+"""A brute-force Recipro-CAM that shares no code with the product but its model loader.
 
-It cuts the model at the target into a separate tail model with its own input, masks the
-feature map in numpy one spatial position at a time, and runs the tail once per position.
+It finds the target by the caller's description (a node or tensor name, or the op type and shape
+the test expects), the logits by its own walk back from the model output, cuts the model at the
+target into a separate tail model with its own input, masks the feature map in numpy one spatial
+position at a time, and runs the tail once per position.
 """
 
 from __future__ import annotations
@@ -10,6 +12,10 @@ import numpy as np
 import openvino as ov
 
 CONFIG = {"INFERENCE_PRECISION_HINT": "f32"}
+_RELABEL = {"Reshape", "Squeeze", "Unsqueeze", "Convert"}
+_ACTIVATIONS = {"Softmax", "LogSoftmax", "Sigmoid"}
+
+Target = str | tuple[str, tuple[int, int, int]]  # a name, or (producing op type, (C, H, W))
 
 
 def compile_f32(model: ov.Model) -> ov.CompiledModel:
@@ -21,40 +27,95 @@ def feature_map(model: ov.Model, target: ov.Output, image: np.ndarray) -> np.nda
     return compile_f32(probe)(image)[0]
 
 
-def tail_model(model: ov.Model, target: ov.Output, logits: ov.Output) -> ov.Model:
-    """logits as a function of a new input standing where `target` was."""
+def tail_model(model: ov.Model, target: ov.Output, end: ov.Output) -> ov.Model:
+    """`end` as a function of a new input standing where `target` was."""
     inp = ov.opset13.parameter(target.get_partial_shape(), target.get_element_type())
     for consumer in list(target.get_target_inputs()):
         consumer.replace_source_output(inp.output(0))
-    return ov.Model([ov.opset13.result(logits)], [inp])
+    return ov.Model([ov.opset13.result(end)], [inp])
+
+
+def find_target(model: ov.Model, target: Target, layout: str = "NCHW") -> ov.Output:
+    """The tensor `target` describes; for (op type, shape), the last one in topological order."""
+    outputs = [out for op in model.get_ordered_ops() for out in op.outputs()]
+    if isinstance(target, str):
+        named = [
+            o
+            for o in outputs
+            if target in o.get_names()
+            or target == o.get_node().get_friendly_name()
+            or target == f"{o.get_node().get_friendly_name()}:{o.get_index()}"
+        ]
+        assert named, f"no tensor named {target}"
+        return named[0]
+    kind, (c, h, w) = target
+    dims = [c, h, w] if layout == "NCHW" else [h, w, c]
+    found = [
+        o
+        for o in outputs
+        if o.get_node().get_type_name() == kind
+        and o.get_index() == 0  # MaxPool's second output holds indices
+        and o.get_partial_shape().rank.get_length() == 4
+        and [d.get_length() if d.is_static else -1 for d in o.get_partial_shape()][1:] == dims
+    ]
+    assert found, f"no {kind} output of shape {dims}"
+    return found[-1]
+
+
+def logits_of(model: ov.Model, output: int = 0) -> ov.Output:
+    """The model output's tensor, behind a final Softmax, LogSoftmax or Sigmoid if there is one."""
+    out = model.get_results()[output].input_value(0)
+    while out.get_node().get_type_name() in _RELABEL:
+        out = out.get_node().input_value(0)
+    if out.get_node().get_type_name() in _ACTIVATIONS:
+        return out.get_node().input_value(0)
+    return model.get_results()[output].input_value(0)
 
 
 def recipro_cam(
-    model, image: np.ndarray, target: str | None = None, score: str = "softmax", features: np.ndarray | None = None
+    model,
+    image: np.ndarray,
+    target: Target,
+    score: str = "softmax",
+    features: np.ndarray | None = None,
+    layout: str = "NCHW",
+    output: int = 0,
+    logits: str | None = None,
 ) -> np.ndarray:
-    """Maps [classes, H, W] of one image [1, ...], scored by softmax or logits, not normalized.
+    """Maps [classes, H, W] of one image [1, ...], not normalized.
 
+    score: "softmax", "logits" or "sigmoid" of the logits; "output" scores each copy by the model
+    output itself (for heads whose probabilities are sliced or scaled after the softmax).
+    logits: the name of the logits tensor, for heads whose softmax the walk back does not know.
     features: the target's value to mask, when the caller has it from the very inference it checks
     (INT8 backbones compiled on their own may round a quantizer differently); else computed here.
     """
     import ov_reciprocam as orc
 
-    base = orc.read_model(model)
-    loc = orc.locate(base, target)
-    fmap = feature_map(base, loc.target.output, image) if features is None else features  # [1, K, H, W] or NHWC
-    tail = compile_f32(tail_model(base, loc.target.output, loc.logits))
-    h, w = loc.target.height, loc.target.width
-    maps = np.zeros((loc.classes, h, w), np.float64)
+    base = orc.read_model(model)  # loading only: shape arithmetic folded, as any OpenVINO user can
+    spot = find_target(base, target, layout)
+    fmap = feature_map(base, spot, image) if features is None else features  # [1, K, H, W] or NHWC
+    if score == "output":
+        end = base.get_results()[output].input_value(0)
+    else:
+        end = find_target(base, logits) if logits else logits_of(base, output)
+    tail = compile_f32(tail_model(base, spot, end))
+    h, w = fmap.shape[2:] if layout == "NCHW" else fmap.shape[1:3]
+    maps = None
     for y in range(h):
         for x in range(w):
             masked = np.zeros_like(fmap)
-            if loc.target.layout == "NCHW":
+            if layout == "NCHW":
                 masked[:, :, y, x] = fmap[:, :, y, x]
             else:
                 masked[:, y, x, :] = fmap[:, y, x, :]
-            logits = tail(masked)[0].reshape(-1).astype(np.float64)
+            values = tail(masked)[0].reshape(-1).astype(np.float64)
             if score == "softmax":
-                e = np.exp(logits - logits.max())
-                logits = e / e.sum()
-            maps[:, y, x] = logits
+                e = np.exp(values - values.max())
+                values = e / e.sum()
+            elif score == "sigmoid":
+                values = 1.0 / (1.0 + np.exp(-values))
+            if maps is None:
+                maps = np.zeros((values.size, h, w), np.float64)
+            maps[:, y, x] = values
     return maps

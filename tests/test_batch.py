@@ -6,11 +6,11 @@ import builders
 import numpy as np
 import pytest
 from conftest import DOG_MODEL
-from ov_reciprocam.patching import set_batch
 from reference import compile_f32
 from tolerance import assert_maps_match
 
 import ov_reciprocam as orc
+from ov_reciprocam.patching import set_batch
 
 
 def _per_image_vs_batched(model, shape: list[int]):

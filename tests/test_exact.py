@@ -8,6 +8,7 @@ import pytest
 from conftest import DOG_MODEL
 from light import NAMES
 from reference import compile_f32, recipro_cam
+from test_locate import EXPECTED
 from tolerance import assert_maps_match
 
 import ov_reciprocam as orc
@@ -30,6 +31,17 @@ def _image(model, seed: int = 0) -> np.ndarray:
 
 
 CASES = [*NAMES, *BUILT, "dog_breeds"]
+# Where each model should be explained: a name the builder gave, or the producing op and (C, H, W).
+TARGETS = {
+    **EXPECTED,
+    "gap_linear": "block2",
+    "flatten_mlp": "pool5",
+    "nhwc_gap": "nhwc_features",
+    "nhwc_flatten": "nhwc_features",
+    "logits_only": "block2",
+    "dog_breeds": ("Clamp", (1280, 5, 5)),
+}
+LAYOUTS = {"nhwc_gap": "NHWC", "nhwc_flatten": "NHWC"}
 
 
 @pytest.fixture
@@ -40,10 +52,15 @@ def source(request, light_models):
     return DOG_MODEL if name == "dog_breeds" else light_models[name]
 
 
+def _reference(request, source, image, score="softmax"):
+    name = request.node.callspec.params["source"]
+    return recipro_cam(source, image, TARGETS[name], score, layout=LAYOUTS.get(name, "NCHW"))
+
+
 @pytest.mark.parametrize("source", CASES, indirect=True)
-def test_softmax_maps_equal_brute_force(source):
+def test_softmax_maps_equal_brute_force(source, request):
     image = _image(source)
-    reference = recipro_cam(source, image)
+    reference = _reference(request, source, image)
     maps = compile_f32(orc.patch(source, normalize=False))(image)[orc.SALIENCY][0]
     # The tolerance is small against the maps' variation, or equality would prove nothing.
     assert_maps_match(maps, reference, cap=1e-4)
@@ -52,17 +69,17 @@ def test_softmax_maps_equal_brute_force(source):
 @pytest.mark.parametrize(
     "source", ["resnet50", "squeezenet", "gap_linear", "nhwc_flatten", "dog_breeds"], indirect=True
 )
-def test_logit_maps_equal_brute_force(source):
+def test_logit_maps_equal_brute_force(source, request):
     image = _image(source)
-    reference = recipro_cam(source, image, score="logits")
+    reference = _reference(request, source, image, "logits")
     maps = compile_f32(orc.patch(source, normalize=False, score="logits"))(image)[orc.SALIENCY][0]
     np.testing.assert_allclose(maps, reference, rtol=1e-4, atol=1e-4 * np.abs(reference).max())
 
 
 @pytest.mark.parametrize("source", ["densenet121", "nhwc_gap", "dog_breeds"], indirect=True)
-def test_normalized_maps_are_min_max_of_raw(source):
+def test_normalized_maps_are_min_max_of_raw(source, request):
     image = _image(source)
-    raw = recipro_cam(source, image)
+    raw = _reference(request, source, image)
     low, high = raw.min(axis=(1, 2), keepdims=True), raw.max(axis=(1, 2), keepdims=True)
     floor = FLAT_SPREAD * np.abs(raw).max()
     expected = np.where(high - low < floor, 0.0, (raw - low) / np.maximum(high - low, floor))

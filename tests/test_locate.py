@@ -8,6 +8,7 @@ from conftest import DOG_MODEL
 from light import NAMES
 
 import ov_reciprocam as orc
+from ov_reciprocam.scores import ScoreKind
 
 # Op type that produces the target, and its (C, H, W). pool5 for AlexNet/VGG/ZFNet, fire9 for SqueezeNet.
 EXPECTED = {
@@ -49,7 +50,7 @@ def test_squeezenet_class_score_conv_is_tail(light_models):
 def test_dog_model_target_is_last_block():
     located = orc.locate(orc.read_model(DOG_MODEL))
     assert (_producer(located), located.target.shape, located.target.layout) == ("Clamp", (1280, 5, 5), "NCHW")
-    assert located.classes == 19 and located.has_softmax
+    assert located.classes == 19 and located.kind is ScoreKind.PROBABILITIES
 
 
 @pytest.mark.parametrize(

@@ -83,8 +83,12 @@ def test_patched_int8_equals_brute_force_on_the_same_quantized_tail(which, reque
     int8 = request.getfixturevalue(f"{which}_int8")
     recipe = DOG_RECIPE if which == "dog" else IMAGENET
     image = recipe(read_image(IMAGES / "both.png"))[None]
-    maps, features = _maps_and_features(orc.patch(int8, normalize=False), image)
-    assert_maps_match(maps, recipro_cam(int8, image, features=features), cap=1e-4)
+    patched = orc.patch(int8, normalize=False)
+    maps, features = _maps_and_features(patched, image)
+    # The target is the one the FP32 model gets (test_int8_dog_patches_in_auto_mode checks it), read through
+    # its quantizer: take its name from the patched model.
+    target = patched.get_rt_info(["ov_reciprocam", "target"]).astype(str)
+    assert_maps_match(maps, recipro_cam(int8, image, target, features=features), cap=1e-4)
 
 
 def _maps_and_features(patched: ov.Model, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -59,6 +59,14 @@ def _explainer(model, device, precision, labels, recipe, batch_size=None, **patc
     help="OpenCV colormap: jet, turbo, inferno, viridis.",
 )
 @click.option("--full-maps", is_flag=True, help="Also write the maps at photo resolution (NAME_maps_full.npy).")
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1),
+    metavar="P",
+    default=0.5,
+    show_default=True,
+    help="Multi-label models: explain every label this likely (not a top-k).",
+)
 @ray_options
 @patch_options
 @preprocess_options
@@ -74,6 +82,7 @@ def explain(
     alpha,
     colormap,
     full_maps,
+    threshold,
     ray_address,
     actors,
     cpus_per_actor,
@@ -99,8 +108,14 @@ def explain(
     if explainer.batch_note:
         click.echo(explainer.batch_note, err=True)
     click.echo(f"preprocess {explainer.preprocess.describe()}", err=True)
-    about = {"model": str(model), "device": device}
-    common = {"top_k": top_k, "classes": classes, "alpha": alpha, "colormap": colormap, "about": about}
+    common = {
+        "top_k": top_k,
+        "classes": classes,
+        "threshold": threshold,
+        "alpha": alpha,
+        "colormap": colormap,
+        "about": {"model": str(model), "device": device},
+    }
     with click.progressbar(length=len(paths), label="explaining", file=sys.stderr) as bar:
         if ray_address:
             from ..cluster import explain_paths_on_ray

@@ -34,6 +34,7 @@ def shape_text(output) -> str:
     help="Min-max scale each map to [0, 1] per image and class.",
 )
 @click.option("--uint8", is_flag=True, help="Emit maps as uint8 in [0, 255].")
+@click.option("--replace", is_flag=True, help="Drop another tool's saliency_map output and add ours.")
 @click.option("--batch", type=int, metavar="N|-1", help="Set the model's input batch first; -1 makes it dynamic.")
 @click.option(
     "--static-batch",
@@ -96,25 +97,29 @@ def patch(model: Path, output, batch, static_batch, labels, embed_preprocessing,
     outputs = ", ".join(f"{o.get_any_name()} {shape_text(o)}" for o in patched.outputs)
     click.echo(f"target    {info.target} ({info.layout}, {'x'.join(map(str, info.feature_shape))})")
     click.echo(f"tail      {info.path}")
-    click.echo(f"classes   {info.classes}, scored by {info.score}")
+    click.echo(f"classes   {info.classes} ({info.score_kind.value}), scored by {info.score.value}")
     click.echo(f"outputs   {outputs}")
     if device:
         click.echo(f"compiled  on {device}")
     click.echo(f"saved     {output}")
 
 
-@click.command(short_help="List the feature maps a model could be explained at.")
+@click.command(short_help="List the outputs and the feature maps a model could be explained at.")
 @click.argument("model", type=click.Path(path_type=Path))
-def inspect(model: Path) -> None:
-    """List the feature maps MODEL could be explained at, marking the one auto mode picks."""
+@click.option("--scores-output", metavar="NAME", help="The model output holding the class scores, when several could.")
+def inspect(model: Path, scores_output) -> None:
+    """List MODEL's outputs with what each was taken for, and the feature maps it could be explained at."""
     from ..loading import read_model
-    from ..locating import locate
+    from ..locating import locate, output_roles
 
     loaded = read_model(model)
-    located = locate(loaded)
+    click.echo("outputs:")
+    for role in output_roles(loaded):
+        click.echo(f"  {role.name}  {role.shape}  {role.role}")
+    located = locate(loaded, output=scores_output)
     scores = loaded.outputs[located.output_index]
-    how = "softmax inside; tail ends at its input" if located.has_softmax else "no softmax"
-    click.echo(f"class scores  {scores.get_any_name()} {shape_text(scores)} ({how})")
+    logits = "tail ends at the logits before it" if located.logits is not None else "no logits per class"
+    click.echo(f"class scores  {scores.get_any_name()} {shape_text(scores)} ({located.kind.value}; {logits})")
     click.echo("candidate targets (on every path to the scores, input to output):")
     width = max(len(c.name) for c in located.candidates)
     for c in located.candidates:

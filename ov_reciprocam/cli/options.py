@@ -12,6 +12,7 @@ import click
 
 from ..device import PRECISIONS
 from ..labels import read_labels
+from ..patching import SCORES
 from ..preprocess import INTERPOLATIONS, RESIZE_MODES, Preprocess, parse_values, recipe_for
 
 
@@ -90,10 +91,16 @@ patch_options = stack(
     target_option,
     click.option(
         "--score",
-        type=click.Choice(["softmax", "logits"]),
-        default="softmax",
+        type=click.Choice(SCORES),
+        default="auto",
         show_default=True,
-        help="Score each masked copy by class probability (the paper) or by raw logit.",
+        help="Score each masked copy: auto is softmax, or sigmoid per label for multi-label models; "
+        "logits as openvino_xai.",
+    ),
+    click.option(
+        "--scores-output",
+        metavar="NAME",
+        help="The model output holding the class scores, when several could.  [default: from the graph]",
     ),
 )
 
