@@ -116,7 +116,7 @@ def explain_batch(explainer: Explainer, photos: Sequence[tuple[str, str]], out: 
     pictures, readable, failed = [], [], {}
     for path, stem in photos:
         try:
-            pictures.append(imaging.read_image(path))
+            pictures.append(imaging.read_image(path, explainer.preprocess.channels))
             readable.append((path, stem))
         except ReciproCamError as exc:
             failed[path] = Row(path, stem, error=str(exc))

@@ -13,6 +13,7 @@ import numpy as np
 import openvino as ov
 from openvino.preprocess import ColorFormat, PrePostProcessor, ResizeAlgorithm
 
+from . import imaging
 from .errors import ReciproCamError
 from .info import read_model_info as _info
 from .info import write_model_info
@@ -67,6 +68,7 @@ class Preprocess:
     resize: str = "stretch"
     interpolation: str = "linear"
     embedded: bool = False  # the model takes the raw uint8 BGR photo and preprocesses in-graph
+    channels: int = 3  # of the model input: 1 grey, 3 BGR or RGB, 4 BGRA or RGBA
 
     @classmethod
     def from_model(cls, model: ov.Model, **overrides) -> Preprocess:
@@ -88,7 +90,9 @@ class Preprocess:
             "resize": _RESIZE_NAMES.get(str(_info(model, "resize_type")).lower()),
             "interpolation": _interpolation(model),
         }
-        recipe = cls(width=w.get_length(), height=h.get_length(), layout=layout)
+        c = shape[3] if layout == "NHWC" else shape[1]
+        channels = c.get_length() if c.is_static and c.get_length() in (1, 3, 4) else 3
+        recipe = cls(width=w.get_length(), height=h.get_length(), layout=layout, channels=channels)
         return recipe.with_overrides(**found).with_overrides(**overrides)
 
     @staticmethod
@@ -112,10 +116,12 @@ class Preprocess:
     def __call__(self, bgr: np.ndarray) -> np.ndarray:
         """One BGR photo -> one model input without the batch axis."""
         if self.embedded:
-            return bgr
-        pixels = self._geometry(bgr)
-        if self.rgb:
-            pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
+            return imaging.as_channels(bgr, 3)
+        pixels = self._geometry(imaging.as_channels(bgr, self.channels))
+        if pixels.ndim == 2:
+            pixels = pixels[:, :, None]
+        if self.rgb and self.channels > 1:
+            pixels = pixels[:, :, [2, 1, 0, 3][: self.channels]]
         x = (pixels.astype(np.float32) - np.float32(self.mean)) / np.float32(self.scale)
         return x if self.layout == "NHWC" else x.transpose(2, 0, 1)
 
@@ -243,6 +249,10 @@ def resize_stack(hwc: np.ndarray, w: int, h: int) -> np.ndarray:
 def input_layout(shape: ov.PartialShape) -> str:
     """The layout of a 4-D image input: NHWC when the last dim has 1 or 3 channels and dim 1 does not."""
     last, second = shape[3], shape[1]
-    if last.is_static and last.get_length() in (1, 3) and not (second.is_static and second.get_length() in (1, 3)):
+    if (
+        last.is_static
+        and last.get_length() in (1, 3, 4)
+        and not (second.is_static and second.get_length() in (1, 3, 4))
+    ):
         return "NHWC"
     return "NCHW"

@@ -243,7 +243,8 @@ class Explainer:
         A multi-label model (sigmoid scores) explains every label whose probability reaches `threshold`
         instead of a top-k (its likeliest label when none does).
         """
-        photos = [imaging.read_image(i) if isinstance(i, (str, os.PathLike)) else i for i in images]
+        channels = self.preprocess.channels
+        photos = [imaging.read_image(i, channels) if isinstance(i, (str, os.PathLike)) else i for i in images]
         names = list(
             sources or [str(i) if isinstance(i, (str, os.PathLike)) else f"image_{n}" for n, i in enumerate(images)]
         )
@@ -283,7 +284,8 @@ class Explainer:
                     ClassMap(c, self.label(c), float(probs[i, c]), maps[i, slot[c]], self._flat(maps[i, slot[c]]))
                     for c in ids
                 ]
-                results.append(Explanation(names[start + i], photo, probs[i], top, explained, self.preprocess))
+                shown = imaging.as_channels(photo, 3)  # overlays are drawn on BGR
+                results.append(Explanation(names[start + i], shown, probs[i], top, explained, self.preprocess))
         return results
 
     def explain_paths(
