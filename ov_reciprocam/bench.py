@@ -133,7 +133,7 @@ def measure(
     ours = PatchInfo.read(loaded)
     given_patched = ours is not None  # another tool's saliency_map: patch() below says what to do
     target = ours.target if given_patched else patch_options.get("target")
-    scores_output = None if given_patched else patch_options.get("scores_output")
+    head = {} if given_patched else {k: patch_options.get(k) for k in ("scores_output", "target_layout")}
     results = []
     for index, batch in enumerate(batches):
         if given_patched:
@@ -145,7 +145,7 @@ def measure(
             plain = read_model(loaded)
             set_batch(plain, batch)
             patched = patch(loaded, batch=batch, **patch_options)
-        located = locate(plain, target, scores_output)
+        located = locate(plain, target, head.get("scores_output"), head.get("target_layout"))
         plan = tails.plan(plain, located)
         compiled = (compile_for(plain, device, config), compile_for(patched, device, config))
         image = random_input(plain)

@@ -46,6 +46,9 @@ _SELECT_OPS = frozenset({"Slice", "StridedSlice", "Gather", "Multiply", "Divide"
 _POOL_OPS = frozenset({"ReduceMean", "AvgPool", "AdaptiveAvgPool", "ReduceMax", "MaxPool", "AdaptiveMaxPool"})
 # Their output depends on the input's shape, not its values: no data flows through them.
 _SHAPE_OPS = frozenset({"ShapeOf"})
+# Ops that join or part maps along one axis, keeping the layout; ops that may move axes.
+_JOIN_OPS = frozenset({"Concat", "Split", "VariadicSplit"})
+_RELAYOUT_OPS = frozenset({"Transpose", "Reshape", "DepthToSpace", "SpaceToDepth", "ShuffleChannels"})
 _REDUCE_OPS = frozenset({"ReduceMean", "ReduceMax", "ReduceSum", "ReduceMin", "ReduceL2", "ReduceProd"})
 
 Key = tuple[int, int]
@@ -62,7 +65,7 @@ class FeatureMap:
 
     output: ov.Output = field(compare=False, repr=False)
     name: str
-    layout: str  # "NCHW" or "NHWC"
+    layout: str | None  # "NCHW" or "NHWC"; None while no op says (a target always has one)
     channels: int
     height: int
     width: int
@@ -94,10 +97,13 @@ def node_name(output: ov.Output) -> str:
     return name if node.get_output_size() == 1 else f"{name}:{output.get_index()}"
 
 
-def locate(model: ov.Model, target: str | None = None, output: str | None = None) -> Located:
+def locate(
+    model: ov.Model, target: str | None = None, output: str | None = None, target_layout: str | None = None
+) -> Located:
     """Find the class scores, their kind, the logits and the Recipro-CAM target of a single-input classifier.
 
     output: the name of the model output that holds the class scores, when structure leaves a choice.
+    target_layout: NCHW or NHWC for the target, when no op around it says which.
     """
     _require_single_input(model)
     graph = _DataGraph(model)
@@ -114,6 +120,7 @@ def locate(model: ov.Model, target: str | None = None, output: str | None = None
         chosen = _auto_target(candidates, classes, graph, scores)
     else:
         chosen = _named_target(model, target, chain, graph)
+    chosen = _with_layout(chosen, target_layout, graph)
     return Located(
         output_index=output_index,
         scores=scores,
@@ -368,12 +375,13 @@ def _static_dims(output: ov.Output) -> list[int] | None:
     return [d.get_length() for d in shape[1:]]
 
 
-def _feature_map(output: ov.Output, graph: _DataGraph) -> FeatureMap | None:
+def _feature_map(output: ov.Output, graph: _DataGraph, layout: str | None = None) -> FeatureMap | None:
+    """The tensor as a feature map; its layout from `layout`, else from the ops around it (None if none says)."""
     dims = _static_dims(output)
     if dims is None:
         return None
-    layout = _layout(output, graph)
-    c, h, w = dims if layout == "NCHW" else (dims[2], dims[0], dims[1])
+    layout = layout or _layout(output, graph)
+    c, h, w = dims if layout != "NHWC" else (dims[2], dims[0], dims[1])
     return FeatureMap(
         output=output,
         name=node_name(output),
@@ -426,21 +434,26 @@ def _layout_evidence(output: ov.Output, graph: _DataGraph) -> str | None:
     return None
 
 
-def _same_shape_neighbours(output: ov.Output, graph: _DataGraph) -> list[ov.Output]:
-    """Tensors one elementwise op away, which share this tensor's layout."""
+def _same_layout_neighbours(output: ov.Output, graph: _DataGraph) -> list[ov.Output]:
+    """4-D tensors one op away that share this tensor's layout: through elementwise ops (same shape) and
+    through Concat and Split, which join or part maps along one axis and keep the others in place."""
     shape = output.get_partial_shape()
-    found = []
+
+    def kept(node: ov.Node, other: ov.Output) -> bool:
+        if node.get_type_name() in _JOIN_OPS:
+            return other.get_partial_shape().rank == shape.rank
+        return node.get_type_name() not in _RELAYOUT_OPS and other.get_partial_shape() == shape
+
     producer = output.get_node()
-    if producer.get_type_name() != "Transpose":
-        found += [v for v in producer.input_values() if v.get_partial_shape() == shape]
+    found = [v for v in producer.input_values() if kept(producer, v)]
     for consumer in graph.consumers_of(output):
         node = consumer.get_node()
-        if node.get_type_name() != "Transpose":
-            found += [o for o in node.outputs() if o.get_partial_shape() == shape]
+        found += [o for o in node.outputs() if kept(node, o)]
     return found
 
 
-def _layout(output: ov.Output, graph: _DataGraph) -> str:
+def _layout(output: ov.Output, graph: _DataGraph) -> str | None:
+    """NCHW or NHWC, from the nearest op that fixes it (through ops that keep it); None if none does."""
     seen = {key_of(output)}
     queue = deque([output])
     while queue and len(seen) < 64:
@@ -448,13 +461,23 @@ def _layout(output: ov.Output, graph: _DataGraph) -> str:
         evidence = _layout_evidence(current, graph)
         if evidence:
             return evidence
-        for nxt in _same_shape_neighbours(current, graph):
+        for nxt in _same_layout_neighbours(current, graph):
             if key_of(nxt) not in seen:
                 seen.add(key_of(nxt))
                 queue.append(nxt)
-    # No op says: a square map is square in H and W, whichever dims those are.
-    d1, d2, d3 = _static_dims(output)
-    return "NHWC" if d1 == d2 and d3 != d2 else "NCHW"
+    return None
+
+
+def _with_layout(fm: FeatureMap, layout: str | None, graph: _DataGraph) -> FeatureMap:
+    """`fm` in the layout the user gave, or as found; a one-line error when neither says."""
+    if layout is not None:
+        return _feature_map(fm.output, graph, layout)
+    if fm.layout is None:
+        raise ReciproCamError(
+            f"cannot tell whether the target '{fm.name}' {_shape_text(fm.output)} is NCHW or NHWC: no convolution, "
+            "pooling, reduction or transpose around it says; pass --target-layout NCHW or NHWC"
+        )
+    return fm
 
 
 _WEIGHTED_OPS = frozenset({"Convolution", "GroupConvolution", "MatMul", "ConvolutionBackpropData"})

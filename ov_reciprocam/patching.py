@@ -34,6 +34,7 @@ def patch(
     target: str | None = None,
     score: str | Score = Score.AUTO,
     scores_output: str | None = None,
+    target_layout: str | None = None,
     normalize: bool = True,
     uint8: bool = False,
     batch: int | None = None,
@@ -50,6 +51,7 @@ def patch(
     score: "auto" (softmax for single-label models, sigmoid for multi-label ones), "softmax" (the
         paper's choice), "logits" (openvino_xai's) or "sigmoid" (per label).
     scores_output: the name of the model output holding the class scores, where structure leaves a choice.
+    target_layout: "NCHW" or "NHWC" for the target, where no op around it says.
     normalize: min-max scale each map to [0, 1] per image and class.
     uint8: emit maps as u8 in [0, 255] (needs normalize).
     batch: reshape the input batch first; -1 makes it dynamic.
@@ -79,7 +81,7 @@ def patch(
         model.remove_result(model.get_results()[foreign])
     if batch is not None:
         set_batch(model, batch)
-    located = locate(model, target, scores_output)
+    located = locate(model, target, scores_output, target_layout)
     if top_k is not None and not 1 <= top_k <= located.classes:
         raise ReciproCamError(f"top_k must be between 1 and the number of classes ({located.classes}), got {top_k}")
     how = graph.score_source(located, score)

@@ -133,3 +133,42 @@ def pooled_target() -> ov.Model:
     pooled.set_friendly_name("pooled")
     flat = ops.reshape(pooled, _i64(0, -1), special_zero=True)
     return _model([_named(ops.softmax(_linear(flat, rng, CLASSES), 1), "scores")], image)
+
+
+def _conv(x: ov.Node, rng, c_out: int, c_in: int, stride: int = 2) -> ov.Node:
+    kernel = rng.normal(0, np.sqrt(2.0 / (9 * c_in)), (c_out, c_in, 3, 3)).astype(np.float32)
+    return ops.relu(ops.convolution(x, ops.constant(kernel), [stride, stride], [1, 1], [1, 1], [1, 1]))
+
+
+def _flatten_head(features: ov.Node, rng, size: int, image: ov.Node) -> ov.Model:
+    flat = ops.reshape(features, _i64(0, -1), special_zero=True)
+    logits = _linear(flat, rng, CLASSES, n_in=size)
+    return _model([_named(ops.softmax(logits, 1), "scores")], image)
+
+
+def concat_nchw() -> ov.Model:
+    """Two conv branches joined by Concat into NCHW [N, 8, 8, 16] ("joined"), flattened into a linear layer."""
+    rng = np.random.default_rng(RNG_SEED)
+    image = ops.parameter([-1, 3, 16, 32], ov.Type.f32, name="image")
+    joined = ops.concat([_conv(image, rng, 4, 3), _conv(image, rng, 4, 3)], 1)
+    joined.set_friendly_name("joined")
+    return _flatten_head(joined, rng, 8 * 8 * 16, image)
+
+
+def concat_nhwc() -> ov.Model:
+    """Two conv branches transposed to NHWC and joined into [N, 6, 8, 32] ("joined"), flattened."""
+    rng = np.random.default_rng(RNG_SEED)
+    image = ops.parameter([-1, 3, 12, 16], ov.Type.f32, name="image")
+    branches = [ops.transpose(_conv(image, rng, 16, 3), _i64(0, 2, 3, 1)) for _ in range(2)]
+    joined = ops.concat(branches, 3)
+    joined.set_friendly_name("joined")
+    return _flatten_head(joined, rng, 6 * 8 * 32, image)
+
+
+def reshaped_map() -> ov.Model:
+    """A conv map [N, 16, 8, 8] reshaped to [N, 8, 16, 8] ("regrouped"): no op says which axis is which."""
+    rng = np.random.default_rng(RNG_SEED)
+    image = ops.parameter([-1, 3, 16, 16], ov.Type.f32, name="image")
+    regrouped = ops.relu(ops.reshape(_conv(image, rng, 16, 3), _i64(0, 8, 16, 8), special_zero=True))
+    regrouped.set_friendly_name("regrouped")
+    return _flatten_head(regrouped, rng, 8 * 16 * 8, image)

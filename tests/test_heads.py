@@ -197,3 +197,38 @@ def test_a_class_score_conv_of_any_kernel_belongs_to_the_tail():
 def test_a_target_with_one_position_is_refused():
     with pytest.raises(orc.ReciproCamError, match="'pooled' is 1x1: one position"):
         orc.patch(heads.pooled_target(), target="pooled")
+
+
+# --- layout ----------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("build", "layout", "size", "hw"),
+    [(heads.concat_nchw, "NCHW", (16, 32), (8, 16)), (heads.concat_nhwc, "NHWC", (12, 16), (6, 8))],
+    ids=["nchw", "nhwc"],
+)
+def test_layout_is_traced_through_concat_never_guessed_from_squareness(build, layout, size, hw):
+    model = build()
+    located = orc.locate(orc.read_model(model))
+    assert (located.target.name, located.target.layout) == ("joined", layout)
+    assert (located.target.height, located.target.width) == hw
+    image = np.random.default_rng(1).standard_normal((1, 3, *size)).astype(np.float32)
+    maps = compile_f32(orc.patch(model, normalize=False))(image)[orc.SALIENCY][0]
+    assert maps.shape == (builders.CLASSES, *hw)
+    assert_maps_match(maps, recipro_cam(model, image, "joined", layout=layout), cap=1e-4)
+
+
+def test_a_layout_no_op_tells_needs_target_layout(tmp_path):
+    model = heads.reshaped_map()
+    with pytest.raises(orc.ReciproCamError, match=r"'regrouped' \[\?,8,16,8\] is NCHW or NHWC.*--target-layout"):
+        orc.patch(model)
+    image = np.random.default_rng(1).standard_normal((1, 3, 16, 16)).astype(np.float32)
+    for layout, hw in (("NCHW", (16, 8)), ("NHWC", (8, 16))):
+        maps = compile_f32(orc.patch(model, normalize=False, target_layout=layout))(image)[orc.SALIENCY][0]
+        assert maps.shape[1:] == hw
+        assert_maps_match(maps, recipro_cam(model, image, "regrouped", layout=layout), cap=1e-4)
+    xml = tmp_path / "regrouped.xml"
+    orc.save(orc.read_model(model), xml)
+    done = cli("patch", xml, "-o", tmp_path / "out.xml")
+    assert done.returncode == 1 and "--target-layout" in done.stderr and "Traceback" not in done.stderr
+    assert cli("patch", xml, "-o", tmp_path / "out.xml", "--target-layout", "NHWC").returncode == 0

@@ -107,7 +107,8 @@ def patch(model: Path, output, batch, static_batch, labels, embed_preprocessing,
 @click.command(short_help="List the outputs and the feature maps a model could be explained at.")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--scores-output", metavar="NAME", help="The model output holding the class scores, when several could.")
-def inspect(model: Path, scores_output) -> None:
+@click.option("--target-layout", type=click.Choice(["NCHW", "NHWC"]), help="The target's layout, when no op says.")
+def inspect(model: Path, scores_output, target_layout) -> None:
     """List MODEL's outputs with what each was taken for, and the feature maps it could be explained at."""
     from ..loading import read_model
     from ..locating import locate, output_roles
@@ -116,7 +117,7 @@ def inspect(model: Path, scores_output) -> None:
     click.echo("outputs:")
     for role in output_roles(loaded):
         click.echo(f"  {role.name}  {role.shape}  {role.role}")
-    located = locate(loaded, output=scores_output)
+    located = locate(loaded, output=scores_output, target_layout=target_layout)
     scores = loaded.outputs[located.output_index]
     logits = "tail ends at the logits before it" if located.logits is not None else "no logits per class"
     click.echo(f"class scores  {scores.get_any_name()} {shape_text(scores)} ({located.kind.value}; {logits})")
@@ -125,7 +126,7 @@ def inspect(model: Path, scores_output) -> None:
     for c in located.candidates:
         mark = "  <- auto" if c.name == located.target.name else ""
         names = f"  tensors: {', '.join(c.tensor_names)}" if c.tensor_names else ""
-        click.echo(f"  {c.name:<{width}}  {c.layout} {c.channels}x{c.height}x{c.width}{names}{mark}")
+        click.echo(f"  {c.name:<{width}}  {c.layout or '?'} {c.channels}x{c.height}x{c.width}{names}{mark}")
 
 
 COMMANDS = (patch, inspect)

@@ -102,6 +102,11 @@ patch_options = stack(
         metavar="NAME",
         help="The model output holding the class scores, when several could.  [default: from the graph]",
     ),
+    click.option(
+        "--target-layout",
+        type=click.Choice(["NCHW", "NHWC"]),
+        help="The target's layout, when no op around it says.  [default: from the graph]",
+    ),
 )
 
 # How the subgraph computes the maps: shared by `patch` and `bench`, which patches to time.
