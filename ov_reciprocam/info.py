@@ -57,6 +57,8 @@ class PatchInfo:
     picked: bool  # the cloned tail computes only the top-k classes' logits
     top_k: int  # 0: maps for every class
     upsampled: bool
+    kernel: str | None = None  # transformers: the token kernel (gaussian, onehot)
+    prefix_tokens: int = 0  # transformers: CLS, distillation tokens
 
     @property
     def path(self) -> str:
@@ -67,7 +69,7 @@ class PatchInfo:
         texts = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in ("tail", "picked"):
+            if f.name in ("tail", "picked") or value is None:
                 continue
             if isinstance(value, Enum):
                 value = value.value
@@ -101,6 +103,8 @@ class PatchInfo:
             picked=path.endswith(_PICKED),
             top_k=int(text["top_k"] or 0),
             upsampled=text["upsampled"] == "True",
+            kernel=text["kernel"],
+            prefix_tokens=int(text["prefix_tokens"] or 0),
         )
 
 

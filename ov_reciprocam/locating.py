@@ -515,7 +515,8 @@ def _auto_target(candidates: tuple[FeatureMap, ...], classes: int, graph: _DataG
     )
 
 
-def _named_target(model: ov.Model, name: str, chain: list[ov.Output], graph: _DataGraph) -> FeatureMap:
+def _named_target_output(model: ov.Model, name: str) -> ov.Output:
+    """The tensor called `name` (friendly or tensor name)."""
     matches = [
         out
         for op in model.get_ordered_ops()
@@ -524,7 +525,11 @@ def _named_target(model: ov.Model, name: str, chain: list[ov.Output], graph: _Da
     ]
     if not matches:
         raise ReciproCamError(f"target '{name}' is neither a node's friendly name nor a tensor name in the model")
-    out = matches[0]
+    return matches[0]
+
+
+def _named_target(model: ov.Model, name: str, chain: list[ov.Output], graph: _DataGraph) -> FeatureMap:
+    out = _named_target_output(model, name)
     if key_of(out) not in {key_of(c) for c in chain}:
         raise ReciproCamError(
             f"target '{name}' is not on every path to the class scores, so masking it cannot explain them; "

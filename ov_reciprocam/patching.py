@@ -12,6 +12,8 @@ from .labels import labels_beside, labels_of, write_labels
 from .loading import first_line, read_model
 from .locating import locate
 from .scores import Score
+from .vit import graph as vit_graph
+from .vit.locate import locate_tokens
 
 SCORES = tuple(s.value for s in Score)
 
@@ -43,6 +45,7 @@ def patch(
     upsample: bool = False,
     fast: bool = True,
     replace: bool = False,
+    kernel: str = "gaussian",
 ) -> ov.Model:
     """Return a copy of `model` with a `saliency_map` output [B, classes, H, W] computed by Recipro-CAM.
 
@@ -60,6 +63,7 @@ def patch(
     upsample: resize the maps to the input's height and width in-graph.
     fast: use the exact shortcuts for pooled and flatten+linear tails (False: always the mosaic).
     replace: drop a `saliency_map` output another tool added, and add ours.
+    kernel: for transformers, "gaussian" (each patch token's 3x3 neighbourhood) or "onehot".
     """
     from . import __version__
 
@@ -81,12 +85,17 @@ def patch(
         model.remove_result(model.get_results()[foreign])
     if batch is not None:
         set_batch(model, batch)
-    located = locate(model, target, scores_output, target_layout)
+    kernel = _kernel(kernel)
+    tokens = locate_tokens(model, target, scores_output)  # a token transformer takes the ViT-ReciproCAM path
+    located = tokens.located if tokens else locate(model, target, scores_output, target_layout)
     if top_k is not None and not 1 <= top_k <= located.classes:
         raise ReciproCamError(f"top_k must be between 1 and the number of classes ({located.classes}), got {top_k}")
     how = graph.score_source(located, score)
     picks = graph.top_classes(located, top_k) if top_k else None
-    scores = graph.tail_scores(model, located, how, fast=fast, picks=picks)
+    if tokens:
+        scores = vit_graph.tail_scores(model, tokens, how, kernel)
+    else:
+        scores = graph.tail_scores(model, located, how, fast=fast, picks=picks)
     outputs = graph.saliency(
         scores,
         located,
@@ -115,12 +124,22 @@ def patch(
         picked=scores.picked,
         top_k=top_k or 0,
         upsampled=upsample,
+        kernel=kernel.value if tokens else None,
+        prefix_tokens=tokens.prefix if tokens else 0,
     ).write(model)
     info.write_model_api_type(model, multilabel=located.kind.multilabel)
     # Labels travel with the model: a labels.txt beside the source is not beside the output.
     if labels_of(model) is None and (names := labels_beside(source)):
         write_labels(model, names)
     return model
+
+
+def _kernel(name: str) -> vit_graph.Kernel:
+    try:
+        return vit_graph.Kernel(name)
+    except ValueError:
+        kinds = ", ".join(k.value for k in vit_graph.Kernel)
+        raise ReciproCamError(f"kernel must be one of {kinds}, got '{name}' (--kernel)") from None
 
 
 def input_size(model: ov.Model) -> tuple[int, int]:

@@ -52,6 +52,7 @@ class TailKind(str, Enum):
     POOLED = "pooled"
     FLATTEN_LINEAR = "flatten_linear"
     GENERIC = "generic"
+    TOKENS = "tokens"  # a transformer's masked token copies (the mosaic)
 
 
 @dataclass(frozen=True)

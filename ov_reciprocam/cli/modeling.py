@@ -35,6 +35,13 @@ def shape_text(output) -> str:
 )
 @click.option("--uint8", is_flag=True, help="Emit maps as uint8 in [0, 255].")
 @click.option("--replace", is_flag=True, help="Drop another tool's saliency_map output and add ours.")
+@click.option(
+    "--kernel",
+    type=click.Choice(["gaussian", "onehot"]),
+    default="gaussian",
+    show_default=True,
+    help="Transformers: keep each patch token's 3x3 neighbourhood (weighted 1-2-1) or the token alone.",
+)
 @click.option("--batch", type=int, metavar="N|-1", help="Set the model's input batch first; -1 makes it dynamic.")
 @click.option(
     "--static-batch",
@@ -112,12 +119,14 @@ def inspect(model: Path, scores_output, target_layout) -> None:
     """List MODEL's outputs with what each was taken for, and the feature maps it could be explained at."""
     from ..loading import read_model
     from ..locating import locate, output_roles
+    from ..vit.locate import locate_tokens
 
     loaded = read_model(model)
     click.echo("outputs:")
     for role in output_roles(loaded):
         click.echo(f"  {role.name}  {role.shape}  {role.role}")
-    located = locate(loaded, output=scores_output, target_layout=target_layout)
+    tokens = locate_tokens(loaded, output=scores_output)  # a transformer's candidates are its blocks' inputs
+    located = tokens.located if tokens else locate(loaded, output=scores_output, target_layout=target_layout)
     scores = loaded.outputs[located.output_index]
     logits = "tail ends at the logits before it" if located.logits is not None else "no logits per class"
     click.echo(f"class scores  {scores.get_any_name()} {shape_text(scores)} ({located.kind.value}; {logits})")

@@ -1,0 +1,1 @@
+"""The transformer family: token classifiers (ViT, DeiT, BEiT) explained by ViT-ReciproCAM."""
