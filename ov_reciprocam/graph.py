@@ -83,8 +83,12 @@ class _TailClone:
                     self._target_inputs.append(twin.input(i))
                 elif source_id not in located.tail and source_id in computed:
                     twin.input(i).replace_source_output(source)
-            if original.get_type_name() == "Reshape" and (pattern := batch_free_pattern(original, batch)) is not None:
+            if original.get_type_name() != "Reshape":
+                continue
+            if (pattern := batch_free_pattern(original, batch)) is not None:
                 set_reshape_pattern(twin, pattern)
+            elif (scaled := _copies_pattern(twin.input_value(1), located.target)) is not None:
+                twin.input(1).replace_source_output(scaled)
 
     def __getitem__(self, original: ov.Node) -> ov.Node:
         return self._twin[original.get_instance_id()]
@@ -315,6 +319,29 @@ def _is_pointwise_on_pixel(conv: ov.Node) -> bool:
         and not any(attrs["pads_begin"])
         and not any(attrs["pads_end"])
     )
+
+
+def _copies_pattern(pattern: ov.Output, target: FeatureMap) -> ov.Output | None:
+    """A Reshape pattern that reads the input's batch at run time (torch's `x.reshape(x.shape[0], -1)`:
+    Concat(Gather(ShapeOf(x), 0), ...)), with that batch B made B*H*W, the number of copies; else None."""
+    node = pattern.get_node()
+    if node.get_type_name() != "Concat" or node.get_attributes()["axis"] != 0:
+        return None
+    first = node.input_value(0)
+    source = first
+    while source.get_node().get_type_name() in ("Unsqueeze", "Convert", "Reshape", "Squeeze"):
+        source = source.get_node().input_value(0)
+    gather = source.get_node()
+    if gather.get_type_name() != "Gather" or gather.input_value(0).get_node().get_type_name() not in ("ShapeOf",):
+        return None
+    index, axis = (gather.input_value(i).get_node() for i in (1, 2))
+    if index.get_type_name() != "Constant" or axis.get_type_name() != "Constant":
+        return None
+    if [np.asarray(n.get_data()).reshape(-1).tolist() for n in (index, axis)] != [[0], [0]]:
+        return None
+    hw = ops.constant(np.array(target.height * target.width, first.get_element_type().to_dtype()))
+    parts = [ops.multiply(first, hw).output(0), *node.input_values()[1:]]
+    return ops.concat(parts, 0).output(0)
 
 
 def _input_dependent(ordered_ops: list[ov.Node]) -> set[int]:

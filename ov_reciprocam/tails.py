@@ -147,7 +147,8 @@ def _is_global_average_pool(node: ov.Node, t) -> bool:
             list(attrs["kernel"]) == [t.height, t.width] and not any(attrs["pads_begin"]) and not any(attrs["pads_end"])
         )
     if kind == "AdaptiveAvgPool" and t.layout == "NCHW":
-        return list(node.get_output_partial_shape(0).get_shape())[2:] == [1, 1]
+        size = node.get_output_partial_shape(0)[2:]  # the batch may be dynamic
+        return all(d.is_static and d.get_length() == 1 for d in size)
     return False
 
 

@@ -172,3 +172,19 @@ def reshaped_map() -> ov.Model:
     regrouped = ops.relu(ops.reshape(_conv(image, rng, 16, 3), _i64(0, 8, 16, 8), special_zero=True))
     regrouped.set_friendly_name("regrouped")
     return _flatten_head(regrouped, rng, 8 * 16 * 8, image)
+
+
+def runtime_batch_reshape(adaptive: bool = False) -> ov.Model:
+    """torch's `x.reshape(x.shape[0], -1)` after the pooling: the batch read from the input at run time.
+
+    adaptive: pool with AdaptiveAvgPool (torch's nn.AdaptiveAvgPool2d) instead of ReduceMean.
+    """
+    rng = np.random.default_rng(RNG_SEED)
+    image, x = backbone()
+    if adaptive:
+        pooled = ov.opset8.adaptive_avg_pool(x, _i64(1, 1))
+    else:
+        pooled = ops.reduce_mean(x, _i64(2, 3), keep_dims=True)
+    batch = ops.gather(ops.shape_of(image), _i64(0), _i64(0))
+    flat = ops.reshape(pooled, ops.concat([batch, _i64(-1)], 0), special_zero=False)
+    return _model([_named(ops.softmax(_linear(flat, rng, CLASSES), 1), "scores")], image)

@@ -232,3 +232,25 @@ def test_a_layout_no_op_tells_needs_target_layout(tmp_path):
     done = cli("patch", xml, "-o", tmp_path / "out.xml")
     assert done.returncode == 1 and "--target-layout" in done.stderr and "Traceback" not in done.stderr
     assert cli("patch", xml, "-o", tmp_path / "out.xml", "--target-layout", "NHWC").returncode == 0
+
+
+# --- run-time batches ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("adaptive", [False, True], ids=["reduce_mean", "adaptive_avg_pool"])
+def test_a_batch_read_from_the_input_at_run_time(adaptive):
+    model = heads.runtime_batch_reshape(adaptive)
+    patched = compile_f32(orc.patch(model, normalize=False))
+    plain = compile_f32(orc.read_model(model))
+    images = np.random.default_rng(2).standard_normal((3, 3, 32, 32)).astype(np.float32)
+    for batch in (1, 3):
+        out = patched(images[:batch])
+        np.testing.assert_array_equal(out[0], plain(images[:batch])[0])
+        assert out[orc.SALIENCY].shape == (batch, builders.CLASSES, 8, 8)
+    # The brute force cannot cut a tail that reads the input's shape; the same head with a literal
+    # flatten (same weights, same pooling) has the same maps.
+    reference = recipro_cam(heads.head("softmax"), images[:1], "block2")
+    assert_maps_match(patched(images[:1])[orc.SALIENCY][0], reference, cap=1e-4)
+    maps = patched(images)[orc.SALIENCY]
+    for i in range(3):
+        assert_maps_match(maps[i], patched(images[i : i + 1])[orc.SALIENCY][0])

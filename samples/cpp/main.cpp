@@ -157,7 +157,10 @@ int run(const Options& opt) {
     if (!model->has_rt_info("ov_reciprocam", "output_index"))
         throw std::runtime_error(opt.model + " has no saliency_map output: patch it with `ov-reciprocam patch` first");
     const size_t scores_index = std::stoul(recorded(model, "ov_reciprocam", "output_index", "0"));
-    const bool probabilities = recorded(model, "ov_reciprocam", "probabilities", "False") == "True";
+    // What the scores output holds; models patched before kinds were recorded say only "probabilities".
+    const std::string fallback =
+        recorded(model, "ov_reciprocam", "probabilities", "False") == "True" ? "probabilities" : "logits";
+    const std::string kind = recorded(model, "ov_reciprocam", "score_kind", fallback);
     std::istringstream label_text(recorded(model, "model_info", "labels", ""));
     const std::vector<std::string> labels{std::istream_iterator<std::string>(label_text), {}};
 
@@ -172,12 +175,14 @@ int run(const Options& opt) {
     request.infer();
 
     std::vector<float> scores = as_floats(request.get_output_tensor(scores_index));
-    if (!probabilities) {  // the model ends in logits: softmax them, as the Python API does
+    if (kind == "logits") {  // softmax them, as the Python API does
         const float top = *std::max_element(scores.begin(), scores.end());
         double sum = 0;
         for (float& s : scores) sum += (s = std::exp(s - top));
         for (float& s : scores) s = static_cast<float>(s / sum);
-    }
+    } else if (kind == "log_probabilities") {
+        for (float& s : scores) s = std::exp(s);
+    }  // probabilities and per-label sigmoids are reported as the model gives them
     const ov::Tensor saliency = request.get_tensor(SALIENCY);  // by name: [1, classes, H, W]
     const ov::Shape shape = saliency.get_shape();
     const size_t classes = shape[1], height = shape[2], width = shape[3];

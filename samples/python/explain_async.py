@@ -18,6 +18,7 @@ import openvino as ov
 
 import ov_reciprocam as orc
 from ov_reciprocam import files, imaging
+from ov_reciprocam.info import PatchInfo
 from ov_reciprocam.labels import labels_of
 
 model_path, source, out_dir = sys.argv[1:4]
@@ -27,7 +28,7 @@ core = ov.Core()
 model = core.read_model(model_path)
 recipe = orc.Preprocess.from_model(model)  # resize, channel order, mean and scale from rt_info model_info
 labels = labels_of(model) or []
-scores_index = int(model.get_rt_info(["ov_reciprocam", "output_index"]).astype(str))
+info = PatchInfo.read(model)  # which output holds the class scores, and what kind they are
 # f32: on AMX CPUs the default bf16 moves normalized maps by a few hundredths.
 config = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": "f32"}
 compiled = core.compile_model(model, device, config)
@@ -51,7 +52,7 @@ def frames(source):
 def completed(request, userdata):
     """Runs on an OpenVINO thread when a request finishes; `userdata` is what start_async was given."""
     name, picture = userdata
-    scores = request.get_output_tensor(scores_index).data.reshape(-1)
+    scores = probabilities(request.get_output_tensor(info.output_index).data.reshape(1, -1), info.score_kind)[0]
     maps = request.get_tensor("saliency_map").data[0]  # [classes, h, w], by output name
     top = int(np.argmax(scores))
     label = labels[top] if top < len(labels) else f"class_{top}"
