@@ -20,6 +20,7 @@ import ov_reciprocam as orc
 from ov_reciprocam import files, imaging
 from ov_reciprocam.info import PatchInfo
 from ov_reciprocam.labels import labels_of
+from ov_reciprocam.scores import probabilities
 
 model_path, source, out_dir = sys.argv[1:4]
 device = sys.argv[4] if len(sys.argv) > 4 else "CPU"
