@@ -24,7 +24,7 @@ from .graph import SALIENCY, SALIENCY_CLASSES
 from .info import PatchInfo
 from .loading import read_model
 from .locating import Located, locate
-from .patching import is_patched, patch, set_batch
+from .patching import is_patched, patch, set_batch, set_input_shape
 
 
 @dataclass
@@ -143,6 +143,8 @@ def measure(
             plain = strip_saliency(read_model(patched))
         else:
             plain = read_model(loaded)
+            if patch_options.get("input_shape"):
+                set_input_shape(plain, patch_options["input_shape"])
             set_batch(plain, batch)
             patched = patch(loaded, batch=batch, **patch_options)
         located = locate(plain, target, head.get("scores_output"), head.get("target_layout"))

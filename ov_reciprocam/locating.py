@@ -110,6 +110,7 @@ def locate(
     output_index, scores = find_scores(model, graph, output)
     logits, kind = _kind_of(scores)
     classes = int(scores.get_partial_shape()[1].get_length())
+    _require_static_image_size(model)
     chain = graph.dominators(scores)
     candidates = tuple(
         fm
@@ -131,6 +132,16 @@ def locate(
         candidates=candidates,
         tail=graph.between(chosen.output, scores),
     )
+
+
+def _require_static_image_size(model: ov.Model) -> None:
+    """Feature maps need a known size: a model exported with a dynamic height and width says so."""
+    shape = model.get_parameters()[0].get_partial_shape()
+    if shape.rank.is_static and shape.rank.get_length() == 4 and not all(d.is_static for d in shape[1:]):
+        raise ReciproCamError(
+            f"the model input {_shape_text(model.get_parameters()[0].output(0))} has a dynamic size; "
+            "explain it at one size with --input-shape (for example 1,3,224,224)"
+        )
 
 
 def _require_single_input(model: ov.Model) -> None:

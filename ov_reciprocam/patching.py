@@ -46,6 +46,7 @@ def patch(
     fast: bool = True,
     replace: bool = False,
     kernel: str = "gaussian",
+    input_shape: tuple[int, ...] | None = None,
 ) -> ov.Model:
     """Return a copy of `model` with a `saliency_map` output [B, classes, H, W] computed by Recipro-CAM.
 
@@ -64,6 +65,8 @@ def patch(
     fast: use the exact shortcuts for pooled and flatten+linear tails (False: always the mosaic).
     replace: drop a `saliency_map` output another tool added, and add ours.
     kernel: for transformers, "gaussian" (each patch token's 3x3 neighbourhood) or "onehot".
+    input_shape: reshape the input first (-1 for a dynamic dimension): models exported with a dynamic
+        height and width are explained at one size.
     """
     from . import __version__
 
@@ -83,6 +86,8 @@ def patch(
                 "--replace drops it and adds ours"
             )
         model.remove_result(model.get_results()[foreign])
+    if input_shape is not None:
+        set_input_shape(model, input_shape)
     if batch is not None:
         set_batch(model, batch)
     kernel = _kernel(kernel)
@@ -162,6 +167,20 @@ def require_static(model: ov.Model) -> None:
                     f"'{op.get_friendly_name()}' has the dynamic shape {out.get_partial_shape()}; "
                     "set a static batch and input size for devices that need static shapes (NPU)"
                 )
+
+
+def set_input_shape(model: ov.Model, dims: tuple[int, ...]) -> None:
+    """Reshape the single input to `dims` (-1: dynamic), or a one-line error naming --input-shape."""
+    param = model.get_parameters()[0]
+    rank = param.get_partial_shape().rank
+    if rank.is_static and rank.get_length() != len(dims):
+        raise ReciproCamError(
+            f"--input-shape has {len(dims)} dimensions, the input {param.get_partial_shape()} has {rank.get_length()}"
+        )
+    try:
+        model.reshape({param.output(0): ov.PartialShape([ov.Dimension(d) for d in dims])})
+    except Exception as exc:
+        raise ReciproCamError(f"cannot reshape the input to {list(dims)} (--input-shape): {first_line(exc)}") from None
 
 
 def set_batch(model: ov.Model, batch: int) -> None:

@@ -5,6 +5,7 @@ Each builder puts a head on `builders.backbone` (feature map "block2", [B, 16, 8
 
 from __future__ import annotations
 
+import builders
 import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
@@ -188,3 +189,10 @@ def runtime_batch_reshape(adaptive: bool = False) -> ov.Model:
     batch = ops.gather(ops.shape_of(image), _i64(0), _i64(0))
     flat = ops.reshape(pooled, ops.concat([batch, _i64(-1)], 0), special_zero=False)
     return _model([_named(ops.softmax(_linear(flat, rng, CLASSES), 1), "scores")], image)
+
+
+def dynamic_size() -> ov.Model:
+    """builders.gap_linear with the input's height and width dynamic ([?, 3, ?, ?]), as ONNX exports often are."""
+    model = builders.gap_linear()
+    model.reshape({model.inputs[0]: ov.PartialShape([-1, 3, -1, -1])})
+    return model

@@ -9,6 +9,7 @@ import sys
 import builders
 import heads
 import numpy as np
+import openvino as ov
 import pytest
 from conftest import IMAGES
 from reference import compile_f32, recipro_cam
@@ -254,3 +255,26 @@ def test_a_batch_read_from_the_input_at_run_time(adaptive):
     maps = patched(images)[orc.SALIENCY]
     for i in range(3):
         assert_maps_match(maps[i], patched(images[i : i + 1])[orc.SALIENCY][0])
+
+
+# --- input size ------------------------------------------------------------------------------------------------------
+
+
+def test_a_dynamic_input_size_is_explained_at_the_size_given(tmp_path):
+    model = heads.dynamic_size()
+    with pytest.raises(orc.ReciproCamError, match=r"input \[\?,3,\?,\?\] has a dynamic size.*--input-shape"):
+        orc.patch(model)
+    for size, hw in (((32, 32), (8, 8)), ((16, 48), (4, 12))):
+        patched = orc.patch(model, input_shape=(1, 3, *size), normalize=False)
+        image = np.random.default_rng(3).standard_normal((1, 3, *size)).astype(np.float32)
+        maps = compile_f32(patched)(image)[orc.SALIENCY][0]
+        assert maps.shape == (builders.CLASSES, *hw)
+        sized = orc.read_model(model)
+        sized.reshape({sized.inputs[0]: ov.PartialShape([1, 3, *size])})
+        assert_maps_match(maps, recipro_cam(sized, image, "block2"), cap=1e-4)
+    xml = tmp_path / "dynamic.xml"
+    orc.save(orc.read_model(model), xml)
+    done = cli("inspect", xml)
+    assert done.returncode == 1 and "--input-shape" in done.stderr and "Traceback" not in done.stderr
+    done = cli("inspect", xml, "--input-shape", "1,3,64,64")
+    assert done.returncode == 0 and "16x16x16  <- auto" in done.stdout, done.stdout

@@ -12,6 +12,7 @@ from .options import (
     graph_options,
     labels_from,
     output_option,
+    parse_dims,
     patch_options,
     preprocess_options,
     resolve_recipe,
@@ -115,13 +116,22 @@ def patch(model: Path, output, batch, static_batch, labels, embed_preprocessing,
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--scores-output", metavar="NAME", help="The model output holding the class scores, when several could.")
 @click.option("--target-layout", type=click.Choice(["NCHW", "NHWC"]), help="The target's layout, when no op says.")
-def inspect(model: Path, scores_output, target_layout) -> None:
+@click.option(
+    "--input-shape",
+    metavar="N,C,H,W",
+    callback=lambda ctx, param, value: parse_dims(value),
+    help="Reshape the input first, for models exported with a dynamic size.",
+)
+def inspect(model: Path, scores_output, target_layout, input_shape) -> None:
     """List MODEL's outputs with what each was taken for, and the feature maps it could be explained at."""
     from ..loading import read_model
     from ..locating import locate, output_roles
+    from ..patching import set_input_shape
     from ..vit.locate import locate_tokens
 
     loaded = read_model(model)
+    if input_shape:
+        set_input_shape(loaded, input_shape)
     click.echo("outputs:")
     for role in output_roles(loaded):
         click.echo(f"  {role.name}  {role.shape}  {role.role}")

@@ -103,6 +103,12 @@ patch_options = stack(
         help="The model output holding the class scores, when several could.  [default: from the graph]",
     ),
     click.option(
+        "--input-shape",
+        metavar="N,C,H,W",
+        callback=lambda ctx, param, value: parse_dims(value),
+        help="Reshape the input first (-1: dynamic), for models exported with a dynamic size.",
+    ),
+    click.option(
         "--target-layout",
         type=click.Choice(["NCHW", "NHWC"]),
         help="The target's layout, when no op around it says.  [default: from the graph]",
@@ -198,3 +204,13 @@ ray_options = stack(
         help="Write overlay PNGs and the contact sheet.  [default: yes; with --ray, no]",
     ),
 )
+
+
+def parse_dims(text: str | None) -> tuple[int, ...] | None:
+    """`1,3,224,224` (or `?` / -1 for a dynamic dimension) as a tuple."""
+    if text is None:
+        return None
+    try:
+        return tuple(int(v) for v in text.replace("?", "-1").split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected sizes like 1,3,224,224, got '{text}'") from None
