@@ -23,6 +23,7 @@ import openvino as ov
 import openvino.opset13 as ops
 
 from . import tails
+from .batch_patterns import batch_free_pattern, copies_pattern, set_reshape_pattern
 from .errors import ReciproCamError
 from .locating import FeatureMap, Located
 from .scores import Score, ScoreKind
@@ -87,7 +88,9 @@ class _TailClone:
                 continue
             if (pattern := batch_free_pattern(original, batch)) is not None:
                 set_reshape_pattern(twin, pattern)
-            elif (scaled := _copies_pattern(twin.input_value(1), located.target)) is not None:
+            elif (
+                scaled := copies_pattern(twin.input_value(1), located.target.height * located.target.width)
+            ) is not None:
                 twin.input(1).replace_source_output(scaled)
 
     def __getitem__(self, original: ov.Node) -> ov.Node:
@@ -321,29 +324,6 @@ def _is_pointwise_on_pixel(conv: ov.Node) -> bool:
     )
 
 
-def _copies_pattern(pattern: ov.Output, target: FeatureMap) -> ov.Output | None:
-    """A Reshape pattern that reads the input's batch at run time (torch's `x.reshape(x.shape[0], -1)`:
-    Concat(Gather(ShapeOf(x), 0), ...)), with that batch B made B*H*W, the number of copies; else None."""
-    node = pattern.get_node()
-    if node.get_type_name() != "Concat" or node.get_attributes()["axis"] != 0:
-        return None
-    first = node.input_value(0)
-    source = first
-    while source.get_node().get_type_name() in ("Unsqueeze", "Convert", "Reshape", "Squeeze"):
-        source = source.get_node().input_value(0)
-    gather = source.get_node()
-    if gather.get_type_name() != "Gather" or gather.input_value(0).get_node().get_type_name() not in ("ShapeOf",):
-        return None
-    index, axis = (gather.input_value(i).get_node() for i in (1, 2))
-    if index.get_type_name() != "Constant" or axis.get_type_name() != "Constant":
-        return None
-    if [np.asarray(n.get_data()).reshape(-1).tolist() for n in (index, axis)] != [[0], [0]]:
-        return None
-    hw = ops.constant(np.array(target.height * target.width, first.get_element_type().to_dtype()))
-    parts = [ops.multiply(first, hw).output(0), *node.input_values()[1:]]
-    return ops.concat(parts, 0).output(0)
-
-
 def _input_dependent(ordered_ops: list[ov.Node]) -> set[int]:
     """Instance ids of the ops whose value depends on a model input (all but constant subgraphs)."""
     found: set[int] = set()
@@ -351,31 +331,6 @@ def _input_dependent(ordered_ops: list[ov.Node]) -> set[int]:
         if op.get_type_name() == "Parameter" or any(v.get_node().get_instance_id() in found for v in op.input_values()):
             found.add(op.get_instance_id())
     return found
-
-
-def batch_free_pattern(reshape: ov.Node, batch: ov.Dimension) -> np.ndarray | None:
-    """For a Reshape to a literal batch ([1, 1024]), a pattern that keeps its input's batch ([0, 1024]).
-
-    ONNX exports of static-batch models bake the batch into flatten shapes; the copies (B*H*W)
-    and a new input batch both need it to follow the input instead. None when there is nothing to free.
-    """
-    pattern = reshape.input_value(1).get_node()
-    source = reshape.get_input_partial_shape(0)
-    if batch.is_dynamic or pattern.get_type_name() != "Constant" or source.rank.is_dynamic or source[0] != batch:
-        return None
-    values = np.asarray(pattern.get_data()).copy()
-    if values.ndim != 1 or values.size == 0 or values[0] != batch.get_length():
-        return None
-    if not reshape.get_attributes().get("special_zero", False) and (values[1:] == 0).any():
-        return None
-    values[0] = 0
-    return values
-
-
-def set_reshape_pattern(reshape: ov.Node, values: np.ndarray) -> None:
-    """Point a Reshape at `values`, with 0 meaning "keep this input dimension"."""
-    reshape.input(1).replace_source_output(ops.constant(values).output(0))
-    reshape.set_attribute("special_zero", True)
 
 
 def saliency(

@@ -7,6 +7,7 @@ import os
 import openvino as ov
 
 from . import graph, info
+from .batch_patterns import batch_free_pattern, set_reshape_pattern
 from .errors import ReciproCamError
 from .labels import labels_beside, labels_of, write_labels
 from .loading import first_line, read_model
@@ -192,8 +193,8 @@ def set_batch(model: ov.Model, batch: int) -> None:
     if shape.rank.is_dynamic:
         raise ReciproCamError("the model input has a dynamic rank; reshape it to a fixed image shape first")
     for op in model.get_ordered_ops():
-        if op.get_type_name() == "Reshape" and (pattern := graph.batch_free_pattern(op, shape[0])) is not None:
-            graph.set_reshape_pattern(op, pattern)
+        if op.get_type_name() == "Reshape" and (pattern := batch_free_pattern(op, shape[0])) is not None:
+            set_reshape_pattern(op, pattern)
     shape[0] = ov.Dimension(-1) if batch == -1 else ov.Dimension(batch)
     try:
         model.reshape({param.output(0): shape})

@@ -14,9 +14,9 @@ from reference import CONFIG, compile_f32, recipro_cam
 from tolerance import assert_maps_match
 
 import ov_reciprocam as orc
+from ov_reciprocam.dataflow import node_name
 from ov_reciprocam.fidelity import compare, summary
 from ov_reciprocam.imaging import read_image
-from ov_reciprocam.locating import node_name
 from ov_reciprocam.metrics import pearson, spearman
 from ov_reciprocam.quantize import augment, quantize, saliency_subgraph
 

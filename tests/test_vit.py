@@ -14,7 +14,7 @@ from reference import compile_f32
 from vit_reference import vit_recipro_cam
 
 import ov_reciprocam as orc
-from ov_reciprocam.locating import node_name
+from ov_reciprocam.dataflow import node_name
 from ov_reciprocam.vit.locate import TOKENS, locate_tokens
 
 VARIANTS = {

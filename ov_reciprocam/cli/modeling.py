@@ -124,8 +124,9 @@ def patch(model: Path, output, batch, static_batch, labels, embed_preprocessing,
 )
 def inspect(model: Path, scores_output, target_layout, input_shape) -> None:
     """List MODEL's outputs with what each was taken for, and the feature maps it could be explained at."""
+    from ..head import output_roles
     from ..loading import read_model
-    from ..locating import locate, output_roles
+    from ..locating import locate
     from ..patching import set_input_shape
     from ..vit.locate import locate_tokens
 

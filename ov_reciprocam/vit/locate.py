@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 
 import openvino as ov
 
+from ..dataflow import DataGraph, node_name
 from ..errors import ReciproCamError
-from ..locating import FeatureMap, Located, _DataGraph, _kind_of, _named_target_output, find_scores, node_name
+from ..head import find_scores, kind_of
+from ..locating import FeatureMap, Located, _named_target_output
 
 TOKENS = "tokens"  # FeatureMap.layout of a token target: [B, P + h*w, D]
 _ATTENTION = frozenset({"Softmax", "ScaledDotProductAttention"})
@@ -95,9 +97,9 @@ def locate_tokens(model: ov.Model, target: str | None = None, output: str | None
     grid = _patch_grid(model)
     if grid is None:
         return None
-    graph = _DataGraph(model)
+    graph = DataGraph(model)
     output_index, scores = find_scores(model, graph, output)
-    logits, kind = _kind_of(scores)
+    logits, kind = kind_of(scores)
     h, w = grid
     blocks = []
     for out in reversed(graph.dominators(scores)):
