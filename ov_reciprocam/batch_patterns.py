@@ -37,7 +37,7 @@ def set_reshape_pattern(reshape: ov.Node, values: np.ndarray) -> None:
     reshape.set_attribute("special_zero", True)
 
 
-def copies_pattern(pattern: ov.Output, copies_per_image: int) -> ov.Output | None:
+def copies_pattern(pattern: ov.Output, copies_per_image: int | ov.Output) -> ov.Output | None:
     """A Reshape pattern that reads the input's batch at run time (torch's `x.reshape(x.shape[0], -1)`:
     Concat(Gather(ShapeOf(x), 0), ...)), with that batch B made B * copies_per_image; else None."""
     node = pattern.get_node()
@@ -55,6 +55,9 @@ def copies_pattern(pattern: ov.Output, copies_per_image: int) -> ov.Output | Non
         return None
     if [np.asarray(n.get_data()).reshape(-1).tolist() for n in (index, axis)] != [[0], [0]]:
         return None
-    hw = ops.constant(np.array(copies_per_image, first.get_element_type().to_dtype()))
+    if isinstance(copies_per_image, int):
+        hw = ops.constant(np.array(copies_per_image, first.get_element_type().to_dtype()))
+    else:  # a size read at run time, [1]
+        hw = ops.convert(copies_per_image, first.get_element_type())
     parts = [ops.multiply(first, hw).output(0), *node.input_values()[1:]]
     return ops.concat(parts, 0).output(0)

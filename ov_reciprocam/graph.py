@@ -41,18 +41,44 @@ def _i64(*values: int) -> ov.Node:
     return ops.constant(np.array(values, np.int64))
 
 
+Size = int | ov.Output  # a static size, or a 1-D i64 tensor of one element read at run time
+
+
+def spatial_sizes(t: FeatureMap) -> tuple[Size, Size, Size]:
+    """(H, W, H*W) of the target: ints when static (NPU graphs stay static), else from its runtime shape."""
+    if t.static_size:
+        return t.height, t.width, t.height * t.width
+    shape = ops.shape_of(t.output, ov.Type.i64)
+    h, w = (ops.gather(shape, _i64(a), _i64(0)).output(0) for a in ((2, 3) if t.layout == "NCHW" else (1, 2)))
+    return h, w, ops.multiply(h, w).output(0)
+
+
+def _pattern(*parts: Size) -> ov.Output:
+    """A Reshape pattern: a constant when every part is static, else a Concat of the parts."""
+    if all(isinstance(p, int) for p in parts):
+        return _i64(*parts).output(0)
+    return ops.concat([_i64(p).output(0) if isinstance(p, int) else p for p in parts], 0).output(0)
+
+
+def _as_scalar(size: Size, dtype: np.dtype) -> ov.Output:
+    if isinstance(size, int):
+        return ops.constant(dtype.type(size)).output(0)
+    return ops.convert(size, ov.Type(dtype)).output(0)
+
+
 def masked_copies(target: FeatureMap) -> ov.Output:
     """[B*H*W, ...] copies of the target, copy n zero everywhere but at spatial position n."""
-    hw, k = target.height * target.width, target.channels
-    size = ops.constant(np.int64(hw))
+    h, w, hw = spatial_sizes(target)
+    k = target.channels
+    size = ops.constant(np.int64(hw)) if isinstance(hw, int) else ops.squeeze(hw, _i64(0))
     eye = ops.eye(size, size, ops.constant(np.int64(0)), target.output.get_element_type())
     if target.layout == "NCHW":
-        mask_shape, copy_shape = [1, hw, 1, target.height, target.width], [-1, k, target.height, target.width]
+        mask_shape, copy_shape = (1, hw, 1, h, w), (-1, k, h, w)
     else:
-        mask_shape, copy_shape = [1, hw, target.height, target.width, 1], [-1, target.height, target.width, k]
-    mask = ops.reshape(eye, _i64(*mask_shape), special_zero=False)
+        mask_shape, copy_shape = (1, hw, h, w, 1), (-1, h, w, k)
+    mask = ops.reshape(eye, _pattern(*mask_shape), special_zero=False)
     copies = ops.multiply(ops.unsqueeze(target.output, _i64(1)), mask)
-    return ops.reshape(copies, _i64(*copy_shape), special_zero=False).output(0)
+    return ops.reshape(copies, _pattern(*copy_shape), special_zero=False).output(0)
 
 
 class _TailClone:
@@ -88,9 +114,7 @@ class _TailClone:
                 continue
             if (pattern := batch_free_pattern(original, batch)) is not None:
                 set_reshape_pattern(twin, pattern)
-            elif (
-                scaled := copies_pattern(twin.input_value(1), located.target.height * located.target.width)
-            ) is not None:
+            elif (scaled := copies_pattern(twin.input_value(1), spatial_sizes(located.target)[2])) is not None:
                 twin.input(1).replace_source_output(scaled)
 
     def __getitem__(self, original: ov.Node) -> ov.Node:
@@ -201,8 +225,14 @@ def tail_scores(
     (see `tails.final_linear`).
     """
     plan = tails.plan(model, located) if fast else tails.TailPlan(tails.TailKind.GENERIC)
-    clone = _TailClone(model, located)
     t = located.target
+    if not t.static_size and plan.kind is not tails.TailKind.POOLED:
+        if flatten := tails.flatten_of_dynamic_size(model, located):
+            raise ReciproCamError(
+                f"the tail flattens the target '{t.name}', whose size follows the input's, at '{flatten}': its linear "
+                "layer fits one input size; pass --input-shape, e.g. 1,3,224,224"
+            )
+    clone = _TailClone(model, located)
     if plan.kind is tails.TailKind.POOLED:
         # g is per pixel, so g(0) needs one zero pixel, not a zero map: a broadcast scalar, which
         # also keeps a zero constant out of the IR.
@@ -226,15 +256,15 @@ def tail_scores(
     ):
         return CopyScores(clone.value(source.tensor), plan.kind)
     clone.value(source.tensor)  # settles the clone's shapes, which _picked_logits reads
-    return CopyScores(_picked_logits(clone, final, picks, t.height * t.width), plan.kind, picked=True)
+    return CopyScores(_picked_logits(clone, final, picks, spatial_sizes(t)[2]), plan.kind, picked=True)
 
 
-def _picked_logits(clone: _TailClone, final: tails.FinalLinear, picks: ov.Output, hw: int) -> ov.Output:
+def _picked_logits(clone: _TailClone, final: tails.FinalLinear, picks: ov.Output, hw: Size) -> ov.Output:
     """x @ W[:, picks] + b[picks] for the clone's final linear layer: [B*H*W, k], k columns of W per image."""
     matmul = clone[final.matmul]
     x = matmul.input_value(0)
     d = x.get_partial_shape()[1].get_length()
-    per_image = ops.reshape(x, _i64(-1, hw, d), special_zero=False)  # [B, HW, D]
+    per_image = ops.reshape(x, _pattern(-1, hw, d), special_zero=False)  # [B, HW, D]
     weights = matmul.input_value(1)
     if matmul.get_attributes()["transpose_b"]:  # W is [classes, D]
         columns = ops.gather(weights, picks, _i64(0))  # [B, k, D]
@@ -255,20 +285,22 @@ def _pooled_copies(pool: ov.Node, at_zero: ov.Output | None, t: FeatureMap) -> o
 
     at_zero: g applied to one zero pixel, or None when there are no per-pixel ops (g(0) = 0).
     """
-    hw = t.height * t.width
+    hw = spatial_sizes(t)[2]
     mapped = pool.input_value(0)  # g(F), computed by the original model
     k = mapped.get_partial_shape()[1 if t.layout == "NCHW" else 3].get_length()
     dtype = mapped.get_element_type().to_dtype()
     if t.layout == "NCHW":
         # Position-major although g(F) is NCHW: the CPU plugin holds g(F) channels-last, and a
         # class-major softmax/reorder measured slower than this transpose on SqueezeNet.
-        per_position = ops.transpose(ops.reshape(mapped, _i64(0, k, hw), special_zero=True), _i64(0, 2, 1))
+        per_position = ops.transpose(ops.reshape(mapped, _pattern(0, k, hw), special_zero=True), _i64(0, 2, 1))
     else:
-        per_position = ops.reshape(mapped, _i64(0, hw, k), special_zero=True)
+        per_position = ops.reshape(mapped, _pattern(0, hw, k), special_zero=True)
+    positions = _as_scalar(hw, dtype)
     if at_zero is not None:  # every other position of copy n holds g(0)
-        background = ops.multiply(ops.reshape(at_zero, _i64(k), special_zero=False), ops.constant(dtype.type(hw - 1)))
+        others = ops.subtract(positions, ops.constant(dtype.type(1)))
+        background = ops.multiply(ops.reshape(at_zero, _i64(k), special_zero=False), others)
         per_position = ops.add(per_position, background)
-    pooled = ops.divide(per_position, ops.constant(dtype.type(hw)))
+    pooled = ops.divide(per_position, positions)
     rest = [d.get_length() for d in pool.get_output_partial_shape(0)[1:]]
     return ops.reshape(pooled, _i64(-1, *rest), special_zero=False).output(0)
 
@@ -350,9 +382,9 @@ def saliency(
     as cv2.resize does.
     """
     t = located.target
-    hw = t.height * t.width
+    h, w, hw = spatial_sizes(t)
     kept = picks.get_partial_shape()[1].get_length() if picks is not None else located.classes
-    per_image = ops.reshape(scores.values, _i64(-1, hw, kept if scores.picked else located.classes), False)
+    per_image = ops.reshape(scores.values, _pattern(-1, hw, kept if scores.picked else located.classes), False)
     if per_image.get_output_element_type(0) != ov.Type.f32:
         per_image = ops.convert(per_image, ov.Type.f32)
     # A softmax is over every class: `tail_scores` picks classes only where no softmax follows.
@@ -375,7 +407,7 @@ def saliency(
         per_class = ops.transpose(per_image, _i64(0, 2, 1))
     if picks is not None:
         outputs[SALIENCY_CLASSES] = picks
-    maps = ops.reshape(per_class, _i64(-1, kept, t.height, t.width), special_zero=False)
+    maps = ops.reshape(per_class, _pattern(-1, kept, h, w), special_zero=False)
     if upsample:
         maps = ops.interpolate(maps, _i64(*upsample), "linear", "sizes", axes=_i64(2, 3))
     if uint8:

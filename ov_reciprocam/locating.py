@@ -42,8 +42,17 @@ class FeatureMap:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        """(channels, height, width), whatever the layout."""
+        """(channels, height, width), whatever the layout; -1 for a size that follows the input's."""
         return (self.channels, self.height, self.width)
+
+    @property
+    def static_size(self) -> bool:
+        return self.height >= 0 and self.width >= 0
+
+    @property
+    def several_positions(self) -> bool:
+        """More than one spatial position, or a size only known at run time."""
+        return not self.static_size or self.height * self.width > 1
 
 
 @dataclass(frozen=True)
@@ -73,12 +82,11 @@ def locate(
     output_index, scores = find_scores(model, graph, output)
     logits, kind = kind_of(scores)
     classes = int(scores.get_partial_shape()[1].get_length())
-    _require_static_image_size(model)
     chain = graph.dominators(scores)
     candidates = tuple(
         fm
         for out in reversed(chain)
-        if graph.after_spatial_op(out) and (fm := _feature_map(out, graph)) is not None and fm.height * fm.width > 1
+        if graph.after_spatial_op(out) and (fm := _feature_map(out, graph)) is not None and fm.several_positions
     )
     if target is None:
         chosen = _auto_target(candidates, classes, graph, scores)
@@ -97,16 +105,6 @@ def locate(
     )
 
 
-def _require_static_image_size(model: ov.Model) -> None:
-    """Feature maps need a known size: a model exported with a dynamic height and width says so."""
-    shape = model.get_parameters()[0].get_partial_shape()
-    if shape.rank.is_static and shape.rank.get_length() == 4 and not all(d.is_static for d in shape[1:]):
-        raise ReciproCamError(
-            f"the model input {shape_text(model.get_parameters()[0].output(0))} has a dynamic size; "
-            "explain it at one size with --input-shape (for example 1,3,224,224)"
-        )
-
-
 def _require_single_input(model: ov.Model) -> None:
     params = model.get_parameters()
     if len(params) != 1:
@@ -117,10 +115,11 @@ def _require_single_input(model: ov.Model) -> None:
 
 
 def _static_dims(output: ov.Output) -> list[int] | None:
+    """The three non-batch dims of a 4-D tensor, -1 where dynamic."""
     shape = output.get_partial_shape()
-    if shape.rank.is_dynamic or shape.rank.get_length() != 4 or not all(d.is_static for d in shape[1:]):
+    if shape.rank.is_dynamic or shape.rank.get_length() != 4:
         return None
-    return [d.get_length() for d in shape[1:]]
+    return [d.get_length() if d.is_static else -1 for d in shape[1:]]
 
 
 def _feature_map(output: ov.Output, graph: DataGraph, layout: str | None = None) -> FeatureMap | None:
@@ -130,6 +129,8 @@ def _feature_map(output: ov.Output, graph: DataGraph, layout: str | None = None)
         return None
     layout = layout or _layout(output, graph)
     c, h, w = dims if layout != "NHWC" else (dims[2], dims[0], dims[1])
+    if c < 0 or (layout is None and -1 in dims):
+        return None  # the channel count sizes the subgraph; with no layout, which dim it is is unknown
     return FeatureMap(
         output=output,
         name=node_name(output),
@@ -219,7 +220,10 @@ def _layout(output: ov.Output, graph: DataGraph) -> str | None:
 def _with_layout(fm: FeatureMap, layout: str | None, graph: DataGraph) -> FeatureMap:
     """`fm` in the layout the user gave, or as found; a one-line error when neither says."""
     if layout is not None:
-        return _feature_map(fm.output, graph, layout)
+        given = _feature_map(fm.output, graph, layout)
+        if given is None:
+            raise ReciproCamError(f"as {layout}, the target '{fm.name}' has no static channel count (--target-layout)")
+        return given
     if fm.layout is None:
         raise ReciproCamError(
             f"cannot tell whether the target '{fm.name}' {shape_text(fm.output)} is NCHW or NHWC: no convolution, "
@@ -286,10 +290,9 @@ def _named_target(model: ov.Model, name: str, chain: list[ov.Output], graph: Dat
     fm = _feature_map(out, graph)
     if fm is None:
         raise ReciproCamError(
-            f"target '{name}' has shape {out.get_partial_shape()}; "
-            "it must be 4-D with static channels, height and width"
+            f"target '{name}' has shape {out.get_partial_shape()}; it must be 4-D with static channels"
         )
-    if fm.height * fm.width < 2:
+    if not fm.several_positions:
         raise ReciproCamError(
             f"target '{name}' is {fm.height}x{fm.width}: one position has nothing to compare; "
             "pick a map with H*W > 1 listed by `ov-reciprocam inspect`"

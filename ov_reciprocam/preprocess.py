@@ -81,7 +81,10 @@ class Preprocess:
         layout = overrides.pop("layout", None) or input_layout(shape)
         h, w = (shape[1], shape[2]) if layout == "NHWC" else (shape[2], shape[3])
         if h.is_dynamic or w.is_dynamic:
-            raise ReciproCamError(f"the model input {shape} has a dynamic height or width; reshape it to a fixed size")
+            raise ReciproCamError(
+                f"the model input {shape} has a dynamic height or width: photos need one size; "
+                "patch it with --input-shape (for example 1,3,224,224)"
+            )
         reverse = _info(model, "reverse_input_channels")
         found = {
             "mean": parse_values(_info(model, "mean_values")),

@@ -213,3 +213,18 @@ def _is_linear(matmul: ov.Node, flatten: ov.Node, located: Located) -> bool:
         and matmul.get_input_partial_shape(1).is_static
         and matmul.get_input_partial_shape(1).rank.get_length() == 2
     )
+
+
+def flatten_of_dynamic_size(model: ov.Model, located: Located) -> str | None:
+    """The name of a Reshape in the tail that flattens a map of dynamic height or width, if any.
+
+    The linear layer after such a flatten has weights per position: only one input size fits it.
+    """
+    for node in model.get_ordered_ops():
+        if node.get_instance_id() not in located.tail or node.get_type_name() != "Reshape":
+            continue
+        source, result = node.get_input_partial_shape(0), node.get_output_partial_shape(0)
+        if source.rank.is_static and source.rank.get_length() == 4 and source[1:].is_dynamic:
+            if result.rank.is_dynamic or result.rank.get_length() < 4:
+                return node.get_friendly_name()
+    return None

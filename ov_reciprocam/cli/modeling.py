@@ -146,7 +146,8 @@ def inspect(model: Path, scores_output, target_layout, input_shape) -> None:
     for c in located.candidates:
         mark = "  <- auto" if c.name == located.target.name else ""
         names = f"  tensors: {', '.join(c.tensor_names)}" if c.tensor_names else ""
-        click.echo(f"  {c.name:<{width}}  {c.layout or '?'} {c.channels}x{c.height}x{c.width}{names}{mark}")
+        size = "x".join(str(d) if d >= 0 else "?" for d in c.shape)  # ?: follows the input size
+        click.echo(f"  {c.name:<{width}}  {c.layout or '?'} {size}{names}{mark}")
 
 
 COMMANDS = (patch, inspect)
