@@ -51,8 +51,13 @@ class FeatureMap:
 
     @property
     def several_positions(self) -> bool:
-        """More than one spatial position, or a size only known at run time."""
-        return not self.static_size or self.height * self.width > 1
+        """More than one spatial position, or a size only known at run time; in both readings while the
+        layout is unknown (ConvNeXt's head norm [N, 1, 1, 768] is no map in its true NHWC reading)."""
+        if not self.static_size:
+            return True
+        if self.layout is None:  # (channels, height, width) hold the NCHW reading of the dims
+            return self.height * self.width > 1 and self.channels * self.height > 1
+        return self.height * self.width > 1
 
 
 @dataclass(frozen=True)
