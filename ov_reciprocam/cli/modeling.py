@@ -112,7 +112,7 @@ def patch(model: Path, output, batch, static_batch, labels, embed_preprocessing,
     click.echo(f"saved     {output}")
 
 
-@click.command(short_help="List the outputs and the feature maps a model could be explained at.")
+@click.command(short_help="List a model's outputs and the feature maps to explain.")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--scores-output", metavar="NAME", help="The model output holding the class scores, when several could.")
 @click.option("--target-layout", type=click.Choice(["NCHW", "NHWC"]), help="The target's layout, when no op says.")
