@@ -90,7 +90,8 @@ class _TailClone:
     Constant node used by two layers differently, which would move the original outputs by ~1e-5.
     """
 
-    def __init__(self, model: ov.Model, located: Located) -> None:
+    def __init__(self, model: ov.Model, located: Located, copies: bool = True) -> None:
+        """copies: the clone will run on B*H*W copies, so Reshapes that bake in or read the batch follow them."""
         originals = model.get_ordered_ops()
         twins = model.clone().get_ordered_ops()
         if [o.get_friendly_name() for o in originals] != [o.get_friendly_name() for o in twins]:
@@ -110,7 +111,7 @@ class _TailClone:
                     self._target_inputs.append(twin.input(i))
                 elif source_id not in located.tail and source_id in computed:
                     twin.input(i).replace_source_output(source)
-            if original.get_type_name() != "Reshape":
+            if not copies or original.get_type_name() != "Reshape":
                 continue
             if (pattern := batch_free_pattern(original, batch)) is not None:
                 set_reshape_pattern(twin, pattern)
@@ -152,13 +153,23 @@ class _TailClone:
             self.replace_uses(original, ops.reshape(product, _i64(-1, c_out, 1, 1), special_zero=False).output(0))
 
     def value(self, original: ov.Output) -> ov.Output:
-        """The clone's counterpart of the tail tensor `original`, its shapes settled."""
+        """The clone's counterpart of the tail tensor `original`, its shapes settled.
+
+        Only the ops it is computed from are settled: an op a shortcut bypassed may not fit its new inputs.
+        """
+        value = self[original.get_node()].output(original.get_index())
+        needed, stack = set(), [value.get_node()]
+        while stack:
+            node = stack.pop()
+            for source in node.input_values():
+                if (i := source.get_node().get_instance_id()) not in needed:
+                    needed.add(i)
+                    stack.append(source.get_node())
+        needed.add(value.get_node().get_instance_id())
         for node in self._order:
-            twin = self[node]
-            # An op a shortcut bypassed (nothing reads it any more) may not fit its new inputs.
-            if any(out.get_target_inputs() for out in twin.outputs()):
+            if (twin := self[node]).get_instance_id() in needed:
                 twin.validate_and_infer_types()
-        return self[original.get_node()].output(original.get_index())
+        return value
 
 
 @dataclass(frozen=True)

@@ -93,13 +93,19 @@ def patch(
         set_batch(model, batch)
     kernel = _kernel(kernel)
     tokens = locate_tokens(model, target, scores_output)  # a token transformer takes the ViT-ReciproCAM path
+    if tokens and tokens.input_size:  # the size its position embeddings fix, stated so that apps can read it
+        shape = model.get_parameters()[0].get_partial_shape()
+        set_input_shape(
+            model, (shape[0].get_length() if shape[0].is_static else -1, shape[1].get_length(), *tokens.input_size)
+        )
+        tokens = locate_tokens(model, target, scores_output)
     located = tokens.located if tokens else locate(model, target, scores_output, target_layout)
     if top_k is not None and not 1 <= top_k <= located.classes:
         raise ReciproCamError(f"top_k must be between 1 and the number of classes ({located.classes}), got {top_k}")
     how = graph.score_source(located, score)
     picks = graph.top_classes(located, top_k) if top_k else None
     if tokens:
-        scores = vit_graph.tail_scores(model, tokens, how, kernel)
+        scores = vit_graph.tail_scores(model, tokens, how, kernel, fast=fast)
     else:
         scores = graph.tail_scores(model, located, how, fast=fast, picks=picks)
     outputs = graph.saliency(

@@ -53,6 +53,7 @@ class TailKind(str, Enum):
     FLATTEN_LINEAR = "flatten_linear"
     GENERIC = "generic"
     TOKENS = "tokens"  # a transformer's masked token copies (the mosaic)
+    TOKENS_PREFIX = "tokens_prefix"  # a head that reads only prefix tokens: their attention in closed form
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,9 @@ VARIANTS = {
     "distilled_sdpa": {"prefix": 2, "sdpa": True},
     "mean_no_prefix": {"prefix": 0, "pool": "mean"},
     "mean_cls_plain_norm": {"prefix": 1, "pool": "mean", "affine": False},
+    # A relative position bias per head (BEiT) is not one number: the closed form declines it.
+    "cls_position_bias": {"position_bias": True},
+    "cls_static_batch": {"batch": 1},
 }
 GRID = transformers.GRID
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "images"
@@ -41,19 +44,31 @@ def test_target_is_last_block_input_not_patch_conv(name):
     assert patched.get_rt_info(["ov_reciprocam", "prefix_tokens"]).astype(str) == str(VARIANTS[name].get("prefix", 1))
 
 
+@pytest.mark.parametrize("name", VARIANTS)
+def test_prefix_heads_take_the_closed_form(name):
+    closed = VARIANTS[name].get("pool") != "mean" and not VARIANTS[name].get("position_bias")
+    expected = "tokens_prefix" if closed else "tokens"
+    assert orc.patch(transformers.vit(**VARIANTS[name])).get_rt_info(["ov_reciprocam", "path"]).astype(str) == expected
+    assert (
+        orc.patch(transformers.vit(**VARIANTS[name]), fast=False).get_rt_info(["ov_reciprocam", "path"]).astype(str)
+        == "tokens"
+    )
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["default", "mosaic"])
 @pytest.mark.parametrize("kernel", ["gaussian", "onehot"])
 @pytest.mark.parametrize("name", VARIANTS)
-def test_mosaic_equals_brute_force(name, kernel):
+def test_maps_equal_brute_force(name, kernel, fast):
     model = transformers.vit(**VARIANTS[name])
     image = _images(1)
     reference = vit_recipro_cam(model, image, GRID, GRID, kernel)
-    maps = compile_f32(orc.patch(model, normalize=False, kernel=kernel))(image)[orc.SALIENCY][0]
+    maps = compile_f32(orc.patch(model, normalize=False, kernel=kernel, fast=fast))(image)[orc.SALIENCY][0]
     spread = np.ptp(reference, axis=(1, 2)).max()
     assert spread > 1e-6
     np.testing.assert_allclose(maps, reference, rtol=0, atol=min(1e-4, spread / 100))
 
 
-@pytest.mark.parametrize("name", ["cls", "distilled_sdpa", "mean_no_prefix"])
+@pytest.mark.parametrize("name", ["cls", "distilled_sdpa", "mean_no_prefix", "cls_position_bias"])
 def test_batches_give_each_image_its_own_map(name):
     compiled = compile_f32(orc.patch(transformers.vit(**VARIANTS[name])))
     images = _images(5, seed=3)
@@ -67,7 +82,7 @@ def test_batches_give_each_image_its_own_map(name):
 def test_original_outputs_bit_identical(name):
     model = transformers.vit(**VARIANTS[name])
     plain, patched = compile_f32(model), compile_f32(orc.patch(model))
-    images = _images(2, seed=1)
+    images = _images(VARIANTS[name].get("batch", 2), seed=1)
     assert np.array_equal(plain(images)[0], patched(images)[0])
 
 

@@ -33,19 +33,22 @@ def _heads(x):
     return ops.transpose(ops.reshape(x, _i64(0, 0, HEADS, DIM // HEADS), special_zero=True), _i64(0, 2, 1, 3))
 
 
-def _attention(x, rng, sdpa: bool):
+def _attention(x, rng, sdpa: bool, position_bias: bool):
     q, k, v = (_heads(_linear(x, rng, DIM, DIM)) for _ in range(3))
     if sdpa:
         out = ops.scaled_dot_product_attention(q, k, v)
     else:
         scores = ops.multiply(ops.matmul(q, k, False, True), ops.constant(np.float32((DIM // HEADS) ** -0.5)))
+        if position_bias:  # [1, heads, T, T], as BEiT adds
+            tokens = x.get_output_partial_shape(0)[1].get_length()
+            scores = ops.add(scores, ops.constant(rng.normal(0, 1, (1, HEADS, tokens, tokens)).astype(np.float32)))
         out = ops.matmul(ops.softmax(scores, -1), v, False, False)
     merged = ops.reshape(ops.transpose(out, _i64(0, 2, 1, 3)), _i64(0, 0, DIM), special_zero=True)
     return _linear(merged, rng, DIM, DIM)
 
 
-def _block(x, rng, sdpa: bool, affine: bool):
-    x = ops.add(x, _attention(_norm(x, rng, affine), rng, sdpa))
+def _block(x, rng, sdpa: bool, affine: bool, position_bias: bool):
+    x = ops.add(x, _attention(_norm(x, rng, affine), rng, sdpa, position_bias))
     hidden = ops.gelu(_linear(_norm(x, rng, affine), rng, DIM, 2 * DIM), "erf")
     return ops.add(x, _linear(hidden, rng, 2 * DIM, DIM))
 
@@ -58,6 +61,7 @@ def vit(
     blocks: int = 2,
     batch: int = -1,
     seed: int = 0,
+    position_bias: bool = False,
 ) -> ov.Model:
     """[B, 3, 32, 32] -> 4x4 patch tokens of width 16 (+ `prefix` learned tokens) -> blocks -> norm -> pool -> linear.
 
@@ -74,7 +78,7 @@ def vit(
         tokens = ops.concat([learned, tokens], 1)
     x = ops.add(tokens, _w(rng, 1, prefix + GRID * GRID, DIM))
     for _ in range(blocks):
-        x = _block(x, rng, sdpa, affine)
+        x = _block(x, rng, sdpa, affine, position_bias)
     x = _norm(x, rng, affine)
     if pool == "cls":
         pooled = ops.reduce_mean(ops.gather(x, _i64(*range(prefix)), _i64(1)), _i64(1), keep_dims=False)

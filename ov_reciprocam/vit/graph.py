@@ -18,6 +18,7 @@ import openvino.opset13 as ops
 from ..graph import CopyScores, ScoreSource, _i64, _TailClone
 from ..tails import TailKind
 from .locate import TokenLocated
+from .shortcut import prefix_scores
 
 _GAUSSIAN = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], np.float32) / 16
 
@@ -28,18 +29,17 @@ class Kernel(str, Enum):
 
 
 def token_masks(h: int, w: int, prefix: int, kernel: Kernel, dtype: ov.Type) -> ov.Output:
-    """[1, h*w, P + h*w, 1]: copy n's weight for every token, built in-graph from Eye(h*w)."""
+    """[h*w, P + h*w]: copy n's weight for every token, built in-graph from Eye(h*w)."""
     hw = h * w
     size = ops.constant(np.int64(hw))
     eye = ops.eye(size, size, ops.constant(np.int64(0)), ov.Type.f32)
-    patch_masks = eye
+    masks = eye
     if kernel == Kernel.GAUSSIAN:  # zero padding cuts the kernel at the borders
         grid = ops.reshape(eye, _i64(hw, 1, h, w), special_zero=False)
         spread = ops.convolution(grid, ops.constant(_GAUSSIAN.reshape(1, 1, 3, 3)), [1, 1], [1, 1], [1, 1], [1, 1])
-        patch_masks = ops.reshape(spread, _i64(hw, hw), special_zero=False)
+        masks = ops.reshape(spread, _i64(hw, hw), special_zero=False)
     if prefix:
-        patch_masks = ops.concat([ops.constant(np.ones((hw, prefix), np.float32)), patch_masks], 1)
-    masks = ops.reshape(patch_masks, _i64(1, hw, prefix + hw, 1), special_zero=False)
+        masks = ops.concat([ops.constant(np.ones((hw, prefix), np.float32)), masks], 1)
     return (ops.convert(masks, dtype) if dtype != ov.Type.f32 else masks).output(0)
 
 
@@ -47,17 +47,23 @@ def _masked_copies(tokens: ov.Output, masks: ov.Output) -> ov.Output:
     """[B*h*w, T, D]: tokens [B, T, D] times each copy's mask."""
     d = tokens.get_partial_shape()[2].get_length()
     t = tokens.get_partial_shape()[1].get_length()
-    copies = ops.multiply(ops.unsqueeze(tokens, _i64(1)), masks)
+    copies = ops.multiply(ops.unsqueeze(tokens, _i64(1)), ops.unsqueeze(masks, _i64(0, 3)))  # masks as [1, h*w, T, 1]
     return ops.reshape(copies, _i64(-1, t, d), special_zero=False).output(0)
 
 
 def tail_scores(
-    model: ov.Model, found: TokenLocated, source: ScoreSource, kernel: Kernel = Kernel.GAUSSIAN
+    model: ov.Model, found: TokenLocated, source: ScoreSource, kernel: Kernel = Kernel.GAUSSIAN, fast: bool = True
 ) -> CopyScores:
-    """`source.tensor` [B*h*w, classes] for the masked token copies (the mosaic: the tail runs on every copy)."""
+    """`source.tensor` [B*h*w, classes] for the masked token copies.
+
+    With `fast`, a head that reads only the prefix tokens takes the closed form (`shortcut`); any
+    other runs the mosaic: the rest of the model on every copy.
+    """
     located, block = found.located, found.block
     t = located.target
     masks = token_masks(t.height, t.width, found.prefix, kernel, t.output.get_element_type())
+    if fast and (scores := prefix_scores(model, found, source, masks)) is not None:
+        return scores
     clone = _TailClone(model, located)
     clone.feed_target(_masked_copies(t.output, masks))
     clone.replace_uses(block.norm.get_node(), _masked_copies(block.norm, masks))

@@ -9,6 +9,7 @@ ScaledDotProductAttention) on the norm's side. The target is the input of the la
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -22,6 +23,7 @@ from ..locating import FeatureMap, Located, _named_target_output
 TOKENS = "tokens"  # FeatureMap.layout of a token target: [B, P + h*w, D]
 _ATTENTION = frozenset({"Softmax", "ScaledDotProductAttention"})
 _AFFINE = frozenset({"Multiply", "Add"})
+MAX_PREFIX = 8  # CLS, distillation and register tokens
 
 
 @dataclass(frozen=True)
@@ -37,18 +39,53 @@ class TokenLocated:
     prefix: int
     block: Block
     blocks: tuple[Block, ...]
+    # The image (height, width) the position embeddings fix, when the model's input leaves it open
+    # (ov.convert_model without an input shape); the patch grid was read off the token count.
+    input_size: tuple[int, int] | None = None
 
 
-def _patch_grid(model: ov.Model) -> tuple[int, int] | None:
-    """(h, w) of the first strided convolution whose output is reshaped into tokens."""
+@dataclass(frozen=True)
+class PatchEmbedding:
+    conv: ov.Node = field(repr=False)
+    grid: tuple[int, int] | None  # (h, w) when the convolution's output size is static
+
+    def grid_for(self, tokens: int) -> tuple[int, int] | None:
+        """(h, w) for a block of `tokens` tokens: the static grid, or the square one that leaves 0-8 prefix tokens."""
+        if self.grid is not None:
+            h, w = self.grid
+            return self.grid if 0 <= tokens - h * w <= MAX_PREFIX else None
+        for prefix in range(MAX_PREFIX + 1):
+            side = math.isqrt(max(tokens - prefix, 0))
+            if side > 1 and side * side == tokens - prefix:
+                return side, side
+        return None
+
+    def input_size(self, grid: tuple[int, int]) -> tuple[int, int]:
+        """The image (height, width) that gives `grid` patches: what fixed-size position embeddings demand."""
+        attrs = self.conv.get_attributes()
+        kernel = self.conv.input_value(1).get_partial_shape()[2:]
+        return tuple(
+            (g - 1) * s + (k.get_length() - 1) * d + 1 - b - e
+            for g, s, k, d, b, e in zip(
+                grid, attrs["strides"], kernel, attrs["dilations"], attrs["pads_begin"], attrs["pads_end"], strict=True
+            )
+        )
+
+
+def _patch_embedding(model: ov.Model) -> PatchEmbedding | None:
+    """The first convolution whose output, after its bias if any, is reshaped into tokens."""
     for op in model.get_ordered_ops():
-        if op.get_type_name() != "Convolution" or list(op.get_attributes()["strides"]) == [1, 1]:
+        if op.get_type_name() != "Convolution" or op.get_output_partial_shape(0).rank.get_length() != 4:
             continue
-        shape = op.get_output_partial_shape(0)
-        if shape.rank.get_length() == 4 and all(d.is_static for d in shape[2:]):
-            consumers = [i.get_node().get_type_name() for i in op.output(0).get_target_inputs()]
-            if "Reshape" in consumers or "Flatten" in consumers:
-                return shape[2].get_length(), shape[3].get_length()
+        out = op.output(0)
+        consumers = [i.get_node() for i in out.get_target_inputs()]
+        if len(consumers) == 1 and consumers[0].get_type_name() == "Add":  # the bias
+            out = consumers[0].output(0)
+            consumers = [i.get_node() for i in out.get_target_inputs()]
+        if any(c.get_type_name() in ("Reshape", "Flatten") for c in consumers):
+            shape = op.get_output_partial_shape(0)
+            static = all(d.is_static for d in shape[2:])
+            return PatchEmbedding(op, (shape[2].get_length(), shape[3].get_length()) if static else None)
     return None
 
 
@@ -94,20 +131,20 @@ def _block_at(tokens: ov.Output) -> Block | None:
 
 def locate_tokens(model: ov.Model, target: str | None = None, output: str | None = None) -> TokenLocated | None:
     """The blocks and target of a token classifier, or None when the model is not one."""
-    grid = _patch_grid(model)
-    if grid is None:
+    embedding = _patch_embedding(model)
+    if embedding is None:
         return None
     graph = DataGraph(model)
     output_index, scores = find_scores(model, graph, output)
     logits, kind = kind_of(scores)
-    h, w = grid
-    blocks = []
+    blocks, grid = [], None
     for out in reversed(graph.dominators(scores)):
         shape = out.get_partial_shape()
         if shape.rank.is_static and shape.rank.get_length() == 3 and all(d.is_static for d in shape[1:]):
-            tokens = shape[1].get_length()
-            if 0 <= tokens - h * w <= 8 and (block := _block_at(out)) is not None:
+            found = embedding.grid_for(shape[1].get_length())
+            if found is not None and (grid is None or found == grid) and (block := _block_at(out)) is not None:
                 blocks.append(block)
+                grid = found
     if not blocks:
         return None
     if target is None:
@@ -119,20 +156,20 @@ def locate_tokens(model: ov.Model, target: str | None = None, output: str | None
             raise ReciproCamError(
                 f"target '{target}' is not the input of a transformer block; pick one listed by `ov-reciprocam inspect`"
             )
-    candidates = tuple(_token_map(b.tokens, h, w) for b in blocks)
-    chosen_map = _token_map(block.tokens, h, w)
+    h, w = grid
     located = Located(
         output_index=output_index,
         scores=scores,
         logits=logits,
         kind=kind,
         classes=int(scores.get_partial_shape()[1].get_length()),
-        target=chosen_map,
-        candidates=candidates,
+        target=_token_map(block.tokens, h, w),
+        candidates=tuple(_token_map(b.tokens, h, w) for b in blocks),
         tail=graph.between(block.tokens, scores),
     )
     prefix = block.tokens.get_partial_shape()[1].get_length() - h * w
-    return TokenLocated(located=located, prefix=prefix, block=block, blocks=tuple(blocks))
+    input_size = embedding.input_size(grid) if embedding.grid is None else None
+    return TokenLocated(located=located, prefix=prefix, block=block, blocks=tuple(blocks), input_size=input_size)
 
 
 def _token_map(tokens: ov.Output, h: int, w: int) -> FeatureMap:
