@@ -24,7 +24,9 @@ from .graph import SALIENCY, SALIENCY_CLASSES
 from .info import PatchInfo
 from .loading import read_model
 from .locating import Located, locate
-from .patching import is_patched, patch, set_batch, set_input_shape
+from .patching import is_patched, locate_sized_tokens, patch, set_batch, set_input_shape
+from .vit.locate import TokenLocated
+from .vit.shortcut import row_shares
 
 
 @dataclass
@@ -91,6 +93,22 @@ def floor_ratio(plain: ov.Model, located: Located, plan: tails.TailPlan, picked:
     return 1.0 + extra / total if total else float("nan")
 
 
+def token_floor_ratio(plain: ov.Model, found: TokenLocated, kind: tails.TailKind) -> float:
+    """1 + the MACs ViT-ReciproCAM must add / the model's: the tail once per copy for the mosaic; for the
+    closed form, the prefix rows of the ops after the attention per copy, and the attention of those rows."""
+    ops = plain.get_ordered_ops()
+    total = sum(macs(op) for op in ops)
+    t = found.located.target
+    hw, tokens = t.height * t.width, t.output.get_partial_shape()[1].get_length()
+    shares = row_shares(plain, found) if kind is tails.TailKind.TOKENS_PREFIX else None
+    if shares is None:
+        extra = hw * sum(macs(op) for op in ops if op.get_instance_id() in found.located.tail)
+    else:
+        attention = 2 * found.prefix * tokens * t.channels  # weights times keys, then times values
+        extra = hw * (attention + sum(macs(op) * shares.get(op.get_instance_id(), 0.0) for op in ops))
+    return 1.0 + extra / total if total else float("nan")
+
+
 def ir_growth(plain: ov.Model, patched: ov.Model) -> int:
     """Bytes the patched IR (.xml + .bin) adds to the plain one, both saved without FP16 compression."""
     sizes = []
@@ -147,8 +165,10 @@ def measure(
                 set_input_shape(plain, patch_options["input_shape"])
             set_batch(plain, batch)
             patched = patch(loaded, batch=batch, **patch_options)
-        located = locate(plain, target, head.get("scores_output"), head.get("target_layout"))
-        plan = tails.plan(plain, located)
+        tokens = locate_sized_tokens(plain, target, head.get("scores_output"))
+        if tokens is None:
+            located = locate(plain, target, head.get("scores_output"), head.get("target_layout"))
+            plan = tails.plan(plain, located)
         compiled = (compile_for(plain, device, config), compile_for(patched, device, config))
         image = random_input(plain)
         for c in compiled:  # first runs allocate memory and pick kernels
@@ -175,7 +195,9 @@ def measure(
                 ratio=patched_ms / plain_ms,
                 plain_images_per_s=batch * 1e3 / plain_ms,
                 patched_images_per_s=batch * 1e3 / patched_ms,
-                floor=floor_ratio(plain, located, plan, picked=info.top_k if info.picked else None),
+                floor=token_floor_ratio(plain, tokens, info.tail)
+                if tokens
+                else floor_ratio(plain, located, plan, picked=info.top_k if info.picked else None),
                 path=info.path,
                 runs=len(times[0]),
             )

@@ -14,7 +14,7 @@ from .loading import first_line, read_model
 from .locating import locate
 from .scores import Score
 from .vit import graph as vit_graph
-from .vit.locate import locate_tokens
+from .vit.locate import TokenLocated, locate_tokens
 
 SCORES = tuple(s.value for s in Score)
 
@@ -92,13 +92,7 @@ def patch(
     if batch is not None:
         set_batch(model, batch)
     kernel = _kernel(kernel)
-    tokens = locate_tokens(model, target, scores_output)  # a token transformer takes the ViT-ReciproCAM path
-    if tokens and tokens.input_size:  # the size its position embeddings fix, stated so that apps can read it
-        shape = model.get_parameters()[0].get_partial_shape()
-        set_input_shape(
-            model, (shape[0].get_length() if shape[0].is_static else -1, shape[1].get_length(), *tokens.input_size)
-        )
-        tokens = locate_tokens(model, target, scores_output)
+    tokens = locate_sized_tokens(model, target, scores_output)  # a token transformer takes the ViT-ReciproCAM path
     located = tokens.located if tokens else locate(model, target, scores_output, target_layout)
     if top_k is not None and not 1 <= top_k <= located.classes:
         raise ReciproCamError(f"top_k must be between 1 and the number of classes ({located.classes}), got {top_k}")
@@ -174,6 +168,18 @@ def require_static(model: ov.Model) -> None:
                     f"'{op.get_friendly_name()}' has the dynamic shape {out.get_partial_shape()}; "
                     "set a static batch and input size for devices that need static shapes (NPU)"
                 )
+
+
+def locate_sized_tokens(model: ov.Model, target: str | None, scores_output: str | None) -> TokenLocated | None:
+    """`locate_tokens`, with an input of open size fixed to the one the position embeddings demand, so that
+    applications (and `explain`) can read it off the model."""
+    tokens = locate_tokens(model, target, scores_output)
+    if tokens and tokens.input_size:
+        shape = model.get_parameters()[0].get_partial_shape()
+        batch = shape[0].get_length() if shape[0].is_static else -1
+        set_input_shape(model, (batch, shape[1].get_length(), *tokens.input_size))
+        tokens = locate_tokens(model, target, scores_output)
+    return tokens
 
 
 def set_input_shape(model: ov.Model, dims: tuple[int, ...]) -> None:

@@ -22,6 +22,7 @@ pytest.importorskip("timm")
 pytest.importorskip("onnx")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import vit_zoo  # noqa: E402
 import zoo  # noqa: E402
 
 
@@ -43,6 +44,18 @@ def test_zoo_model(name, cache):
     row = zoo.check(name, zoo.export(name, cache))
     assert row["shape"] == zoo.ZOO[name][2], f"target {row['target']} ({row['op']})"
     # The maps must vary, and the error must be small against that variation, or equality proves nothing.
+    assert row["spread"] > 1e-6
+    limit = min(zoo.ERROR_LIMIT, row["spread"] / 100)
+    assert row["error"] <= limit, f"{row['path']} path"
+    assert row["mosaic_error"] <= limit
+    assert row["batch_diff"] <= zoo.BATCH_LIMIT
+
+
+@pytest.mark.parametrize("fmt", vit_zoo.FORMATS)
+@pytest.mark.parametrize("name", list(vit_zoo.ZOO))
+def test_transformer_zoo_model(name, fmt, cache):
+    row = vit_zoo.check(name, vit_zoo.export(name, fmt, cache))
+    assert row["target_ok"], f"target {row['target']} {row['shape']} P={row['prefix']}"
     assert row["spread"] > 1e-6
     limit = min(zoo.ERROR_LIMIT, row["spread"] / 100)
     assert row["error"] <= limit, f"{row['path']} path"

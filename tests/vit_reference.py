@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import openvino as ov
-from reference import compile_f32
+from reference import compile_f32, logits_of
 
 GAUSSIAN = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]]) / 16
 
@@ -57,7 +57,7 @@ def vit_recipro_cam(
     probe = compile_f32(ov.Model([ov.opset13.result(tokens), ov.opset13.result(norm)], model.get_parameters()))
     x, z = (probe(image)[i].astype(np.float32) for i in range(2))
     scores = model.get_results()[0].input_value(0)
-    logits = scores.get_node().input_value(0)  # the builders end in a Softmax
+    logits = logits_of(model)
     x_in = ov.opset13.parameter(x.shape, ov.Type.f32)
     z_in = ov.opset13.parameter(z.shape, ov.Type.f32)
     for consumer in list(norm.get_target_inputs()):

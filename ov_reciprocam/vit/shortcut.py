@@ -42,9 +42,10 @@ def prefix_scores(model: ov.Model, found: TokenLocated, source: ScoreSource, mas
         return None
     located, block = found.located, found.block
     region = _region(model, located, attention, source.tensor)
-    rows = _compact_rows(region, found, attention, source.tensor)
-    if rows is None:
+    flows = _flows(region, found, attention, source.tensor)
+    if flows is None:
         return None
+    rows = flows[1]
     patterns = {
         node: _compact_pattern(node, rows[key_of(node.output(0))])
         for node in region
@@ -95,23 +96,42 @@ def _region(model: ov.Model, located: Located, attention: Attention, scored: ov.
     return [op for op in model.get_ordered_ops() if op.get_instance_id() in live]
 
 
-def _compact_rows(region: list[ov.Node], found: TokenLocated, attention: Attention, scored: ov.Output):
-    """Token rows along the region when only the prefix rows are computed, if the scores read the same tokens."""
+def _flows(region: list[ov.Node], found: TokenLocated, attention: Attention, scored: ov.Output):
+    """Token rows along the region with all rows computed and with the prefix rows alone, when the
+    scores read the same tokens either way; else None."""
     t = found.block.tokens.get_partial_shape()[1].get_length()
     axis = attention.output.get_partial_shape().rank.get_length() - 2
 
     def run(tokens: tuple[int, ...]) -> dict | None:
-        return follow(
-            region, {key_of(found.block.tokens): Rows(1, tokens), key_of(attention.output): Rows(axis, tokens)}
-        )
+        sources = {key_of(found.block.tokens): Rows(1, tokens), key_of(attention.output): Rows(axis, tokens)}
+        return follow(region, sources)
 
     full, compact = run(tuple(range(t))), run(tuple(range(found.prefix)))
     if full is None or compact is None:
         return None
-    read, read_compact = full.get(key_of(scored)), compact.get(key_of(scored))
-    if read is None or read.axis is not None or read != read_compact:
+    read = full.get(key_of(scored))
+    if read is None or read.axis is not None or read != compact.get(key_of(scored)):
         return None
-    return compact
+    return full, compact
+
+
+def row_shares(model: ov.Model, found: TokenLocated) -> dict[int, float] | None:
+    """For each op the closed form runs per copy (by instance id), the share of the plain op's token rows
+    it computes: P/T before the pooling, 1 after. None when the closed form does not apply."""
+    attention = attention_of(found.block)
+    if attention is None or found.prefix == 0:
+        return None
+    scored = found.located.scores
+    region = _region(model, found.located, attention, scored)
+    flows = _flows(region, found, attention, scored)
+    if flows is None:
+        return None
+    full, compact = flows
+    shares = {}
+    for node in region:
+        whole, kept = full[key_of(node.output(0))], compact[key_of(node.output(0))]
+        shares[node.get_instance_id()] = 1.0 if whole.axis is None else len(kept.tokens) / len(whole.tokens)
+    return shares
 
 
 def _compact_pattern(reshape: ov.Node, rows: Rows) -> list[int] | None:
