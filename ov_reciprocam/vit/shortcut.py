@@ -19,11 +19,13 @@ The rest of the block and the head (per token until they pick the prefix tokens,
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
 
-from ..dataflow import key_of
+from ..dataflow import Key, key_of
 from ..graph import CopyScores, ScoreSource, _i64, _TailClone
 from ..locating import Located
 from ..tails import TailKind
@@ -32,31 +34,41 @@ from .flow import Rows, follow
 from .locate import TokenLocated
 
 
+@dataclass(frozen=True)
+class _Plan:
+    attention: Attention
+    region: list[ov.Node]  # the ops after the attention that the scores are computed from, in order
+    full: dict[Key, Rows]  # their token rows in the plain model
+    compact: dict[Key, Rows]  # and when only the prefix rows are computed
+
+
+def _plan(model: ov.Model, found: TokenLocated, scored: ov.Output) -> _Plan | None:
+    """How the closed form computes `scored`, or None when the head reads more than prefix tokens."""
+    attention = attention_of(found.block)
+    if attention is None or found.prefix == 0 or not _scalar_steps(attention):
+        return None
+    region = _region(model, found.located, attention, scored)
+    flows = _flows(region, found, attention, scored)
+    return _Plan(attention, region, *flows) if flows else None
+
+
 def prefix_scores(model: ov.Model, found: TokenLocated, source: ScoreSource, masks: ov.Output) -> CopyScores | None:
     """`source.tensor` [B*h*w, classes] for the masked copies, or None when the head reads more than prefix tokens.
 
     masks: [h*w, T], copy n's weight for every token.
     """
-    attention = attention_of(found.block)
-    if attention is None or found.prefix == 0 or not _scalar_steps(attention):
+    plan = _plan(model, found, source.tensor)
+    if plan is None:
         return None
-    located, block = found.located, found.block
-    region = _region(model, located, attention, source.tensor)
-    flows = _flows(region, found, attention, source.tensor)
-    if flows is None:
-        return None
-    rows = flows[1]
-    patterns = {
-        node: _compact_pattern(node, rows[key_of(node.output(0))])
-        for node in region
-        if node.get_type_name() == "Reshape"
-    }
+    reshapes = [node for node in plan.region if node.get_type_name() == "Reshape"]
+    patterns = {node: _compact_pattern(node, plan.compact[key_of(node.output(0))]) for node in reshapes}
     if any(p is None for p in patterns.values()):
         return None
-    copies = _prefix_attention(attention, _zero_clone(model, found), masks, found.prefix)
+    located, block = found.located, found.block
+    copies = _prefix_attention(plan.attention, _zero_clone(model, found), masks, found.prefix)
     clone = _TailClone(model, located, copies=False)
     clone.feed_target(_prefix_copies(block.tokens, found.prefix, located.target.height * located.target.width))
-    clone.replace_uses(attention.output.get_node(), copies)
+    clone.replace_uses(plan.attention.output.get_node(), copies)
     for node, pattern in patterns.items():
         clone[node].input(1).replace_source_output(_i64(*pattern).output(0))
         clone[node].set_attribute("special_zero", False)
@@ -118,18 +130,12 @@ def _flows(region: list[ov.Node], found: TokenLocated, attention: Attention, sco
 def row_shares(model: ov.Model, found: TokenLocated) -> dict[int, float] | None:
     """For each op the closed form runs per copy (by instance id), the share of the plain op's token rows
     it computes: P/T before the pooling, 1 after. None when the closed form does not apply."""
-    attention = attention_of(found.block)
-    if attention is None or found.prefix == 0:
+    plan = _plan(model, found, found.located.scores)
+    if plan is None:
         return None
-    scored = found.located.scores
-    region = _region(model, found.located, attention, scored)
-    flows = _flows(region, found, attention, scored)
-    if flows is None:
-        return None
-    full, compact = flows
     shares = {}
-    for node in region:
-        whole, kept = full[key_of(node.output(0))], compact[key_of(node.output(0))]
+    for node in plan.region:
+        whole, kept = plan.full[key_of(node.output(0))], plan.compact[key_of(node.output(0))]
         shares[node.get_instance_id()] = 1.0 if whole.axis is None else len(kept.tokens) / len(whole.tokens)
     return shares
 
