@@ -26,7 +26,7 @@ from .loading import read_model
 from .locating import Located, locate
 from .patching import is_patched, locate_sized_tokens, patch, set_batch, set_input_shape
 from .vit.locate import TokenLocated
-from .vit.shortcut import row_shares
+from .vit.shortcut import closed_form_cost
 
 
 @dataclass
@@ -93,20 +93,21 @@ def floor_ratio(plain: ov.Model, located: Located, plan: tails.TailPlan, picked:
     return 1.0 + extra / total if total else float("nan")
 
 
-def token_floor_ratio(plain: ov.Model, found: TokenLocated, kind: tails.TailKind) -> float:
+def token_floor_ratio(plain: ov.Model, found: TokenLocated, info: PatchInfo) -> float:
     """1 + the MACs ViT-ReciproCAM must add / the model's: the tail once per copy for the mosaic; for the
-    closed form, the prefix rows of the ops after the attention per copy, and the attention of those rows."""
+    closed form, per copy the token rows it computes through the ops after the attention, and their attention."""
     ops = plain.get_ordered_ops()
     total = sum(macs(op) for op in ops)
     t = found.located.target
-    hw, tokens = t.height * t.width, t.output.get_partial_shape()[1].get_length()
-    shares = row_shares(plain, found) if kind is tails.TailKind.TOKENS_PREFIX else None
-    if shares is None:
-        extra = hw * sum(macs(op) for op in ops if op.get_instance_id() in found.located.tail)
+    cost = None
+    if info.tail in (tails.TailKind.TOKENS_PREFIX, tails.TailKind.TOKENS_MEAN):
+        cost = closed_form_cost(plain, found, gaussian=info.kernel == "gaussian")
+    if cost is None:
+        per_copy = sum(macs(op) for op in ops if op.get_instance_id() in found.located.tail)
     else:
-        attention = 2 * found.prefix * tokens * t.channels  # weights times keys, then times values
-        extra = hw * (attention + sum(macs(op) * shares.get(op.get_instance_id(), 0.0) for op in ops))
-    return 1.0 + extra / total if total else float("nan")
+        shares, attention = cost
+        per_copy = attention + sum(macs(op) * shares.get(op.get_instance_id(), 0.0) for op in ops)
+    return 1.0 + t.height * t.width * per_copy / total if total else float("nan")
 
 
 def ir_growth(plain: ov.Model, patched: ov.Model) -> int:
@@ -195,7 +196,7 @@ def measure(
                 ratio=patched_ms / plain_ms,
                 plain_images_per_s=batch * 1e3 / plain_ms,
                 patched_images_per_s=batch * 1e3 / patched_ms,
-                floor=token_floor_ratio(plain, tokens, info.tail)
+                floor=token_floor_ratio(plain, tokens, info)
                 if tokens
                 else floor_ratio(plain, located, plan, picked=info.top_k if info.picked else None),
                 path=info.path,

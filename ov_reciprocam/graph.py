@@ -153,11 +153,14 @@ class _TailClone:
             self.replace_uses(original, ops.reshape(product, _i64(-1, c_out, 1, 1), special_zero=False).output(0))
 
     def value(self, original: ov.Output) -> ov.Output:
-        """The clone's counterpart of the tail tensor `original`, its shapes settled.
+        """The clone's counterpart of the tail tensor `original`, its shapes settled."""
+        return self.settled(self[original.get_node()].output(original.get_index()))
 
-        Only the ops it is computed from are settled: an op a shortcut bypassed may not fit its new inputs.
+    def settled(self, value: ov.Output) -> ov.Output:
+        """`value` (a tensor of the clone) with the shapes of the clone's ops it is computed from inferred anew.
+
+        Only those: an op a shortcut bypassed may not fit its new inputs.
         """
-        value = self[original.get_node()].output(original.get_index())
         needed, stack = set(), [value.get_node()]
         while stack:
             node = stack.pop()

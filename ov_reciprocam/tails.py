@@ -54,6 +54,7 @@ class TailKind(str, Enum):
     GENERIC = "generic"
     TOKENS = "tokens"  # a transformer's masked token copies (the mosaic)
     TOKENS_PREFIX = "tokens_prefix"  # a head that reads only prefix tokens: their attention in closed form
+    TOKENS_MEAN = "tokens_mean"  # a head that averages tokens: the rows a copy needs, in closed form
 
 
 @dataclass(frozen=True)

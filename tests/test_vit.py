@@ -26,6 +26,8 @@ VARIANTS = {
     # A relative position bias per head (BEiT) is not one number: the closed form declines it.
     "cls_position_bias": {"position_bias": True},
     "cls_static_batch": {"batch": 1},
+    "mean_sdpa": {"pool": "mean", "sdpa": True},
+    "mean_position_bias": {"prefix": 0, "pool": "mean", "position_bias": True},
 }
 GRID = transformers.GRID
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "images"
@@ -45,9 +47,9 @@ def test_target_is_last_block_input_not_patch_conv(name):
 
 
 @pytest.mark.parametrize("name", VARIANTS)
-def test_prefix_heads_take_the_closed_form(name):
-    closed = VARIANTS[name].get("pool") != "mean" and not VARIANTS[name].get("position_bias")
-    expected = "tokens_prefix" if closed else "tokens"
+def test_heads_take_the_closed_form_unless_positions_bias_the_attention(name):
+    pooling = "tokens_mean" if VARIANTS[name].get("pool") == "mean" else "tokens_prefix"
+    expected = "tokens" if VARIANTS[name].get("position_bias") else pooling
     assert orc.patch(transformers.vit(**VARIANTS[name])).get_rt_info(["ov_reciprocam", "path"]).astype(str) == expected
     assert (
         orc.patch(transformers.vit(**VARIANTS[name]), fast=False).get_rt_info(["ov_reciprocam", "path"]).astype(str)

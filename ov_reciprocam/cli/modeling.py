@@ -36,13 +36,6 @@ def shape_text(output) -> str:
 )
 @click.option("--uint8", is_flag=True, help="Emit maps as uint8 in [0, 255].")
 @click.option("--replace", is_flag=True, help="Drop another tool's saliency_map output and add ours.")
-@click.option(
-    "--kernel",
-    type=click.Choice(["gaussian", "onehot"]),
-    default="gaussian",
-    show_default=True,
-    help="Transformers: keep each patch token's 3x3 neighbourhood (weighted 1-2-1) or the token alone.",
-)
 @click.option("--batch", type=int, metavar="N|-1", help="Set the model's input batch first; -1 makes it dynamic.")
 @click.option(
     "--static-batch",

@@ -124,6 +124,13 @@ graph_options = stack(
         help="Maps for each image's K best classes only, picked in-graph.  [default: all]",
     ),
     click.option("--generic", is_flag=True, help="Always run the masked-copy mosaic, even where a shortcut is exact."),
+    click.option(
+        "--kernel",
+        type=click.Choice(["gaussian", "onehot"]),
+        default="gaussian",
+        show_default=True,
+        help="Transformers: keep each patch token's 3x3 neighbourhood (weighted 1-2-1) or the token alone.",
+    ),
 )
 
 # The preprocessing recipe, for models whose rt_info does not carry one.

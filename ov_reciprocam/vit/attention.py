@@ -95,16 +95,14 @@ def _product_before(logits: ov.Output) -> ov.Node | None:
 
 
 def input_free(value: ov.Output) -> bool:
-    """Whether `value` is computed from constants alone (a scale from a shape counts: shapes are static here)."""
+    """Whether `value` is computed from constants and shapes alone (a scale 1/sqrt(d) read off a shape counts)."""
     seen, stack = set(), [value.get_node()]
     while stack:
         node = stack.pop()
         if node.get_type_name() == "Parameter":
             return False
-        if node.get_type_name() == "ShapeOf" and node.get_input_partial_shape(0).is_static:
+        if node.get_type_name() == "ShapeOf":  # a shape is not data: the same for every token and image
             continue
-        if node.get_type_name() == "ShapeOf":
-            return False
         for source in node.input_values():
             if source.get_node().get_instance_id() not in seen:
                 seen.add(source.get_node().get_instance_id())

@@ -178,7 +178,7 @@ def _gather(node: ov.Node, rows: Rows, rank: int) -> list[Rows]:
 
 
 def _slice(node: ov.Node, rows: Rows, rank: int) -> list[Rows]:
-    start, stop, step = (_constant(node, i).reshape(-1) for i in range(3))
+    start, stop, step = (_constant(node, i).reshape(-1) for i in (1, 2, 3))
     axes = _axes(node, 4, rank) if node.get_input_size() > 4 else list(range(len(start)))
     if rows.axis not in axes:
         return [rows]

@@ -18,9 +18,8 @@ import openvino.opset13 as ops
 from ..graph import CopyScores, ScoreSource, _i64, _TailClone
 from ..tails import TailKind
 from .locate import TokenLocated
-from .shortcut import prefix_scores
-
-_GAUSSIAN = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], np.float32) / 16
+from .rows import GAUSSIAN
+from .shortcut import closed_form_scores
 
 
 class Kernel(str, Enum):
@@ -36,7 +35,7 @@ def token_masks(h: int, w: int, prefix: int, kernel: Kernel, dtype: ov.Type) -> 
     masks = eye
     if kernel == Kernel.GAUSSIAN:  # zero padding cuts the kernel at the borders
         grid = ops.reshape(eye, _i64(hw, 1, h, w), special_zero=False)
-        spread = ops.convolution(grid, ops.constant(_GAUSSIAN.reshape(1, 1, 3, 3)), [1, 1], [1, 1], [1, 1], [1, 1])
+        spread = ops.convolution(grid, ops.constant(GAUSSIAN.reshape(1, 1, 3, 3)), [1, 1], [1, 1], [1, 1], [1, 1])
         masks = ops.reshape(spread, _i64(hw, hw), special_zero=False)
     if prefix:
         masks = ops.concat([ops.constant(np.ones((hw, prefix), np.float32)), masks], 1)
@@ -56,14 +55,15 @@ def tail_scores(
 ) -> CopyScores:
     """`source.tensor` [B*h*w, classes] for the masked token copies.
 
-    With `fast`, a head that reads only the prefix tokens takes the closed form (`shortcut`); any
-    other runs the mosaic: the rest of the model on every copy.
+    With `fast`, heads that read only prefix tokens or average tokens take the closed form
+    (`shortcut`); any other runs the mosaic: the rest of the model on every copy.
     """
     located, block = found.located, found.block
     t = located.target
     masks = token_masks(t.height, t.width, found.prefix, kernel, t.output.get_element_type())
-    if fast and (scores := prefix_scores(model, found, source, masks)) is not None:
-        return scores
+    closed = closed_form_scores(model, found, source, masks, kernel is Kernel.GAUSSIAN) if fast else None
+    if closed is not None:
+        return closed
     clone = _TailClone(model, located)
     clone.feed_target(_masked_copies(t.output, masks))
     clone.replace_uses(block.norm.get_node(), _masked_copies(block.norm, masks))

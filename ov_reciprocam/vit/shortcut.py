@@ -1,24 +1,25 @@
-"""ViT-ReciproCAM for heads that read only the prefix tokens (CLS, distillation), in closed form.
+"""ViT-ReciproCAM in closed form: the last block's attention per copy from the plain model's
+queries, keys and values, then the rest of the model on the token rows the head needs.
 
-The mosaic runs the last block on h*w copies of all T tokens. When the head reads only the P
-prefix tokens, the rows of the other tokens are never needed after the attention, and the
-attention of a prefix row needs no copy of the block either:
+The mosaic runs the last block on h*w copies of all T tokens. But a token kept with weight g (the
+mask) enters the attention as g * z, and the query, key and value projections are affine per
+token, so its key in copy n is k0 + g (k - k0), where k is the plain model's key and k0 the key of
+a zero token (values and queries likewise). The attention logits of a row with query q in copy n
+are then f(q k0^T + G[n] * (q (k - k0)^T)), with f the scalar scale and bias between product and
+softmax, and its output sum_j a_j (v0_j + G[n, j] (v_j - v0_j)): O(T d) per row and head, no copy
+of the block.
 
-* a token kept with weight g (the mask) enters the attention as g * z + (1 - g) * 0, and the
-  query, key and value projections are affine per token, so its key is k0 + g * (k - k0), where
-  k is the plain model's key and k0 the key of a zero token (its value likewise). A prefix
-  token keeps g = 1, so its query is the plain model's;
-* the attention logits of prefix row r in copy n are then f(M0 + G[n] * (M - M0)), with M = q_r k^T,
-  M0 = q_r k0^T and f the affine scale and bias between product and softmax; the row's output is
-  sum_j a_j (v0_j + G[n, j] (v_j - v0_j)).
-
-That is O(h*w * P * T * D) multiply-adds on top of the plain model, instead of a block per copy.
-The rest of the block and the head (per token until they pick the prefix tokens, which
-`flow.follow` checks) run on the h*w copies of the P prefix rows alone.
+Which rows (`rows`): a head that reads only the P prefix tokens (CLS, distillation) needs their
+rows alone, whose queries are the plain model's; a head that averages tokens needs P + K + 1 rows
+per copy, the last one a zeroed token standing for all of them, and its average becomes a sum
+weighted by how many tokens each row stands for. `flow.follow` checks that everything after the
+attention is per token until that pooling; the rest of the block and the head then run on
+[B*h*w, R, D].
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,47 +33,109 @@ from ..tails import TailKind
 from .attention import Attention, attention_of, input_free
 from .flow import Rows, follow
 from .locate import TokenLocated
+from .rows import CopyRows, all_rows, prefix_rows
+
+_POOLS = {"ReduceMean": True, "ReduceSum": False}  # whether the pooling divides by the token count
 
 
 @dataclass(frozen=True)
 class _Plan:
+    kind: TailKind
     attention: Attention
     region: list[ov.Node]  # the ops after the attention that the scores are computed from, in order
-    full: dict[Key, Rows]  # their token rows in the plain model
-    compact: dict[Key, Rows]  # and when only the prefix rows are computed
+    rows: CopyRows
+    axes: dict[Key, int | None]  # the token axis of the region's tensors (None once pooled)
+    pool: ov.Node | None = None  # the averaging op (mean heads)
+    picks: tuple[ov.Node, ...] = ()  # Gathers and Slices of the averaged tokens (mean heads), bypassed
 
 
-def _plan(model: ov.Model, found: TokenLocated, scored: ov.Output) -> _Plan | None:
-    """How the closed form computes `scored`, or None when the head reads more than prefix tokens."""
+def _plan(model: ov.Model, found: TokenLocated, scored: ov.Output, gaussian: bool) -> _Plan | None:
+    """How the closed form computes `scored`, or None when it does not apply (the mosaic runs)."""
     attention = attention_of(found.block)
-    if attention is None or found.prefix == 0 or not _scalar_steps(attention):
+    if attention is None or not _scalar_steps(attention):
         return None
     region = _region(model, found.located, attention, scored)
-    flows = _flows(region, found, attention, scored)
-    return _Plan(attention, region, *flows) if flows else None
+    t = found.located.target
+    tokens = t.output.get_partial_shape()[1].get_length()
+    full = _follow(region, found, attention, tuple(range(tokens)))
+    read = full and full.get(key_of(scored))
+    if read is None or read.axis is not None:
+        return None
+    axes = {key: r.axis for key, r in full.items()}
+    compact = _follow(region, found, attention, tuple(range(found.prefix))) if found.prefix else None
+    if compact is not None and compact.get(key_of(scored)) == read:
+        rows = prefix_rows(t.height * t.width, found.prefix)
+        return _Plan(TailKind.TOKENS_PREFIX, attention, region, rows, {k: r.axis for k, r in compact.items()})
+    pools = [
+        node
+        for node in region
+        if full[key_of(node.output(0))].axis is None
+        and any((r := full.get(key_of(v))) is not None and r.axis is not None for v in node.input_values())
+    ]
+    if len(pools) != 1 or pools[0].get_type_name() not in _POOLS or not _same_zero_queries(model, found, attention):
+        return None
+    pool = pools[0]
+    pooled = full[key_of(pool.input_value(0))]
+    if pooled.axis != 1 or pool.get_input_partial_shape(0).rank.get_length() != 3:
+        return None
+    picks = tuple(
+        node
+        for node in region
+        if node.get_type_name() in ("Gather", "Slice", "StridedSlice")
+        and full[key_of(node.output(0))].axis is not None
+        and full[key_of(node.output(0))].tokens != full[key_of(node.input_value(0))].tokens
+    )
+    rows = all_rows(t.height, t.width, found.prefix, gaussian, frozenset(pooled.tokens))
+    return _Plan(TailKind.TOKENS_MEAN, attention, region, rows, axes, pool, picks)
 
 
-def prefix_scores(model: ov.Model, found: TokenLocated, source: ScoreSource, masks: ov.Output) -> CopyScores | None:
-    """`source.tensor` [B*h*w, classes] for the masked copies, or None when the head reads more than prefix tokens.
+def closed_form_scores(
+    model: ov.Model, found: TokenLocated, source: ScoreSource, masks: ov.Output, gaussian: bool
+) -> CopyScores | None:
+    """`source.tensor` [B*h*w, classes] for the masked copies, or None when the closed form does not apply.
 
     masks: [h*w, T], copy n's weight for every token.
     """
-    plan = _plan(model, found, source.tensor)
+    plan = _plan(model, found, source.tensor, gaussian)
     if plan is None:
         return None
+    width = plan.rows.index.shape[1]
     reshapes = [node for node in plan.region if node.get_type_name() == "Reshape"]
-    patterns = {node: _compact_pattern(node, plan.compact[key_of(node.output(0))]) for node in reshapes}
+    patterns = {node: _compact_pattern(node, plan.axes[key_of(node.output(0))], width) for node in reshapes}
     if any(p is None for p in patterns.values()):
         return None
-    located, block = found.located, found.block
-    copies = _prefix_attention(plan.attention, _zero_clone(model, found), masks, found.prefix)
+    located = found.located
+    attended = _row_attention(plan.attention, _zero_clone(model, found), masks, plan.rows)
     clone = _TailClone(model, located, copies=False)
-    clone.feed_target(_prefix_copies(block.tokens, found.prefix, located.target.height * located.target.width))
-    clone.replace_uses(plan.attention.output.get_node(), copies)
+    clone.feed_target(_row_tokens(found.block.tokens, plan.rows))
+    clone.replace_uses(plan.attention.output.get_node(), attended)
     for node, pattern in patterns.items():
         clone[node].input(1).replace_source_output(_i64(*pattern).output(0))
         clone[node].set_attribute("special_zero", False)
-    return CopyScores(clone.value(source.tensor), TailKind.TOKENS_PREFIX)
+    for pick in plan.picks:  # every row stays: the weights of the pooling pick what counts
+        clone.replace_uses(pick, clone[pick].input_value(0))
+    if plan.pool is not None:
+        rows = clone.settled(clone[plan.pool].input_value(0))
+        clone.replace_uses(
+            plan.pool, _weighted_pool(rows, plan.rows, _POOLS[plan.pool.get_type_name()], _keeps(plan.pool))
+        )
+    return CopyScores(clone.value(source.tensor), plan.kind)
+
+
+def closed_form_cost(model: ov.Model, found: TokenLocated, gaussian: bool) -> tuple[dict[int, float], int] | None:
+    """Per copy: the share of each op's token rows the closed form computes (by instance id; 1 once
+    pooled), and the attention's multiply-adds. None when the closed form does not apply."""
+    plan = _plan(model, found, found.located.scores, gaussian)
+    if plan is None:
+        return None
+    tokens = found.located.target.output.get_partial_shape()[1].get_length()
+    width = plan.rows.index.shape[1]
+    shares = {
+        node.get_instance_id(): 1.0 if plan.axes[key_of(node.output(0))] is None else width / tokens
+        for node in plan.region
+    }
+    products = 2 if plan.rows.shared else 4  # queries shared by all copies meet the keys once
+    return shares, products * width * tokens * found.located.target.channels
 
 
 def _scalar_steps(attention: Attention) -> bool:
@@ -108,48 +171,6 @@ def _region(model: ov.Model, located: Located, attention: Attention, scored: ov.
     return [op for op in model.get_ordered_ops() if op.get_instance_id() in live]
 
 
-def _flows(region: list[ov.Node], found: TokenLocated, attention: Attention, scored: ov.Output):
-    """Token rows along the region with all rows computed and with the prefix rows alone, when the
-    scores read the same tokens either way; else None."""
-    t = found.block.tokens.get_partial_shape()[1].get_length()
-    axis = attention.output.get_partial_shape().rank.get_length() - 2
-
-    def run(tokens: tuple[int, ...]) -> dict | None:
-        sources = {key_of(found.block.tokens): Rows(1, tokens), key_of(attention.output): Rows(axis, tokens)}
-        return follow(region, sources)
-
-    full, compact = run(tuple(range(t))), run(tuple(range(found.prefix)))
-    if full is None or compact is None:
-        return None
-    read = full.get(key_of(scored))
-    if read is None or read.axis is not None or read != compact.get(key_of(scored)):
-        return None
-    return full, compact
-
-
-def row_shares(model: ov.Model, found: TokenLocated) -> dict[int, float] | None:
-    """For each op the closed form runs per copy (by instance id), the share of the plain op's token rows
-    it computes: P/T before the pooling, 1 after. None when the closed form does not apply."""
-    plan = _plan(model, found, found.located.scores)
-    if plan is None:
-        return None
-    shares = {}
-    for node in plan.region:
-        whole, kept = plan.full[key_of(node.output(0))], plan.compact[key_of(node.output(0))]
-        shares[node.get_instance_id()] = 1.0 if whole.axis is None else len(kept.tokens) / len(whole.tokens)
-    return shares
-
-
-def _compact_pattern(reshape: ov.Node, rows: Rows) -> list[int] | None:
-    """The Reshape's output shape with the copies in the batch and only the computed token rows."""
-    shape = reshape.get_output_partial_shape(0)
-    if any(d.is_dynamic for d in list(shape)[1:]):
-        return None
-    return [-1] + [
-        len(rows.tokens) if a == rows.axis else shape[a].get_length() for a in range(1, shape.rank.get_length())
-    ]
-
-
 def _zero_clone(model: ov.Model, found: TokenLocated) -> _TailClone:
     """A clone of the tail fed an all-zero first-norm output: its keys and values are those of zero tokens."""
     norm = found.block.norm
@@ -161,50 +182,126 @@ def _zero_clone(model: ov.Model, found: TokenLocated) -> _TailClone:
     return clone
 
 
-def _prefix_attention(attention: Attention, zero: _TailClone, masks: ov.Output, prefix: int) -> ov.Output:
-    """The attention output of the prefix rows in every copy, laid out as `attention.output` with the
-    copies in the batch: [B*h*w, ..., P, d]."""
-    rows_axis = attention.query.get_partial_shape().rank.get_length() - 2
-    query = ops.gather(attention.query, _i64(*range(prefix)), _i64(rows_axis))  # [B, ..., P, d]
+def _follow(region: list[ov.Node], found: TokenLocated, attention: Attention, tokens: tuple[int, ...]):
+    axis = attention.output.get_partial_shape().rank.get_length() - 2
+    sources = {key_of(found.block.tokens): Rows(1, tokens), key_of(attention.output): Rows(axis, tokens)}
+    return follow(region, sources)
+
+
+def _same_zero_queries(model: ov.Model, found: TokenLocated, attention: Attention) -> bool:
+    """Whether every zeroed token gets the same query: no per-position term between norm and queries."""
+    norm = found.block.norm.get_node().get_instance_id()
+    path, queue = set(), deque([attention.query.get_node()])
+    while queue:
+        node = queue.popleft()
+        if node.get_instance_id() in path or node.get_instance_id() == norm or input_free(node.output(0)):
+            continue
+        path.add(node.get_instance_id())
+        queue.extend(
+            v.get_node()
+            for v in (node.input_values()[:1] if node.get_type_name() == "Reshape" else node.input_values())
+        )
+    ordered = [op for op in model.get_ordered_ops() if op.get_instance_id() in path]
+    tokens = found.located.target.output.get_partial_shape()[1].get_length()
+    return follow(ordered, {key_of(found.block.norm): Rows(1, tuple(range(tokens)))}) is not None
+
+
+def _compact_pattern(reshape: ov.Node, axis: int | None, width: int) -> list[int] | None:
+    """The Reshape's output shape with the copies in the batch and `width` token rows."""
+    shape = reshape.get_output_partial_shape(0)
+    if any(d.is_dynamic for d in list(shape)[1:]):
+        return None
+    return [-1] + [width if a == axis else shape[a].get_length() for a in range(1, shape.rank.get_length())]
+
+
+def _gather_rows(tensor: ov.Output, rows: CopyRows, axis: int) -> ov.Output:
+    """`tensor` with its token axis replaced by the copies' rows, [..., h*w, R, ...]."""
+    copies, width = rows.index.shape
+    picked = ops.gather(tensor, ops.constant(rows.index.reshape(-1)), _i64(axis))
+    shape = tensor.get_partial_shape()
+    dims = [0] + [d.get_length() for d in shape[1:axis]] + [copies, width] + [d.get_length() for d in shape[axis + 1 :]]
+    return ops.reshape(picked, _i64(*dims), special_zero=True).output(0)
+
+
+def _row_attention(attention: Attention, zero: _TailClone, masks: ov.Output, rows: CopyRows) -> ov.Output:
+    """The attention output of every copy's rows, laid out as `attention.output` with the copies in the
+    batch and R token rows: [B*h*w, ..., R, d].
+
+    Products run on the rows of all copies at once ([..., h*w*R, T]): one large MatMul each, where a
+    batch of h*w small ones ran slower on the CPU plugin.
+    """
+    rank = attention.query.get_partial_shape().rank.get_length()
+    copies, width = rows.index.shape
+    inner = [d.get_length() for d in attention.output.get_partial_shape()[1:-2]]
+    tokens = attention.query.get_partial_shape()[-2].get_length()
+    d = attention.output.get_partial_shape()[-1].get_length()
+    if rows.shared:  # [B, ..., R, d]: the plain model's queries, for every copy
+        query = ops.gather(attention.query, ops.constant(rows.index[0]), _i64(rank - 2)).output(0)
+    else:  # [B, ..., h*w*R, d]: q0 + g (q - q0) per row
+        index = ops.constant(rows.index.reshape(-1))
+        query = ops.gather(attention.query, index, _i64(rank - 2))
+        query0 = ops.gather(zero.value(attention.query), index, _i64(rank - 2))
+        weight = ops.constant(rows.weight.reshape(-1, 1))
+        query = ops.add(query0, ops.multiply(weight, ops.subtract(query, query0))).output(0)
+
+    def per_copy(product: ov.Node) -> ov.Node:  # [B, ..., h*w, R, T]
+        if rows.shared:
+            return ops.unsqueeze(product, _i64(rank - 2))
+        return ops.reshape(product, _i64(0, *inner, copies, width, tokens), special_zero=True)
+
+    keys = ops.reshape(masks, _i64(copies, 1, tokens), special_zero=False)  # [h*w, 1, T]
     transpose_key = attention.product.get_attributes()["transpose_b"] if attention.product else True
     key, key0 = attention.key, zero.value(attention.key)
-    product = ops.matmul(query, key, False, transpose_key)  # [B, ..., P, T]
-    product0 = ops.matmul(query, key0, False, transpose_key)
-    weights = masks  # [h*w, T]
-    per_copy = ops.add(  # [B, ..., P, h*w, T]
-        ops.unsqueeze(product0, _i64(-2)),
-        ops.multiply(ops.unsqueeze(ops.subtract(product, product0), _i64(-2)), weights),
+    product = ops.add(
+        per_copy(ops.matmul(query, key0, False, transpose_key)),
+        ops.multiply(keys, per_copy(ops.matmul(query, ops.subtract(key, key0), False, transpose_key))),
     )
     if attention.product is None:  # ScaledDotProductAttention: scale by its input, else 1/sqrt(d)
-        d = attention.query.get_partial_shape()[-1].get_length()
-        scale = (
-            attention.node.input_value(4) if attention.node.get_input_size() > 4 else ops.constant(np.float32(d**-0.5))
-        )
-        logits = ops.multiply(per_copy, scale).output(0)
+        has_scale = attention.node.get_input_size() > 4
+        scale = attention.node.input_value(4) if has_scale else ops.constant(np.float32(d**-0.5)).output(0)
+        logits = ops.multiply(product, scale).output(0)
         transpose_value = False
     else:  # the model's own scale and bias steps, cloned onto the copies
-        zero.replace_uses(attention.product, per_copy.output(0))
+        zero.replace_uses(attention.product, product.output(0))
         logits = zero.value(attention.node.input_value(0))
         transpose_value = attention.mix.get_attributes()["transpose_b"]
-    weights_of_keys = ops.softmax(logits, -1)
+    weights = ops.softmax(logits, -1)  # [B, ..., h*w, R, T]
+
+    def flat(x: ov.Node) -> ov.Node:  # [B, ..., h*w*R, T]
+        return ops.reshape(x, _i64(0, *inner, copies * width, tokens), special_zero=True)
+
     value, value0 = attention.value, zero.value(attention.value)
-    kept = ops.matmul(
-        ops.multiply(weights_of_keys, weights),
-        ops.unsqueeze(ops.subtract(value, value0), _i64(-3)),
-        False,
-        transpose_value,
+    out = ops.add(  # [B, ..., h*w*R, d]
+        ops.matmul(flat(weights), value0, False, transpose_value),
+        ops.matmul(flat(ops.multiply(weights, keys)), ops.subtract(value, value0), False, transpose_value),
     )
-    rest = ops.matmul(weights_of_keys, ops.unsqueeze(value0, _i64(-3)), False, transpose_value)
-    rows = ops.add(kept, rest)  # [B, ..., P, h*w, d]
-    rank = rows.get_output_partial_shape(0).rank.get_length()
-    order = [0, rank - 2, *range(1, rank - 2), rank - 1]  # the copies next to the batch
-    inner = [d.get_length() for d in attention.output.get_partial_shape()[1:-2]]
-    d = attention.output.get_partial_shape()[-1].get_length()
-    return ops.reshape(ops.transpose(rows, _i64(*order)), _i64(-1, *inner, prefix, d), False).output(0)
+    out = ops.reshape(out, _i64(0, *inner, copies, width, d), special_zero=True)
+    order = [0, rank - 2, *range(1, rank - 2), rank - 1, rank]  # the copies next to the batch
+    return ops.reshape(ops.transpose(out, _i64(*order)), _i64(-1, *inner, width, d), False).output(0)
 
 
-def _prefix_copies(tokens: ov.Output, prefix: int, copies: int) -> ov.Output:
-    """[B*h*w, P, D]: each image's prefix tokens, once per copy (their mask weight is 1)."""
+def _row_tokens(tokens: ov.Output, rows: CopyRows) -> ov.Output:
+    """[B*h*w, R, D]: the residual stream of every copy's rows, each token times its mask weight."""
+    copies, width = rows.index.shape
+    picked = _gather_rows(tokens, rows, 1)  # [B, h*w, R, D]
+    if not rows.shared:
+        picked = ops.multiply(picked, ops.constant(rows.weight.reshape(copies, width, 1)))
     d = tokens.get_partial_shape()[2].get_length()
-    kept = ops.unsqueeze(ops.gather(tokens, _i64(*range(prefix)), _i64(1)), _i64(1))  # [B, 1, P, D]
-    return ops.reshape(ops.tile(kept, _i64(1, copies, 1, 1)), _i64(-1, prefix, d), False).output(0)
+    return ops.reshape(picked, _i64(-1, width, d), special_zero=False).output(0)
+
+
+def _keeps(pool: ov.Node) -> bool:
+    return pool.get_attributes()["keep_dims"]
+
+
+def _weighted_pool(source: ov.Output, rows: CopyRows, mean: bool, keep: bool) -> ov.Output:
+    """The pooling of `source` [B*h*w, R, D] over tokens, as a sum over each copy's rows weighted by how many
+    averaged tokens each stands for."""
+    copies, width = rows.index.shape
+    d = source.get_partial_shape()[2].get_length()
+    weights = rows.pooled / rows.pooled.sum(axis=1, keepdims=True) if mean else rows.pooled
+    per_copy = ops.reshape(source, _i64(-1, copies, width, d), special_zero=False)
+    summed = ops.reduce_sum(
+        ops.multiply(per_copy, ops.constant(weights.reshape(copies, width, 1).astype(np.float32))), _i64(2), False
+    )
+    return ops.reshape(summed, _i64(-1, 1, d) if keep else _i64(-1, d), special_zero=False).output(0)

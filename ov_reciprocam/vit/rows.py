@@ -1,0 +1,69 @@
+"""Which token rows each masked copy needs after the attention, as [h*w, R] tables.
+
+A head that reads only the P prefix tokens needs their rows alone. A head that averages tokens
+needs every token's row, but within one copy all zeroed tokens give the same row (the same zero
+input, the same query, the same keys), so a copy needs R = P + K + 1 rows: the prefix tokens, the
+K tokens its mask keeps (the 3x3 neighbourhood, fewer at the borders, padded with rows that count
+for nothing), and one zeroed token standing for all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+GAUSSIAN = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], np.float32) / 16
+
+
+@dataclass(frozen=True)
+class CopyRows:
+    index: np.ndarray  # [h*w, R] int64: the token each row computes
+    weight: np.ndarray  # [h*w, R] float32: that token's mask weight in the copy (0: zeroed)
+    pooled: np.ndarray | None = None  # [h*w, R] float32: how many of the averaged tokens the row stands for
+
+    @property
+    def shared(self) -> bool:
+        """Every copy computes the same tokens unmasked (the prefix rows): their queries are the plain model's."""
+        return bool((self.index == self.index[0]).all() and (self.weight == 1).all())
+
+
+def patch_weights(h: int, w: int, gaussian: bool) -> np.ndarray:
+    """[h*w, h*w]: copy n's weight for every patch token (row n), the kernel cut at the borders."""
+    if not gaussian:
+        return np.eye(h * w, dtype=np.float32)
+    weights = np.zeros((h * w, h, w), np.float32)
+    for n in range(h * w):
+        y, x = divmod(n, w)
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                if 0 <= y + dy < h and 0 <= x + dx < w:
+                    weights[n, y + dy, x + dx] = GAUSSIAN[dy + 1, dx + 1]
+    return weights.reshape(h * w, h * w)
+
+
+def prefix_rows(copies: int, prefix: int) -> CopyRows:
+    index = np.tile(np.arange(prefix, dtype=np.int64), (copies, 1))
+    return CopyRows(index, np.ones(index.shape, np.float32))
+
+
+def all_rows(h: int, w: int, prefix: int, gaussian: bool, averaged: frozenset[int]) -> CopyRows:
+    """Rows for a head that averages the tokens `averaged`: prefix, kept, padding, one zeroed token last."""
+    patches = patch_weights(h, w, gaussian)
+    kept_most = int((patches > 0).sum(axis=1).max())
+    width = prefix + kept_most + 1
+    index = np.zeros((h * w, width), np.int64)
+    weight = np.zeros((h * w, width), np.float32)
+    pooled = np.zeros((h * w, width), np.float32)
+    patch_tokens = np.arange(prefix, prefix + h * w)
+    for n in range(h * w):
+        kept = np.flatnonzero(patches[n])
+        index[n, :prefix] = np.arange(prefix)
+        weight[n, :prefix] = 1
+        index[n, prefix : prefix + len(kept)] = kept + prefix
+        weight[n, prefix : prefix + len(kept)] = patches[n, kept]
+        rows = index[n, : prefix + len(kept)]
+        pooled[n, : prefix + len(kept)] = [t in averaged for t in rows]
+        zeroed = set(patch_tokens[patches[n] == 0].tolist())
+        pooled[n, -1] = len(zeroed & averaged)  # the last row, a zeroed token (index 0 at weight 0)
+    return CopyRows(index, weight, pooled)
