@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import openvino as ov
 import pytest
+import transformers
 from conftest import DOG_MODEL, IMAGES, REPO
 from reference import CONFIG, compile_f32
 
@@ -98,10 +99,13 @@ def check_against(ranked: list[Ranked], probs: np.ndarray, maps: np.ndarray, lab
 
 
 @pytest.mark.parametrize(
-    "softmax, uint8", [(False, False), (True, True)], ids=["logits-head f32-maps", "softmax-head u8-maps"]
+    "softmax, uint8, vit",
+    [(False, False, False), (True, True, False), (True, False, True)],
+    ids=["logits-head f32-maps", "softmax-head u8-maps", "transformer"],
 )
-def test_tensor_input_matches_python(sample, tmp_path, softmax, uint8):
-    xml = orc.save(orc.patch(builders.gap_linear(softmax=softmax), uint8=uint8), tmp_path / "model_xai.xml")
+def test_tensor_input_matches_python(sample, tmp_path, softmax, uint8, vit):
+    model = transformers.vit() if vit else builders.gap_linear(softmax=softmax)
+    xml = orc.save(orc.patch(model, uint8=uint8), tmp_path / "model_xai.xml")
     x = np.random.default_rng(7).normal(size=(1, 3, 32, 32)).astype(np.float32)
     x.tofile(tmp_path / "input.bin")
     ranked = run_sample(sample, xml, tmp_path / "input.bin", tmp_path, top_k=4)
