@@ -110,8 +110,10 @@ def check(name: str, path: Path) -> dict:
     if read.layout == TOKENS:
         h, w = read.feature_shape[1:]
         reference = vit_recipro_cam(model, one, h, w)
-    else:
-        reference = recipro_cam(path, one, read.target, layout=read.layout)
+    else:  # by op type and shape: a fused norm's generated name differs from one read to the next
+        target = orc.locate(orc.read_model(path)).target
+        kind = target.output.get_node().get_type_name()
+        reference = recipro_cam(path, one, (kind, tuple(read.feature_shape)), layout=read.layout)
     maps = compile_f32(found)(one)[orc.SALIENCY][0]
     mosaic = compile_f32(orc.patch(path, normalize=False, fast=False))(one)[orc.SALIENCY][0]
     batched_model = compile_f32(orc.patch(path))
@@ -135,11 +137,17 @@ def check(name: str, path: Path) -> dict:
     }
 
 
-def cost(path: Path, seconds: float, mosaic: bool) -> dict:
+def cost(path: Path, size: int, seconds: float, mosaic: bool) -> dict:
     row = {}
     variants = [("f32", CONFIG, {}), ("default", {}, {})] + ([("mosaic", CONFIG, {"fast": False})] if mosaic else [])
+    # convert_model leaves the image size open: patch() fixes a transformer's, the CNN path needs it given.
+    sized = (
+        {"input_shape": (1, 3, size, size)}
+        if orc.read_model(path).get_parameters()[0].get_partial_shape().is_dynamic
+        else {}
+    )
     for label, config, options in variants:
-        (m,) = bench.measure(path, seconds=seconds, config=config, **options)
+        (m,) = bench.measure(path, seconds=seconds, config=config, **sized, **options)
         row.update({f"{label}_plain_ms": m.plain_ms, f"{label}_ratio": m.ratio, f"{label}_floor": m.floor})
     return row
 
@@ -152,7 +160,7 @@ def measure(name: str, fmt: str, cache: Path, seconds: float, mosaic: bool) -> d
         stage = "check"
         row.update(check(name, path))
         stage = "cost"
-        row.update(cost(path, seconds, mosaic))
+        row.update(cost(path, ZOO[name][1], seconds, mosaic))
     except Exception as exc:
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()] or [type(exc).__name__]
         row["failure"] = f"{stage}: {type(exc).__name__}: {lines[0][:200]}"

@@ -72,3 +72,19 @@ def test_heads_split_and_merged_keep_the_token_axis():
 )
 def test_ops_that_mix_tokens_give_up(build):
     assert _rows(build) is None
+
+
+def test_tokens_merged_with_images_and_split_back():
+    """torch's MultiheadAttention: [B, H, T, d] -> [T, B, H, d] -> [T*B, D] -> projection -> [T, B, D] -> [B, T, D]."""
+    heads = ops.parameter([-1, 2, TOKENS, 2], ov.Type.f32)
+    first = ops.transpose(heads, _i64(2, 0, 1, 3))
+    merged = ops.reshape(first, _i64(-1, WIDTH), special_zero=False)
+    projected = ops.matmul(merged, _weights(WIDTH, WIDTH), False, False)
+    split = ops.reshape(projected, _i64(TOKENS, -1, WIDTH), special_zero=False)
+    tokens = ops.transpose(split, _i64(1, 0, 2))
+    picked = ops.gather(tokens, ops.constant(np.int64(0)), _i64(1))
+    computing = [first, first.input_value(1).get_node(), merged, projected, split, tokens, picked]
+    found = follow(computing, {key_of(heads.output(0)): Rows(2, tuple(range(TOKENS)))})
+    assert found[key_of(merged.output(0))].merged == "tokens"
+    assert found[key_of(tokens.output(0))] == Rows(1, tuple(range(TOKENS)), batch=0)
+    assert found[key_of(picked.output(0))] == Rows(None, (0,), batch=0)

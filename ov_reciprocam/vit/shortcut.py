@@ -44,9 +44,16 @@ class _Plan:
     attention: Attention
     region: list[ov.Node]  # the ops after the attention that the scores are computed from, in order
     rows: CopyRows
-    axes: dict[Key, int | None]  # the token axis of the region's tensors (None once pooled)
+    full: dict[Key, Rows]  # the region's tensors in the plain model
+    flow: dict[Key, Rows]  # and in the closed form (the prefix rows alone, for prefix heads)
     pool: ov.Node | None = None  # the averaging op (mean heads)
     picks: tuple[ov.Node, ...] = ()  # Gathers and Slices of the averaged tokens (mean heads), bypassed
+
+    def width(self, tensor: ov.Output) -> int:
+        """Token rows per copy along `tensor`'s token axis in the closed form."""
+        if self.kind is TailKind.TOKENS_PREFIX:
+            return len(self.flow[key_of(tensor)].tokens)
+        return self.rows.index.shape[1]  # mean heads: the pooling weighs every row
 
 
 def _plan(model: ov.Model, found: TokenLocated, scored: ov.Output, gaussian: bool) -> _Plan | None:
@@ -61,11 +68,10 @@ def _plan(model: ov.Model, found: TokenLocated, scored: ov.Output, gaussian: boo
     read = full and full.get(key_of(scored))
     if read is None or read.axis is not None:
         return None
-    axes = {key: r.axis for key, r in full.items()}
     compact = _follow(region, found, attention, tuple(range(found.prefix))) if found.prefix else None
     if compact is not None and compact.get(key_of(scored)) == read:
         rows = prefix_rows(t.height * t.width, found.prefix)
-        return _Plan(TailKind.TOKENS_PREFIX, attention, region, rows, {k: r.axis for k, r in compact.items()})
+        return _Plan(TailKind.TOKENS_PREFIX, attention, region, rows, full, compact)
     pools = [
         node
         for node in region
@@ -76,7 +82,7 @@ def _plan(model: ov.Model, found: TokenLocated, scored: ov.Output, gaussian: boo
         return None
     pool = pools[0]
     pooled = full[key_of(pool.input_value(0))]
-    if pooled.axis != 1 or pool.get_input_partial_shape(0).rank.get_length() != 3:
+    if (pooled.axis, pooled.batch) != (1, 0) or pool.get_input_partial_shape(0).rank.get_length() != 3:
         return None
     picks = tuple(
         node
@@ -86,7 +92,7 @@ def _plan(model: ov.Model, found: TokenLocated, scored: ov.Output, gaussian: boo
         and full[key_of(node.output(0))].tokens != full[key_of(node.input_value(0))].tokens
     )
     rows = all_rows(t.height, t.width, found.prefix, gaussian, frozenset(pooled.tokens))
-    return _Plan(TailKind.TOKENS_MEAN, attention, region, rows, axes, pool, picks)
+    return _Plan(TailKind.TOKENS_MEAN, attention, region, rows, full, full, pool, picks)
 
 
 def closed_form_scores(
@@ -99,9 +105,8 @@ def closed_form_scores(
     plan = _plan(model, found, source.tensor, gaussian)
     if plan is None:
         return None
-    width = plan.rows.index.shape[1]
-    reshapes = [node for node in plan.region if node.get_type_name() == "Reshape"]
-    patterns = {node: _compact_pattern(node, plan.axes[key_of(node.output(0))], width) for node in reshapes}
+    reshapes = [node.output(0) for node in plan.region if node.get_type_name() == "Reshape"]
+    patterns = {out.get_node(): _compact_pattern(out, plan.flow[key_of(out)], plan.width(out)) for out in reshapes}
     if any(p is None for p in patterns.values()):
         return None
     located = found.located
@@ -128,14 +133,13 @@ def closed_form_cost(model: ov.Model, found: TokenLocated, gaussian: bool) -> tu
     plan = _plan(model, found, found.located.scores, gaussian)
     if plan is None:
         return None
+    shares = {}
+    for node in plan.region:
+        whole = plan.full[key_of(node.output(0))]
+        shares[node.get_instance_id()] = 1.0 if whole.axis is None else plan.width(node.output(0)) / len(whole.tokens)
     tokens = found.located.target.output.get_partial_shape()[1].get_length()
-    width = plan.rows.index.shape[1]
-    shares = {
-        node.get_instance_id(): 1.0 if plan.axes[key_of(node.output(0))] is None else width / tokens
-        for node in plan.region
-    }
     products = 2 if plan.rows.shared else 4  # queries shared by all copies meet the keys once
-    return shares, products * width * tokens * found.located.target.channels
+    return shares, products * plan.rows.index.shape[1] * tokens * found.located.target.channels
 
 
 def _scalar_steps(attention: Attention) -> bool:
@@ -206,12 +210,20 @@ def _same_zero_queries(model: ov.Model, found: TokenLocated, attention: Attentio
     return follow(ordered, {key_of(found.block.norm): Rows(1, tuple(range(tokens)))}) is not None
 
 
-def _compact_pattern(reshape: ov.Node, axis: int | None, width: int) -> list[int] | None:
-    """The Reshape's output shape with the copies in the batch and `width` token rows."""
-    shape = reshape.get_output_partial_shape(0)
-    if any(d.is_dynamic for d in list(shape)[1:]):
-        return None
-    return [-1] + [width if a == axis else shape[a].get_length() for a in range(1, shape.rank.get_length())]
+def _compact_pattern(reshaped: ov.Output, rows: Rows, width: int) -> list[int] | None:
+    """The Reshape's output shape with the copies among the images (-1) and `width` token rows."""
+    shape = reshaped.get_partial_shape()
+    pattern = []
+    for a in range(shape.rank.get_length()):
+        if a == rows.batch or (rows.merged and a == rows.axis):
+            pattern.append(-1)
+        elif a == rows.axis:
+            pattern.append(width)
+        elif shape[a].is_static:
+            pattern.append(shape[a].get_length())
+        else:
+            return None
+    return pattern
 
 
 def _gather_rows(tensor: ov.Output, rows: CopyRows, axis: int) -> ov.Output:
