@@ -32,7 +32,7 @@ from torchvision import models as tv
 import ov_reciprocam as orc
 from ov_reciprocam import bench
 from ov_reciprocam.info import PatchInfo
-from ov_reciprocam.patching import locate_sized_tokens
+from ov_reciprocam.patching import locate_sized_tokens, set_input_shape
 from ov_reciprocam.vit.locate import TOKENS
 
 sys.path.insert(0, str(zoo.REPO / "tests"))
@@ -101,22 +101,33 @@ def export(name: str, fmt: str, cache: Path) -> Path:
     return path
 
 
+def _sized(path: Path, size: int) -> dict:
+    """Patch options for a model whose input size `ov.convert_model` left open: patch() fixes a transformer's
+    from its position embeddings; the CNN path needs it given, as `--input-shape` does."""
+    shape = orc.read_model(path).get_parameters()[0].get_partial_shape()
+    if all(d.is_static for d in shape[2:]) or locate_sized_tokens(orc.read_model(path), None, None):
+        return {}
+    return {"input_shape": (-1, 3, size, size)}
+
+
 def check(name: str, path: Path) -> dict:
     _, size, expected, prefix = ZOO[name]
+    sized = _sized(path, size)
     model = orc.read_model(path)
-    found = orc.patch(path, normalize=False)
+    if sized:
+        set_input_shape(model, sized["input_shape"])
+    found = orc.patch(path, normalize=False, **sized)
     read = PatchInfo.read(found)
     one = zoo.images(size, 1)
     if read.layout == TOKENS:
         h, w = read.feature_shape[1:]
         reference = vit_recipro_cam(model, one, h, w)
     else:  # by op type and shape: a fused norm's generated name differs from one read to the next
-        target = orc.locate(orc.read_model(path)).target
-        kind = target.output.get_node().get_type_name()
-        reference = recipro_cam(path, one, (kind, tuple(read.feature_shape)), layout=read.layout)
+        kind = orc.locate(model).target.output.get_node().get_type_name()
+        reference = recipro_cam(model, one, (kind, tuple(read.feature_shape)), layout=read.layout)
     maps = compile_f32(found)(one)[orc.SALIENCY][0]
-    mosaic = compile_f32(orc.patch(path, normalize=False, fast=False))(one)[orc.SALIENCY][0]
-    batched_model = compile_f32(orc.patch(path))
+    mosaic = compile_f32(orc.patch(path, normalize=False, fast=False, **sized))(one)[orc.SALIENCY][0]
+    batched_model = compile_f32(orc.patch(path, **sized))
     three = zoo.images(size, 3, seed=1)
     batched = batched_model(three)[orc.SALIENCY]
     alone = np.concatenate([batched_model(three[i : i + 1])[orc.SALIENCY] for i in range(3)])
@@ -140,12 +151,7 @@ def check(name: str, path: Path) -> dict:
 def cost(path: Path, size: int, seconds: float, mosaic: bool) -> dict:
     row = {}
     variants = [("f32", CONFIG, {}), ("default", {}, {})] + ([("mosaic", CONFIG, {"fast": False})] if mosaic else [])
-    # convert_model leaves the image size open: patch() fixes a transformer's, the CNN path needs it given.
-    sized = (
-        {"input_shape": (1, 3, size, size)}
-        if orc.read_model(path).get_parameters()[0].get_partial_shape().is_dynamic
-        else {}
-    )
+    sized = _sized(path, size)
     for label, config, options in variants:
         (m,) = bench.measure(path, seconds=seconds, config=config, **sized, **options)
         row.update({f"{label}_plain_ms": m.plain_ms, f"{label}_ratio": m.ratio, f"{label}_floor": m.floor})

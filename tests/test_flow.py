@@ -74,11 +74,12 @@ def test_ops_that_mix_tokens_give_up(build):
     assert _rows(build) is None
 
 
-def test_tokens_merged_with_images_and_split_back():
+@pytest.mark.parametrize("batch", [-1, 1])
+def test_tokens_merged_with_images_and_split_back(batch):
     """torch's MultiheadAttention: [B, H, T, d] -> [T, B, H, d] -> [T*B, D] -> projection -> [T, B, D] -> [B, T, D]."""
-    heads = ops.parameter([-1, 2, TOKENS, 2], ov.Type.f32)
+    heads = ops.parameter([batch, 2, TOKENS, 2], ov.Type.f32)
     first = ops.transpose(heads, _i64(2, 0, 1, 3))
-    merged = ops.reshape(first, _i64(-1, WIDTH), special_zero=False)
+    merged = ops.reshape(first, _i64(-1, WIDTH), special_zero=False)  # [5, 4] at a static batch of 1
     projected = ops.matmul(merged, _weights(WIDTH, WIDTH), False, False)
     split = ops.reshape(projected, _i64(TOKENS, -1, WIDTH), special_zero=False)
     tokens = ops.transpose(split, _i64(1, 0, 2))

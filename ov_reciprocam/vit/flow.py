@@ -196,7 +196,7 @@ def _reshape(node: ov.Node, rows: Rows, rank: int) -> list[Rows]:
     for a in range(rank):
         size = before[a].get_length() if before[a].is_static else None
         if a == rows.axis and rows.merged:
-            pair = [("T", rows.span), ("B", None)]
+            pair = [("T", rows.span), ("B", None if size is None else size // rows.span)]
             factors += pair if rows.merged == "tokens" else pair[::-1]
         elif a == rows.axis:
             factors.append(("T", size))
@@ -257,6 +257,8 @@ def _group(factors: list[tuple[str, int | None]], size: int | None, rest: list[i
         else:
             group.append(factors.pop(0))
             product *= part
+    if group and factors and factors[0] == ("B", 1) and (not rest or rest[0] != 1):
+        group.append(factors.pop(0))  # a static single image goes with the axis before it, unless one is kept for it
     return group
 
 
