@@ -115,14 +115,14 @@ ZOO = {
 }
 
 
-def liven(model: nn.Module, size: int) -> nn.Module:
+def liven(model: nn.Module, size: int, logit_std: float = LOGIT_STD) -> nn.Module:
     """Give a random-weight model varied, well-scaled logits, whatever its library's init did.
 
     Library inits are made for training, not for a forward pass: zero-init residual gammas, std-0.01
     heads and fan-out depthwise inits leave logits nearly constant (std 6e-6 on timm's
     efficientnet_b0), and Recipro-CAM maps of constant logits are flat, so exactness would prove
     nothing. He-normal convs and Linears keep activations O(1) through ReLU stacks; batch norm
-    statistics are then measured on random images; the last layer is scaled to LOGIT_STD.
+    statistics are then measured on random images; the last layer is scaled to `logit_std`.
     """
     torch.manual_seed(0)
     for m in model.modules():
@@ -141,7 +141,7 @@ def liven(model: nn.Module, size: int) -> nn.Module:
         # The last conv or Linear registered is the classifier in every model here; the logits are
         # positively homogeneous in it (SqueezeNet's conv10 is followed by ReLU and pooling only).
         last = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))][-1]
-        scale = LOGIT_STD / float(model(images).std())
+        scale = logit_std / float(model(images).std())
         last.weight.mul_(scale)
         if last.bias is not None:
             last.bias.mul_(scale)
