@@ -34,7 +34,8 @@ class OutputRole:
     role: str  # "class scores", "candidate", or why it was skipped
 
 
-def _output_name(model: ov.Model, index: int) -> str:
+def output_name(model: ov.Model, index: int) -> str:
+    """The output's first tensor name, or its producer's name when a converter gave it none."""
     names = sorted(model.outputs[index].get_names())
     return names[0] if names else node_name(model.get_results()[index].input_value(0))
 
@@ -48,7 +49,7 @@ def output_roles(model: ov.Model, graph: DataGraph | None = None) -> list[Output
     for i, result in enumerate(model.get_results()):
         source = result.input_value(0)
         why = _not_class_scores(source, batch, graph)
-        roles.append(OutputRole(i, _output_name(model, i), shape_text(source), why or "candidate"))
+        roles.append(OutputRole(i, output_name(model, i), shape_text(source), why or "candidate"))
     candidates = [r for r in roles if r.role == "candidate"]
     sources = {r.index: model.get_results()[r.index].input_value(0) for r in candidates}
     # The strongest evidence first: an activation that makes scores, then a classifier-shaped layer.

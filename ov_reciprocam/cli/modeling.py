@@ -66,6 +66,7 @@ def patch(model: Path, output, batch, static_batch, labels, embed_preprocessing,
     """
     from .. import files
     from ..device import compile_for
+    from ..head import output_name
     from ..info import PatchInfo
     from ..labels import write_labels
     from ..loading import save_model
@@ -95,7 +96,7 @@ def patch(model: Path, output, batch, static_batch, labels, embed_preprocessing,
         compile_for(patched, device)
     save_model(patched, output, compress_to_fp16=fp16)
     info = PatchInfo.read(patched)
-    outputs = ", ".join(f"{o.get_any_name()} {shape_text(o)}" for o in patched.outputs)
+    outputs = ", ".join(f"{output_name(patched, i)} {shape_text(o)}" for i, o in enumerate(patched.outputs))
     click.echo(f"target    {info.target} ({info.layout}, {'x'.join(map(str, info.feature_shape))})")
     click.echo(f"tail      {info.path}")
     click.echo(f"classes   {info.classes} ({info.score_kind.value}), scored by {info.score.value}")
@@ -117,7 +118,7 @@ def patch(model: Path, output, batch, static_batch, labels, embed_preprocessing,
 )
 def inspect(model: Path, scores_output, target_layout, input_shape) -> None:
     """List MODEL's outputs with what each was taken for, and the feature maps it could be explained at."""
-    from ..head import output_roles
+    from ..head import output_name, output_roles
     from ..loading import read_model
     from ..locating import locate
     from ..patching import set_input_shape
@@ -133,7 +134,8 @@ def inspect(model: Path, scores_output, target_layout, input_shape) -> None:
     located = tokens.located if tokens else locate(loaded, output=scores_output, target_layout=target_layout)
     scores = loaded.outputs[located.output_index]
     logits = "tail ends at the logits before it" if located.logits is not None else "no logits per class"
-    click.echo(f"class scores  {scores.get_any_name()} {shape_text(scores)} ({located.kind.value}; {logits})")
+    name = output_name(loaded, located.output_index)
+    click.echo(f"class scores  {name} {shape_text(scores)} ({located.kind.value}; {logits})")
     click.echo("candidate targets (on every path to the scores, input to output):")
     width = max(len(c.name) for c in located.candidates)
     for c in located.candidates:
