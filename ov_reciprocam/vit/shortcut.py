@@ -84,6 +84,8 @@ def _plan(model: ov.Model, found: TokenLocated, scored: ov.Output, gaussian: boo
     pooled = full[key_of(pool.input_value(0))]
     if (pooled.axis, pooled.batch) != (1, 0) or pool.get_input_partial_shape(0).rank.get_length() != 3:
         return None
+    if len(set(pooled.tokens)) != len(pooled.tokens):  # a token counted twice: not a plain average
+        return None
     picks = tuple(
         node
         for node in region
@@ -121,9 +123,8 @@ def closed_form_scores(
         clone.replace_uses(pick, clone[pick].input_value(0))
     if plan.pool is not None:
         rows = clone.settled(clone[plan.pool].input_value(0))
-        clone.replace_uses(
-            plan.pool, _weighted_pool(rows, plan.rows, _POOLS[plan.pool.get_type_name()], _keeps(plan.pool))
-        )
+        mean, keep = _POOLS[plan.pool.get_type_name()], plan.pool.get_attributes()["keep_dims"]
+        clone.replace_uses(plan.pool, _weighted_pool(rows, plan.rows, mean, keep))
     return CopyScores(clone.value(source.tensor), plan.kind)
 
 
@@ -180,7 +181,8 @@ def _zero_clone(model: ov.Model, found: TokenLocated) -> _TailClone:
     norm = found.block.norm
     shape = norm.get_partial_shape()
     dims = [shape[0].get_length() if shape[0].is_static else 1] + [d.get_length() for d in shape[1:]]
-    zeros = ops.constant(np.zeros(dims, norm.get_element_type().to_dtype()))
+    # A broadcast scalar: no [1, T, D] block of zeros in the IR; the device folds it at compile time.
+    zeros = ops.broadcast(ops.constant(np.zeros((), norm.get_element_type().to_dtype())), _i64(*dims))
     clone = _TailClone(model, found.located, copies=False)
     clone.replace_uses(norm.get_node(), zeros.output(0))
     return clone
@@ -300,10 +302,6 @@ def _row_tokens(tokens: ov.Output, rows: CopyRows) -> ov.Output:
         picked = ops.multiply(picked, ops.constant(rows.weight.reshape(copies, width, 1)))
     d = tokens.get_partial_shape()[2].get_length()
     return ops.reshape(picked, _i64(-1, width, d), special_zero=False).output(0)
-
-
-def _keeps(pool: ov.Node) -> bool:
-    return pool.get_attributes()["keep_dims"]
 
 
 def _weighted_pool(source: ov.Output, rows: CopyRows, mean: bool, keep: bool) -> ov.Output:
