@@ -111,21 +111,24 @@ def closed_form_scores(
     patterns = {out.get_node(): _compact_pattern(out, plan.flow[key_of(out)], plan.width(out)) for out in reshapes}
     if any(p is None for p in patterns.values()):
         return None
-    located = found.located
-    attended = _row_attention(plan.attention, _zero_clone(model, found), masks, plan.rows)
-    clone = _TailClone(model, located, copies=False)
-    clone.feed_target(_row_tokens(found.block.tokens, plan.rows))
-    clone.replace_uses(plan.attention.output.get_node(), attended)
-    for node, pattern in patterns.items():
-        clone[node].input(1).replace_source_output(_i64(*pattern).output(0))
-        clone[node].set_attribute("special_zero", False)
-    for pick in plan.picks:  # every row stays: the weights of the pooling pick what counts
-        clone.replace_uses(pick, clone[pick].input_value(0))
-    if plan.pool is not None:
-        rows = clone.settled(clone[plan.pool].input_value(0))
-        mean, keep = _POOLS[plan.pool.get_type_name()], plan.pool.get_attributes()["keep_dims"]
-        clone.replace_uses(plan.pool, _weighted_pool(rows, plan.rows, mean, keep))
-    return CopyScores(clone.value(source.tensor), plan.kind)
+    try:
+        located = found.located
+        attended = _row_attention(plan.attention, _zero_clone(model, found), masks, plan.rows)
+        clone = _TailClone(model, located, copies=False)
+        clone.feed_target(_row_tokens(found.block.tokens, plan.rows))
+        clone.replace_uses(plan.attention.output.get_node(), attended)
+        for node, pattern in patterns.items():
+            clone[node].input(1).replace_source_output(_i64(*pattern).output(0))
+            clone[node].set_attribute("special_zero", False)
+        for pick in plan.picks:  # every row stays: the weights of the pooling pick what counts
+            clone.replace_uses(pick, clone[pick].input_value(0))
+        if plan.pool is not None:
+            rows = clone.settled(clone[plan.pool].input_value(0))
+            mean, keep = _POOLS[plan.pool.get_type_name()], plan.pool.get_attributes()["keep_dims"]
+            clone.replace_uses(plan.pool, _weighted_pool(rows, plan.rows, mean, keep))
+        return CopyScores(clone.value(source.tensor), plan.kind)
+    except RuntimeError:  # shape inference refused the rows' layout: a reshape the flow misread; the mosaic runs
+        return None
 
 
 def closed_form_cost(model: ov.Model, found: TokenLocated, gaussian: bool) -> tuple[dict[int, float], int] | None:
