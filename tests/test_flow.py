@@ -40,6 +40,13 @@ def test_per_token_ops_then_a_gather_pick_that_token():
     assert _rows(build) == Rows(None, (2,))
 
 
+def test_a_strided_slice_that_shrinks_the_token_axis_picks_one_token():
+    def build(x):  # x[:, 1], as torch exports it at some opsets
+        return ops.strided_slice(x, _i64(0, 1), _i64(0, 2), _i64(1, 1), [1, 0], [1, 0], shrink_axis_mask=[0, 1])
+
+    assert _rows(build) == Rows(None, (1,))
+
+
 def test_a_mean_over_a_slice_reads_the_sliced_tokens():
     def build(x):
         patches = ops.slice(x, _i64(1), _i64(TOKENS), _i64(1), _i64(1))
