@@ -8,12 +8,11 @@ gives. Either way the queries, keys and values are tensors with one row per toke
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
 import openvino as ov
 
-from .locate import Block
+from .locate import Block, first_attention
 
 # Ops between the query-key product and the softmax that keep each score an affine function of
 # the product (scale, additive bias), with their other operand free of the input.
@@ -33,7 +32,7 @@ class Attention:
 
 def attention_of(block: Block) -> Attention | None:
     """The attention between `block`'s first norm and its residual Add, when it has one of the two forms."""
-    node = _first_attention(block)
+    node = first_attention(block.norm, block.residual.get_node())
     if node is None:
         return None
     if node.get_type_name() == "ScaledDotProductAttention":
@@ -62,21 +61,6 @@ def attention_of(block: Block) -> Attention | None:
         product=product,
         mix=mix,
     )
-
-
-def _first_attention(block: Block) -> ov.Node | None:
-    stop = block.residual.get_node().get_instance_id()
-    seen, queue = set(), deque([block.norm])
-    while queue:
-        for consumer in queue.popleft().get_target_inputs():
-            node = consumer.get_node()
-            if node.get_instance_id() in seen or node.get_instance_id() == stop:
-                continue
-            seen.add(node.get_instance_id())
-            if node.get_type_name() in ("Softmax", "ScaledDotProductAttention"):
-                return node
-            queue.extend(node.outputs())
-    return None
 
 
 def _product_before(logits: ov.Output) -> ov.Node | None:

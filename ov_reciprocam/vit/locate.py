@@ -103,7 +103,8 @@ def _norm_output(mvn: ov.Node) -> ov.Output:
         out = node.output(0)
 
 
-def _reaches_attention(start: ov.Output, stop: ov.Node) -> bool:
+def first_attention(start: ov.Output, stop: ov.Node) -> ov.Node | None:
+    """The first Softmax or ScaledDotProductAttention computed from `start`, not looking past `stop`."""
     seen, queue = set(), deque([start])
     while queue:
         out = queue.popleft()
@@ -113,9 +114,9 @@ def _reaches_attention(start: ov.Output, stop: ov.Node) -> bool:
                 continue
             seen.add(node.get_instance_id())
             if node.get_type_name() in _ATTENTION:
-                return True
+                return node
             queue.extend(node.outputs())
-    return False
+    return None
 
 
 def _block_at(tokens: ov.Output) -> Block | None:
@@ -124,7 +125,7 @@ def _block_at(tokens: ov.Output) -> Block | None:
     adds = [i for i in consumers if i.get_node().get_type_name() == "Add"]
     if len(mvns) != 1 or len(adds) != 1:
         return None
-    if not _reaches_attention(mvns[0].output(0), adds[0].get_node()):
+    if first_attention(mvns[0].output(0), adds[0].get_node()) is None:
         return None
     return Block(tokens=tokens, norm=_norm_output(mvns[0]), residual=adds[0])
 

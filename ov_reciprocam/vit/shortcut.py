@@ -19,7 +19,7 @@ attention is per token until that pooling; the rest of the block and the head th
 
 from __future__ import annotations
 
-from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -167,16 +167,23 @@ def _is_none_mask(mask: ov.Output) -> bool:
 def _region(model: ov.Model, located: Located, attention: Attention, scored: ov.Output) -> list[ov.Node]:
     """The tail ops the scores are computed from after the attention (Reshape patterns aside), in order."""
     stop = {attention.output.get_node().get_instance_id(), located.target.output.get_node().get_instance_id()}
-    live, stack = set(), [scored.get_node()]
+    return _ops_behind(model, scored, lambda n: n.get_instance_id() in stop or n.get_instance_id() not in located.tail)
+
+
+def _ops_behind(model: ov.Model, end: ov.Output, outside: Callable[[ov.Node], bool]) -> list[ov.Node]:
+    """The ops `end` is computed from, in model order, walking back from it until `outside` says so.
+
+    A Reshape's pattern is not followed: the closed form rewrites it.
+    """
+    found, stack = set(), [end.get_node()]
     while stack:
         node = stack.pop()
-        i = node.get_instance_id()
-        if i in live or i in stop or i not in located.tail:
+        if node.get_instance_id() in found or outside(node):
             continue
-        live.add(i)
+        found.add(node.get_instance_id())
         sources = node.input_values()[:1] if node.get_type_name() == "Reshape" else node.input_values()
         stack.extend(v.get_node() for v in sources)
-    return [op for op in model.get_ordered_ops() if op.get_instance_id() in live]
+    return [op for op in model.get_ordered_ops() if op.get_instance_id() in found]
 
 
 def _zero_clone(model: ov.Model, found: TokenLocated) -> _TailClone:
@@ -200,17 +207,7 @@ def _follow(region: list[ov.Node], found: TokenLocated, attention: Attention, to
 def _same_zero_queries(model: ov.Model, found: TokenLocated, attention: Attention) -> bool:
     """Whether every zeroed token gets the same query: no per-position term between norm and queries."""
     norm = found.block.norm.get_node().get_instance_id()
-    path, queue = set(), deque([attention.query.get_node()])
-    while queue:
-        node = queue.popleft()
-        if node.get_instance_id() in path or node.get_instance_id() == norm or input_free(node.output(0)):
-            continue
-        path.add(node.get_instance_id())
-        queue.extend(
-            v.get_node()
-            for v in (node.input_values()[:1] if node.get_type_name() == "Reshape" else node.input_values())
-        )
-    ordered = [op for op in model.get_ordered_ops() if op.get_instance_id() in path]
+    ordered = _ops_behind(model, attention.query, lambda n: n.get_instance_id() == norm or input_free(n.output(0)))
     tokens = found.located.target.output.get_partial_shape()[1].get_length()
     return follow(ordered, {key_of(found.block.norm): Rows(1, tuple(range(tokens)))}) is not None
 
