@@ -104,7 +104,7 @@ def export(name: str, fmt: str, cache: Path) -> Path:
     return path
 
 
-def _sized(path: Path, size: int) -> dict:
+def input_options(path: Path, size: int) -> dict:
     """Patch options for a model whose input size `ov.convert_model` left open: patch() fixes a transformer's
     from its position embeddings; the CNN path needs it given, as `--input-shape` does."""
     shape = orc.read_model(path).get_parameters()[0].get_partial_shape()
@@ -113,9 +113,9 @@ def _sized(path: Path, size: int) -> dict:
     return {"input_shape": (-1, 3, size, size)}
 
 
-def check(name: str, path: Path) -> dict:
+def check(name: str, path: Path, sized: dict) -> dict:
+    """Target, exactness and batching; `sized` as `input_options` gives it."""
     _, size, expected, prefix = ZOO[name]
-    sized = _sized(path, size)
     model = orc.read_model(path)
     if sized:
         set_input_shape(model, sized["input_shape"])
@@ -151,10 +151,9 @@ def check(name: str, path: Path) -> dict:
     }
 
 
-def cost(path: Path, size: int, seconds: float, mosaic: bool) -> dict:
+def cost(path: Path, sized: dict, seconds: float, mosaic: bool) -> dict:
     row = {}
     variants = [("f32", CONFIG, {}), ("default", {}, {})] + ([("mosaic", CONFIG, {"fast": False})] if mosaic else [])
-    sized = _sized(path, size)
     for label, config, options in variants:
         (m,) = bench.measure(path, seconds=seconds, config=config, **sized, **options)
         row.update({f"{label}_plain_ms": m.plain_ms, f"{label}_ratio": m.ratio, f"{label}_floor": m.floor})
@@ -162,19 +161,17 @@ def cost(path: Path, size: int, seconds: float, mosaic: bool) -> dict:
 
 
 def measure(name: str, fmt: str, cache: Path, seconds: float, mosaic: bool) -> dict:
+    """One table row."""
     row: dict = {"name": name, "format": fmt, "expected": ZOO[name][2], "expected_prefix": ZOO[name][3]}
-    start, stage = time.perf_counter(), "export"
-    try:
-        path = export(name, fmt, cache)
-        stage = "check"
-        row.update(check(name, path))
-        stage = "cost"
-        row.update(cost(path, ZOO[name][1], seconds, mosaic))
-    except Exception as exc:
-        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()] or [type(exc).__name__]
-        row["failure"] = f"{stage}: {type(exc).__name__}: {lines[0][:200]}"
-    row["seconds"] = time.perf_counter() - start
-    return row
+    sized: dict = {}  # found once the model is exported, for both check and cost
+
+    def checked(path: Path) -> dict:
+        sized.update(input_options(path, ZOO[name][1]))
+        return check(name, path, sized)
+
+    return zoo.run_stages(
+        row, lambda: export(name, fmt, cache), checked, lambda path: cost(path, sized, seconds, mosaic)
+    )
 
 
 def markdown(rows: list[dict], command: str, total: float, seconds: float) -> str:

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -241,16 +242,25 @@ def cost(path: Path, seconds: float) -> dict:
 
 
 def measure(name: str, cache: Path, seconds: float) -> dict:
-    """One table row; a failure is recorded with the stage it happened in, not raised."""
+    """One table row."""
     row: dict = {"name": name, "size": ZOO[name][1], "expected": ZOO[name][2]}
+    return run_stages(
+        row, lambda: export(name, cache), lambda path: check(name, path), lambda path: cost(path, seconds)
+    )
+
+
+def run_stages(
+    row: dict, export: Callable[[], Path], check: Callable[[Path], dict], cost: Callable[[Path], dict]
+) -> dict:
+    """Export, check and time one model into `row`; a failure is recorded with the stage it happened in, not raised."""
     start = time.perf_counter()
     stage = "export"
     try:
-        path = export(name, cache)
+        path = export()
         stage = "check"
-        row.update(check(name, path))
+        row.update(check(path))
         stage = "cost"
-        row.update(cost(path, seconds))
+        row.update(cost(path))
     except Exception as exc:
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()] or [type(exc).__name__]
         row["failure"] = f"{stage}: {type(exc).__name__}: {lines[0]}"

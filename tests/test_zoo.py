@@ -54,7 +54,8 @@ def test_zoo_model(name, cache):
 @pytest.mark.parametrize("fmt", vit_zoo.FORMATS)
 @pytest.mark.parametrize("name", list(vit_zoo.ZOO))
 def test_transformer_zoo_model(name, fmt, cache):
-    row = vit_zoo.check(name, vit_zoo.export(name, fmt, cache))
+    path = vit_zoo.export(name, fmt, cache)
+    row = vit_zoo.check(name, path, vit_zoo.input_options(path, vit_zoo.ZOO[name][1]))
     assert row["target_ok"], f"target {row['target']} {row['shape']} P={row['prefix']}"
     assert row["spread"] > 1e-6
     limit = min(zoo.ERROR_LIMIT, row["spread"] / 100)
