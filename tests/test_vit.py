@@ -76,7 +76,7 @@ def test_batches_give_each_image_its_own_map(name):
     alone = np.concatenate([compiled(images[i : i + 1])[orc.SALIENCY] for i in range(5)])
     for n in (2, 5):
         together = compiled(images[:n])[orc.SALIENCY]
-        np.testing.assert_allclose(together, alone[:n], atol=1e-5)
+        assert_maps_match(together, alone[:n])  # another batch size may take other kernels on another CPU
 
 
 @pytest.mark.parametrize("name", VARIANTS)
