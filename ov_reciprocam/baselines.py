@@ -9,7 +9,7 @@ feature map; nothing is patched.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +21,7 @@ from .loading import read_model
 from .locating import FeatureMap, locate
 from .patching import is_patched, set_batch
 from .preprocess import resize_stack
+from .quantization import Affine
 from .scores import ScoreKind, probabilities
 
 DEFAULT_BATCH = 32
@@ -51,6 +52,10 @@ class BlackBox:
     layout: str
     kind: ScoreKind  # what the scores output holds
     batch: int = DEFAULT_BATCH
+    dequantize: Affine = Affine()  # a quantized scores output's values -> the model's scores
+    # Normalized inputs -> what the input port takes (an integer input quantizes them): perturbations
+    # happen in normalized space, as the baselines' authors did.
+    encode: Callable[[np.ndarray], np.ndarray] | None = None
 
     @classmethod
     def build(
@@ -62,6 +67,7 @@ class BlackBox:
         config: dict | None = None,
         target: str | None = None,
         batch: int = DEFAULT_BATCH,
+        encode: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> BlackBox:
         loaded = read_model(model)
         if is_patched(loaded):
@@ -72,7 +78,7 @@ class BlackBox:
         scores = loaded.get_results()[located.output_index].input_value(0)
         probe = ov.Model([ov.opset13.result(scores), ov.opset13.result(located.target.output)], loaded.get_parameters())
         compiled = compile_for(probe, device, config)
-        return cls(compiled, located.target, layout, located.kind, batch)
+        return cls(compiled, located.target, layout, located.kind, batch, located.dequantize, encode)
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -82,7 +88,7 @@ class BlackBox:
         return w.get_length(), h.get_length()
 
     def probs(self, inputs: np.ndarray) -> np.ndarray:
-        """Class probabilities [N, classes] of model inputs [N, ...], in batches."""
+        """Class probabilities [N, classes] of normalized model inputs [N, ...], in batches."""
         return np.concatenate([p for p, _ in self._run(inputs)])
 
     def features(self, x: np.ndarray) -> np.ndarray:
@@ -97,9 +103,10 @@ class BlackBox:
 
     def _run(self, inputs: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for i in range(0, len(inputs), self.batch):
-            out = self.compiled(inputs[i : i + self.batch])
+            chunk = inputs[i : i + self.batch]
+            out = self.compiled(self.encode(chunk) if self.encode else chunk)
             scores = out[0].reshape(out[0].shape[0], -1).astype(np.float64)
-            yield probabilities(scores, self.kind), out[1]
+            yield probabilities(scores, self.kind, self.dequantize), out[1]
 
 
 def score_cam(box: BlackBox, x: np.ndarray, class_id: int) -> np.ndarray:

@@ -43,6 +43,23 @@ def node_name(output: ov.Output) -> str:
     return name if node.get_output_size() == 1 else f"{name}:{output.get_index()}"
 
 
+def chain_path(chain: list[ov.Output], output: ov.Output) -> str:
+    """A name for `output` that survives re-reading the model: its op type and its place on `chain` (a
+    dominator chain, nearest first), counted from the input. Frontends number the friendly names they
+    make up with a process-wide counter, so those change from one read of a file to the next."""
+    index = [key_of(c) for c in reversed(chain)].index(key_of(output))
+    return f"{output.get_node().get_type_name()}#{index}"
+
+
+def on_chain(name: str, chain: list[ov.Output]) -> ov.Output | None:
+    """The tensor of `chain` that `chain_path` calls `name`, if any."""
+    kind, _, index = name.rpartition("#")
+    if not index.isdigit() or int(index) >= len(chain):
+        return None
+    found = list(reversed(chain))[int(index)]
+    return found if found.get_node().get_type_name() == kind else None
+
+
 class DataGraph:
     """The model as a DAG of tensors that carry data from the input (constants and shapes excluded)."""
 

@@ -47,11 +47,16 @@ class InputSpace:
         return self.recipe.width, self.recipe.height
 
     def pixels(self, photo: np.ndarray) -> np.ndarray:
-        return replace(self.recipe, mean=(0.0,), scale=(1.0,), rgb=False, layout="NHWC")(photo)
+        return replace(self.recipe, mean=(0.0,), scale=(1.0,), rgb=False, layout="NHWC", quantize=None)(photo)
+
+    def normalized(self, pixels: np.ndarray) -> np.ndarray:
+        """[N, H, W, 3] pixels -> normalized model inputs (the recipe's resize is then to the same size: a no-op
+        in OpenCV); what `BlackBox` takes, and encodes for an integer input port."""
+        return np.stack([self.recipe.normalized(p) for p in pixels])
 
     def inputs(self, pixels: np.ndarray) -> np.ndarray:
-        """[N, H, W, 3] pixels -> model inputs. The recipe's resize is then to the same size: a no-op in OpenCV."""
-        return np.stack([self.recipe(p) for p in pixels])
+        """[N, H, W, 3] pixels -> model inputs as the port takes them."""
+        return self.recipe.encode(self.normalized(pixels))
 
     def upsample(self, native: np.ndarray) -> np.ndarray:
         """A map at the method's own resolution -> [H, W] on the input grid (bilinear), clipped to [0, 1]."""
@@ -71,7 +76,7 @@ def build_methods(
         return lambda pixels, c: explainer.explain([pixels], classes=[c])[0].classes[0].saliency
 
     def black_box(method) -> Explain:
-        return lambda pixels, c: method(box, space.inputs(pixels[None])[0], c)
+        return lambda pixels, c: method(box, space.normalized(pixels[None])[0], c)
 
     every = {
         "reciprocam": lambda: recipro(explainers["softmax"]),
@@ -100,7 +105,7 @@ def evaluate_image(
     pixels = space.pixels(photo)
 
     def score(images: np.ndarray) -> np.ndarray:
-        return box.probs(space.inputs(images))[:, class_id]
+        return box.probs(space.normalized(images))[:, class_id]
 
     blurred = space.blur(pixels)
     removed = blurred if baseline == "blur" else np.zeros_like(pixels)
@@ -213,7 +218,13 @@ class Evaluator:
             for score in scores
         }
         self.box = BlackBox.build(
-            read_model(s.model), s.recipe.layout, device=s.device, config=s.config, target=s.target, batch=s.batch_size
+            read_model(s.model),
+            s.recipe.layout,
+            device=s.device,
+            config=s.config,
+            target=s.target,
+            batch=s.batch_size,
+            encode=s.recipe.encode,
         )
         self.space = InputSpace(s.recipe)
         self.methods = build_methods(list(s.names), explainers, self.box, self.space, s.rise_masks, s.seed)
@@ -243,7 +254,7 @@ class Evaluator:
         elif self.fixed is not None:
             class_id = self.fixed
         else:
-            class_id = int(np.argmax(self.box.probs(self.space.inputs(self.space.pixels(photo)[None]))[0]))
+            class_id = int(np.argmax(self.box.probs(self.space.normalized(self.space.pixels(photo)[None]))[0]))
         result = evaluate_image(
             photo,
             class_id,

@@ -209,4 +209,4 @@ def _thumbnail(png: Path) -> np.ndarray:
     picture = cv2.imread(str(png))
     if picture is None:
         raise ReciproCamError(f"cannot read back the overlay {png}")
-    return imaging.shrink_to(picture, THUMBNAIL)
+    return imaging.to_height(picture, THUMBNAIL)

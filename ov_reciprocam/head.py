@@ -14,10 +14,10 @@ import openvino as ov
 
 from .dataflow import DataGraph, key_of, node_name
 from .errors import ReciproCamError
+from .quantization import RELABEL_OPS as _RELABEL_OPS
+from .quantization import Affine, scores_behind
 from .scores import ScoreKind
 
-# Ops that only relabel the scores tensor on its way to the model output.
-_RELABEL_OPS = frozenset({"Reshape", "Squeeze", "Unsqueeze", "Convert"})
 _KINDS = {"Softmax": ScoreKind.PROBABILITIES, "LogSoftmax": ScoreKind.LOG_PROBABILITIES, "Sigmoid": ScoreKind.SIGMOIDS}
 # Ops that pick or scale classes after the softmax (with constant operands).
 _SELECT_OPS = frozenset({"Slice", "StridedSlice", "Gather", "Multiply", "Divide"})
@@ -51,7 +51,7 @@ def output_roles(model: ov.Model, graph: DataGraph | None = None) -> list[Output
         why = _not_class_scores(source, batch, graph)
         roles.append(OutputRole(i, output_name(model, i), shape_text(source), why or "candidate"))
     candidates = [r for r in roles if r.role == "candidate"]
-    sources = {r.index: model.get_results()[r.index].input_value(0) for r in candidates}
+    sources = {r.index: scores_behind(model.get_results()[r.index].input_value(0))[0] for r in candidates}
     # The strongest evidence first: an activation that makes scores, then a classifier-shaped layer.
     activated = [r for r in candidates if kind_of(sources[r.index])[1] is not ScoreKind.LOGITS]
     linear = [r for r in candidates if _is_linear_head(sources[r.index])]
@@ -95,8 +95,9 @@ def _is_linear_head(source: ov.Output) -> bool:
     return producer.get_type_name() == "Reshape" and producer.get_input_partial_shape(0).rank.get_length() == 4
 
 
-def find_scores(model: ov.Model, graph: DataGraph, name: str | None = None) -> tuple[int, ov.Output]:
-    """The output that holds the class scores: by `name`, or the one structure singles out."""
+def find_scores(model: ov.Model, graph: DataGraph, name: str | None = None) -> tuple[int, ov.Output, Affine]:
+    """The output that holds the class scores (by `name`, or the one structure singles out), the float
+    scores it is made from (behind any quantize step), and how its values map back to them."""
     roles = output_roles(model, graph)
     if name is not None:
         found = [r for r in roles if name == r.name or name in model.outputs[r.index].get_names()]
@@ -120,7 +121,7 @@ def find_scores(model: ov.Model, graph: DataGraph, name: str | None = None) -> t
                 f"no classification output: expected shape [N, classes] or [N, classes, 1, 1], the model has {shapes}"
             )
         chosen = picked[0]
-    return chosen.index, model.get_results()[chosen.index].input_value(0)
+    return chosen.index, *scores_behind(model.get_results()[chosen.index].input_value(0))
 
 
 def _skip(out: ov.Output, kinds: frozenset) -> ov.Output:

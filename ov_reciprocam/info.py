@@ -12,6 +12,7 @@ from enum import Enum
 
 import openvino as ov
 
+from .quantization import Affine
 from .scores import Score, ScoreKind
 from .tails import TailKind
 
@@ -44,7 +45,7 @@ class PatchInfo:
     """How the saliency output of a patched model was built."""
 
     version: str
-    target: str  # friendly name of the feature map
+    target: str  # the feature map's tensor name, else its path (a name a later read finds again)
     layout: str  # of the feature map: NCHW or NHWC
     feature_shape: tuple[int, int, int]  # channels, height, width
     classes: int
@@ -59,6 +60,14 @@ class PatchInfo:
     upsampled: bool
     kernel: str | None = None  # transformers: the token kernel (gaussian, onehot)
     prefix_tokens: int = 0  # transformers: CLS, distillation tokens
+    # A quantized scores output (uint8 TFLite, QDQ ONNX): score = (value - zero_point) * scale.
+    scores_scale: float = 1.0
+    scores_zero_point: float = 0.0
+
+    @property
+    def dequantize(self) -> Affine:
+        """The scores output's values -> the scores the model means."""
+        return Affine(self.scores_scale, self.scores_zero_point)
 
     @property
     def path(self) -> str:
@@ -105,6 +114,8 @@ class PatchInfo:
             upsampled=text["upsampled"] == "True",
             kernel=text["kernel"],
             prefix_tokens=int(text["prefix_tokens"] or 0),
+            scores_scale=float(text["scores_scale"] or 1.0),
+            scores_zero_point=float(text["scores_zero_point"] or 0.0),
         )
 
 

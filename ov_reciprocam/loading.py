@@ -11,8 +11,16 @@ import openvino as ov
 from openvino.frontend import FrontEndManager
 
 from .errors import ReciproCamError
+from .info import read_model_info, write_model_info
 
 _FRAMEWORKS = {".xml": "ir", ".onnx": "onnx", ".tflite": "tflite", ".pdmodel": "paddle", ".pb": "tf"}
+_KERAS_SUFFIXES = frozenset({".h5", ".hdf5", ".keras"})
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+# What OpenVINO's TFLite reader says, and what it means for the user.
+_TFLITE_FAILURES = (
+    ("malformed", "it is corrupted or cut short (its FlatBuffer does not verify)"),
+    ("Quantize", "its quantization is one OpenVINO's TFLite reader does not support"),
+)
 _INTEGER_TYPES = frozenset({ov.Type.i64, ov.Type.i32, ov.Type.u64, ov.Type.u32, ov.Type.boolean})
 
 
@@ -24,6 +32,7 @@ def read_model(source: ov.Model | str | os.PathLike) -> ov.Model:
         path = Path(source)
         if not path.exists():
             raise ReciproCamError(f"model file not found: {path}")
+        _refuse_keras_file(path)
         framework = _FRAMEWORKS.get(path.suffix.lower())
         if framework and not FrontEndManager().load_by_framework(framework).supported(str(path)):
             # Checked up front: convert_model would try every frontend and some print C++ logs.
@@ -34,9 +43,59 @@ def read_model(source: ov.Model | str | os.PathLike) -> ov.Model:
             else:
                 model = ov.convert_model(path)
         except Exception as exc:  # OpenVINO raises plain RuntimeError/Exception with multi-line text.
-            raise ReciproCamError(f"cannot read model {path}: {first_line(exc)}") from None
+            if framework == "tflite":
+                raise ReciproCamError(_tflite_failure(path, str(exc)), detail=str(exc)) from None
+            raise ReciproCamError(f"cannot read model {path}: {first_line(exc)}", detail=str(exc)) from None
+        if framework == "tflite":
+            _record_tflite_metadata(model, path)
     fold_shape_arithmetic(model)
     return model
+
+
+def _refuse_keras_file(path: Path) -> None:
+    """Keras .h5/.keras files: OpenVINO reads Keras models only once TensorFlow has loaded them."""
+    keras = path.suffix.lower() in _KERAS_SUFFIXES
+    if not keras and path.is_file():
+        with path.open("rb") as f:
+            keras = f.read(len(_HDF5_SIGNATURE)) == _HDF5_SIGNATURE
+    if keras:
+        raise ReciproCamError(
+            f"{path} is a Keras model file, which OpenVINO cannot read directly: load it with TensorFlow and "
+            "convert it (ov.save_model(ov.convert_model(keras.models.load_model(PATH)), 'model.xml')), or "
+            "export it as a SavedModel folder (model.export(DIR)), which patch reads"
+        )
+
+
+def _tflite_failure(path: Path, text: str) -> str:
+    why = next((meaning for key, meaning in _TFLITE_FAILURES if key in text), "OpenVINO's TFLite reader failed on it")
+    return f"not a readable TFLite file: {path}: {why}; re-export it (--debug shows what OpenVINO said)"
+
+
+def _record_tflite_metadata(model: ov.Model, path: Path) -> None:
+    """The recipe and labels the .tflite file carries (TFLite Model Metadata), as model_info entries.
+
+    Entries already in rt_info stay: rt_info wins over the file's metadata, flags over both.
+    """
+    from .labels import labels_of, write_labels
+    from .tflite_metadata import ColorSpace, read_tflite_metadata
+
+    found = read_tflite_metadata(path)
+    if found is None:
+        return
+    recipe = {}
+    if found.mean is not None and found.std is not None:
+        recipe |= {"mean_values": _values(found.mean), "scale_values": _values(found.std)}
+    if found.color_space is ColorSpace.RGB:
+        recipe["reverse_input_channels"] = "True"  # photos are read as BGR
+    elif found.color_space is ColorSpace.GRAYSCALE:
+        recipe["reverse_input_channels"] = "False"
+    write_model_info(model, {k: v for k, v in recipe.items() if read_model_info(model, k) is None})
+    if found.labels and labels_of(model) is None:
+        write_labels(model, list(found.labels))
+
+
+def _values(numbers: tuple[float, ...]) -> str:
+    return " ".join(f"{v:g}" for v in numbers)
 
 
 def first_line(exc: BaseException) -> str:

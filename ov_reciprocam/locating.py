@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import openvino as ov
 
-from .dataflow import SPATIAL_OPS, DataGraph, key_of, node_name
+from .dataflow import SPATIAL_OPS, DataGraph, chain_path, key_of, node_name, on_chain
 from .errors import ReciproCamError
 from .head import find_scores, kind_of, shape_text
+from .quantization import Affine
 from .scores import ScoreKind
 
 # Ops whose output is NCHW and whose data input 0 is NCHW, by OpenVINO's own op definitions.
@@ -39,6 +40,12 @@ class FeatureMap:
     height: int
     width: int
     tensor_names: tuple[str, ...] = ()
+    path: str = ""  # `dataflow.chain_path`: a name that a later read of the model finds again
+
+    @property
+    def reference(self) -> str:
+        """How rt_info, `inspect` and `target` name this map: its tensor name, else its path."""
+        return self.tensor_names[0] if self.tensor_names else self.path or self.name
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -65,13 +72,14 @@ class Located:
     """Everything `graph` needs to attach a saliency output to a model."""
 
     output_index: int
-    scores: ov.Output = field(repr=False)  # what the class-score output reads
+    scores: ov.Output = field(repr=False)  # the float class scores the output reads (behind any quantize step)
     logits: ov.Output | None = field(repr=False)  # before the softmax/sigmoid; None if not one per class
     kind: ScoreKind
     classes: int
     target: FeatureMap
     candidates: tuple[FeatureMap, ...]
     tail: frozenset = field(repr=False)  # instance ids of the ops between target and scores
+    dequantize: Affine = Affine()  # the output's values -> the scores (a quantized output's scale)
 
 
 def locate(
@@ -84,14 +92,16 @@ def locate(
     """
     _require_single_input(model)
     graph = DataGraph(model)
-    output_index, scores = find_scores(model, graph, output)
+    output_index, scores, dequantize = find_scores(model, graph, output)
     logits, kind = kind_of(scores)
     classes = int(scores.get_partial_shape()[1].get_length())
     chain = graph.dominators(scores)
     candidates = tuple(
         fm
         for out in reversed(chain)
-        if graph.after_spatial_op(out) and (fm := _feature_map(out, graph)) is not None and fm.several_positions
+        if graph.after_spatial_op(out)
+        and (fm := _feature_map(out, graph, path=chain_path(chain, out))) is not None
+        and fm.several_positions
     )
     if target is None:
         chosen = _auto_target(candidates, classes, graph, scores)
@@ -107,6 +117,7 @@ def locate(
         target=chosen,
         candidates=candidates,
         tail=graph.between(chosen.output, scores),
+        dequantize=dequantize,
     )
 
 
@@ -127,7 +138,7 @@ def _static_dims(output: ov.Output) -> list[int] | None:
     return [d.get_length() if d.is_static else -1 for d in shape[1:]]
 
 
-def _feature_map(output: ov.Output, graph: DataGraph, layout: str | None = None) -> FeatureMap | None:
+def _feature_map(output: ov.Output, graph: DataGraph, layout: str | None = None, path: str = "") -> FeatureMap | None:
     """The tensor as a feature map; its layout from `layout`, else from the ops around it (None if none says)."""
     dims = _static_dims(output)
     if dims is None:
@@ -144,6 +155,7 @@ def _feature_map(output: ov.Output, graph: DataGraph, layout: str | None = None)
         height=h,
         width=w,
         tensor_names=tuple(sorted(output.get_names())),
+        path=path,
     )
 
 
@@ -225,7 +237,7 @@ def _layout(output: ov.Output, graph: DataGraph) -> str | None:
 def _with_layout(fm: FeatureMap, layout: str | None, graph: DataGraph) -> FeatureMap:
     """`fm` in the layout the user gave, or as found; a one-line error when neither says."""
     if layout is not None:
-        given = _feature_map(fm.output, graph, layout)
+        given = _feature_map(fm.output, graph, layout, fm.path)
         if given is None:
             raise ReciproCamError(f"as {layout}, the target '{fm.name}' has no static channel count (--target-layout)")
         return given
@@ -272,27 +284,31 @@ def _auto_target(candidates: tuple[FeatureMap, ...], classes: int, graph: DataGr
     )
 
 
-def _named_target_output(model: ov.Model, name: str) -> ov.Output:
-    """The tensor called `name` (friendly or tensor name)."""
+def named_target_output(model: ov.Model, name: str, chain: list[ov.Output]) -> ov.Output:
+    """The tensor called `name`: a tensor name, a friendly name, or a path on `chain` (`dataflow.chain_path`)."""
     matches = [
         out
         for op in model.get_ordered_ops()
         for out in op.outputs()
         if name in out.get_names() or name in (node_name(out), op.get_friendly_name() if out.get_index() == 0 else None)
     ]
+    if not matches and (found := on_chain(name, chain)) is not None:
+        matches = [found]
     if not matches:
-        raise ReciproCamError(f"target '{name}' is neither a node's friendly name nor a tensor name in the model")
+        raise ReciproCamError(
+            f"target '{name}' is neither a tensor name, a node's friendly name nor a path (TYPE#N) in the model"
+        )
     return matches[0]
 
 
 def _named_target(model: ov.Model, name: str, chain: list[ov.Output], graph: DataGraph) -> FeatureMap:
-    out = _named_target_output(model, name)
+    out = named_target_output(model, name, chain)
     if key_of(out) not in {key_of(c) for c in chain}:
         raise ReciproCamError(
             f"target '{name}' is not on every path to the class scores, so masking it cannot explain them; "
             "pick one listed by `ov-reciprocam inspect`"
         )
-    fm = _feature_map(out, graph)
+    fm = _feature_map(out, graph, path=chain_path(chain, out))
     if fm is None:
         raise ReciproCamError(
             f"target '{name}' has shape {out.get_partial_shape()}; it must be 4-D with static channels"

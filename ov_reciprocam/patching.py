@@ -117,7 +117,7 @@ def patch(
     t = located.target
     info.PatchInfo(
         version=__version__,
-        target=t.name,
+        target=t.reference,
         layout=t.layout,
         feature_shape=t.shape,
         classes=located.classes,
@@ -132,6 +132,8 @@ def patch(
         upsampled=upsample,
         kernel=kernel.value if tokens else None,
         prefix_tokens=tokens.prefix if tokens else 0,
+        scores_scale=located.dequantize.scale,
+        scores_zero_point=located.dequantize.zero_point,
     ).write(model)
     info.write_model_api_type(model, multilabel=located.kind.multilabel)
     # Labels travel with the model: a labels.txt beside the source is not beside the output.

@@ -18,6 +18,7 @@ from .errors import ReciproCamError
 from .info import read_model_info as _info
 from .info import write_model_info
 from .labels import write_labels
+from .quantization import Affine, InputQuantization, input_quantization
 
 # fit keeps the aspect and pads right and bottom; letterbox pads both sides equally (centred).
 RESIZE_MODES = ("stretch", "fit", "letterbox", "crop")
@@ -69,6 +70,9 @@ class Preprocess:
     interpolation: str = "linear"
     embedded: bool = False  # the model takes the raw uint8 BGR photo and preprocesses in-graph
     channels: int = 3  # of the model input: 1 grey, 3 BGR or RGB, 4 BGRA or RGBA
+    # An integer input (uint8/int8 TFLite, QDQ ONNX): x above is the float the model's dequantize step
+    # stands for, and is quantized with the input's own scale and zero point.
+    quantize: InputQuantization | None = None
 
     @classmethod
     def from_model(cls, model: ov.Model, **overrides) -> Preprocess:
@@ -95,7 +99,13 @@ class Preprocess:
         }
         c = shape[3] if layout == "NHWC" else shape[1]
         channels = c.get_length() if c.is_static and c.get_length() in (1, 3, 4) else 3
-        recipe = cls(width=w.get_length(), height=h.get_length(), layout=layout, channels=channels)
+        recipe = cls(
+            width=w.get_length(),
+            height=h.get_length(),
+            layout=layout,
+            channels=channels,
+            quantize=input_quantization(model),
+        )
         return recipe.with_overrides(**found).with_overrides(**overrides)
 
     @staticmethod
@@ -111,22 +121,72 @@ class Preprocess:
             return "embedded in the model (takes a uint8 BGR photo of any size)"
         mean = " ".join(f"{v:g}" for v in self.mean)
         scale = " ".join(f"{v:g}" for v in self.scale)
+        geometry = f"{self.resize} to {self.width}x{self.height} ({self.interpolation}), {'RGB' if self.rgb else 'BGR'}"
+        q = self.quantize
+        if q is not None and self.takes_pixels:
+            low, high = q.real_range()
+            return f"{geometry}, {q.dtype} pixels as they are (read by the model as [{low:g}, {high:g}]), {self.layout}"
+        if q is None:
+            return f"{geometry}, (x - [{mean}]) / [{scale}], {self.layout}"
+        d = q.dequantize
         return (
-            f"{self.resize} to {self.width}x{self.height} ({self.interpolation}), {'RGB' if self.rgb else 'BGR'}, "
-            f"(x - [{mean}]) / [{scale}], {self.layout}"
+            f"{geometry}, (x - [{mean}]) / [{scale}], quantized to {q.dtype} "
+            f"(scale {d.scale:g}, zero point {d.zero_point:g}), {self.layout}"
         )
 
-    def __call__(self, bgr: np.ndarray) -> np.ndarray:
-        """One BGR photo -> one model input without the batch axis."""
-        if self.embedded:
-            return imaging.as_channels(bgr, 3)
+    @property
+    def takes_pixels(self) -> bool:
+        """An integer input that the recipe would fill with the pixels themselves, give or take one step over
+        0..255: the model's dequantize is its recipe (TFLite's uint8 image models), so pixels go in as they are."""
+        if self.quantize is None or self.quantize.bounds != (0, 255):
+            return False
+        d = self.quantize.dequantize
+        # stored = ((p - mean) / scale) / d.scale + d.zero_point, at p = 0 and p = 255.
+        ends = [(np.array([0.0, 255.0]) - m) / s / d.scale + d.zero_point for m, s in self._per_channel()]
+        return all(abs(e[0]) <= 1.0 and abs(e[1] - 255.0) <= 1.0 for e in ends)
+
+    def _per_channel(self) -> list[tuple[float, float]]:
+        n = max(len(self.mean), len(self.scale))
+        return [(self.mean[i % len(self.mean)], self.scale[i % len(self.scale)]) for i in range(n)]
+
+    def check_range(self) -> None:
+        """Refuse a recipe whose values miss what a quantized input stands for: they would all be clipped."""
+        q = self.quantize
+        if q is None or self.takes_pixels:
+            return
+        low, high = q.real_range()
+        for m, s in self._per_channel():
+            a, b = sorted(((0.0 - m) / s, (255.0 - m) / s))
+            overlap = min(b, high) - max(a, low)
+            if overlap < 0.5 * min(b - a, high - low):
+                raise ReciproCamError(
+                    f"the recipe maps pixels to [{a:g}, {b:g}], but the model's {q.dtype} input stands for "
+                    f"[{low:g}, {high:g}]: give the --mean/--scale the model was trained "
+                    "with, or --raw-pixels to feed the pixels as they are"
+                )
+
+    def normalized(self, bgr: np.ndarray) -> np.ndarray:
+        """One BGR photo -> the float values the model computes on (before any quantize step), no batch axis."""
         pixels = self._geometry(imaging.as_channels(bgr, self.channels))
         if pixels.ndim == 2:
             pixels = pixels[:, :, None]
         if self.rgb and self.channels > 1:
             pixels = pixels[:, :, [2, 1, 0, 3][: self.channels]]
-        x = (pixels.astype(np.float32) - np.float32(self.mean)) / np.float32(self.scale)
+        if self.takes_pixels:  # the floats the model's own dequantize step makes of the pixels
+            x = self.quantize.dequantize.real(pixels).astype(np.float32)
+        else:
+            x = (pixels.astype(np.float32) - np.float32(self.mean)) / np.float32(self.scale)
         return x if self.layout == "NHWC" else x.transpose(2, 0, 1)
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        """Normalized values -> what the input port takes: themselves, or an integer input's quantized values."""
+        return x if self.quantize is None else self.quantize.quantize(x)
+
+    def __call__(self, bgr: np.ndarray) -> np.ndarray:
+        """One BGR photo -> one model input without the batch axis."""
+        if self.embedded:
+            return imaging.as_channels(bgr, 3)
+        return self.encode(self.normalized(bgr))
 
     def _fitted_size(self, w: int, h: int) -> tuple[int, int]:
         """The photo's size after the aspect-keeping resize of `fit` (inside) or `crop` (covering)."""
@@ -196,6 +256,8 @@ class Preprocess:
         """Build the recipe into `model`: it then takes a uint8 BGR [1, H, W, 3] photo of any size."""
         if self.resize != "stretch" or self.interpolation not in _PPP_RESIZE:
             raise ReciproCamError("embedded preprocessing supports --resize stretch with linear or cubic interpolation")
+        if self.quantize is not None:
+            raise ReciproCamError(f"embedded preprocessing needs a float input; this model takes {self.quantize.dtype}")
         ppp = PrePostProcessor(model)
         tensor = ppp.input().tensor()
         tensor.set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC")).set_color_format(ColorFormat.BGR)
@@ -224,12 +286,16 @@ def recipe_for(model: ov.Model, raw_pixels: bool = False, *, strict: bool = True
         if any(v is not None for v in values):
             raise ReciproCamError("--raw-pixels means no mean, scale or RGB swap; drop it or drop --mean/--scale/--rgb")
         overrides |= {"mean": (0.0,), "scale": (1.0,), "rgb": False}
+        if (q := input_quantization(model)) is not None:  # pixels straight into the integer port
+            overrides["quantize"] = InputQuantization(Affine(), q.dtype)
     elif strict and all(v is None for v in values) and not Preprocess.has_recipe(model):
         raise ReciproCamError(
             "the model has no preprocessing recipe (rt_info model_info): give --mean/--scale/--rgb, "
             "or --raw-pixels if it really takes 0-255 BGR pixels (in Python: preprocess=Preprocess(...))"
         )
-    return Preprocess.from_model(model, **overrides)
+    recipe = Preprocess.from_model(model, **overrides)
+    recipe.check_range()
+    return recipe
 
 
 def _interpolation(model: ov.Model) -> str | None:

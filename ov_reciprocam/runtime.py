@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import openvino as ov
 
-from . import files, imaging
+from . import files, imaging, probe
 from .device import compile_for
 from .errors import ReciproCamError
 from .graph import SALIENCY, SALIENCY_CLASSES
@@ -209,6 +209,7 @@ class Explainer:
                 f"batch size {self.batch_size}, not {batch_size}: {why} (patch --batch -1 makes it dynamic)"
             )
         self.compiled = compile_for(loaded, device, config)
+        probe.check(self.compiled, loaded, probe.probe_input(loaded, self.preprocess))  # refuse what cannot be right
 
     def _flat(self, saliency: np.ndarray) -> bool:
         """Normalized maps are all zero exactly when the model found them flat."""
@@ -258,7 +259,7 @@ class Explainer:
             out = self.compiled(np.stack(inputs))
             scores = out[self.compiled.output(self.output_index)]
             scores = scores.reshape(scores.shape[0], -1)
-            probs = probabilities(scores, self.info.score_kind)
+            probs = probabilities(scores, self.info.score_kind, self.info.dequantize)
             maps = out[self.compiled.output(SALIENCY)]
             if maps.dtype == np.uint8:
                 maps = maps.astype(np.float32) / 255.0

@@ -6,6 +6,8 @@ from enum import Enum
 
 import numpy as np
 
+from .quantization import Affine
+
 
 class ScoreKind(Enum):
     """What the model's class-score output holds, as its graph says."""
@@ -40,8 +42,13 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def probabilities(scores: np.ndarray, kind: ScoreKind) -> np.ndarray:
-    """[N, classes] scores as the probabilities the model means: what reports and overlays show."""
+def probabilities(scores: np.ndarray, kind: ScoreKind, dequantize: Affine | None = None) -> np.ndarray:
+    """[N, classes] scores as the probabilities the model means: what reports and overlays show.
+
+    dequantize: how a quantized output's values map to the model's scores (a uint8 255 is 0.996, not 255).
+    """
+    if dequantize is not None and not dequantize.identity:
+        scores = dequantize.real(scores)
     if kind is ScoreKind.LOGITS:
         return softmax(scores)
     if kind is ScoreKind.LOG_PROBABILITIES:

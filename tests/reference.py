@@ -12,7 +12,7 @@ import numpy as np
 import openvino as ov
 
 CONFIG = {"INFERENCE_PRECISION_HINT": "f32"}
-_RELABEL = {"Reshape", "Squeeze", "Unsqueeze", "Convert"}
+_RELABEL = {"Reshape", "Squeeze", "Unsqueeze", "Convert", "FakeQuantize"}  # a quantized output's steps too
 _ACTIVATIONS = {"Softmax", "LogSoftmax", "Sigmoid"}
 
 Target = str | tuple[str, tuple[int, int, int]]  # a name, or (producing op type, (C, H, W))
@@ -35,9 +35,36 @@ def tail_model(model: ov.Model, target: ov.Output, end: ov.Output) -> ov.Model:
     return ov.Model([ov.opset13.result(end)], [inp])
 
 
+def dominators(model: ov.Model, output: int = 0) -> list[ov.Output]:
+    """Tensors on every data path from the input to the output, input first, by brute force: a tensor is one
+    when the output cannot be reached from the input without it (shape-only edges carry no data)."""
+    ordered = model.get_ordered_ops()
+    end = model.get_results()[output].input_value(0)
+
+    def key(o: ov.Output) -> tuple[int, int]:
+        return o.get_node().get_instance_id(), o.get_index()
+
+    def reaches(without: tuple[int, int] | None) -> bool:
+        live: set[tuple[int, int]] = set()
+        for op in ordered:
+            sources = [] if op.get_type_name() == "ShapeOf" else [key(v) for v in op.input_values()]
+            if op.get_type_name() == "Parameter" or any(k in live for k in sources):
+                live |= {key(o) for o in op.outputs() if key(o) != without}
+        return key(end) in live
+
+    candidates = [o for op in ordered if op.get_type_name() not in ("Constant", "Result") for o in op.outputs()]
+    return [o for o in candidates if key(o) != key(end) and not reaches(key(o))] + [end]
+
+
 def find_target(model: ov.Model, target: Target, layout: str = "NCHW") -> ov.Output:
-    """The tensor `target` describes; for (op type, shape), the last one in topological order."""
+    """The tensor `target` describes: a name, TYPE#N (the N-th tensor, from the input, that every path to the
+    output goes through), or for (op type, shape) the last one in topological order."""
     outputs = [out for op in model.get_ordered_ops() for out in op.outputs()]
+    if isinstance(target, str) and "#" in target and not any(target in o.get_names() for o in outputs):
+        kind, index = target.split("#")
+        found = dominators(model)[int(index)]
+        assert found.get_node().get_type_name() == kind, f"{target} is a {found.get_node().get_type_name()}"
+        return found
     if isinstance(target, str):
         named = [
             o
@@ -63,13 +90,16 @@ def find_target(model: ov.Model, target: Target, layout: str = "NCHW") -> ov.Out
 
 
 def logits_of(model: ov.Model, output: int = 0) -> ov.Output:
-    """The model output's tensor, behind a final Softmax, LogSoftmax or Sigmoid if there is one."""
+    """The model output's tensor, behind a final Softmax, LogSoftmax or Sigmoid if there is one, and behind
+    the quantize steps of a quantized output."""
     out = model.get_results()[output].input_value(0)
+    quantized = False
     while out.get_node().get_type_name() in _RELABEL:
+        quantized |= out.get_node().get_type_name() == "FakeQuantize"
         out = out.get_node().input_value(0)
     if out.get_node().get_type_name() in _ACTIVATIONS:
         return out.get_node().input_value(0)
-    return model.get_results()[output].input_value(0)
+    return out if quantized else model.get_results()[output].input_value(0)  # float logits behind a quantizer
 
 
 def recipro_cam(

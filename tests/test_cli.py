@@ -88,7 +88,7 @@ def test_bad_input_one_line_error_no_output(case, tmp_path):
 
 def test_bad_target_name(light_models, tmp_path):
     result = run("patch", light_models["resnet50"], "--target", "nope", "-o", tmp_path / "x.xml")
-    assert result.returncode != 0 and "neither a node" in result.stderr
+    assert result.returncode != 0 and "neither a tensor name" in result.stderr
 
 
 def test_patch_static_top_k_upsampled_uint8(tmp_path, light_models):

@@ -144,7 +144,9 @@ def test_explain_folder_writes_everything(dog_xai, tmp_path):
         assert np.load(out / record["maps"]).shape == (2, 5, 5)
         assert np.load(out / record["maps_full"]).shape == (2, h, w)
     assert len(list(out.glob("*.png"))) == 4 * 2 + 1
-    assert cv2.imread(str(out / "contact_sheet.png")).shape == (4 * 224, 2 * 224, 3)
+    # One 224-px row per photo, tiles as wide as each photo's aspect gives, no bands between rows.
+    widest = max(round(r["size"][0] * 224 / r["size"][1]) for r in report["images"])
+    assert cv2.imread(str(out / "contact_sheet.png")).shape == (4 * 224, 2 * widest, 3)
 
 
 def test_plain_model_with_flags(tmp_path):

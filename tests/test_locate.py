@@ -85,7 +85,7 @@ def test_target_off_the_dominator_chain_is_refused(light_models):
 
 
 def test_unknown_target_name():
-    with pytest.raises(orc.ReciproCamError, match="neither a node"):
+    with pytest.raises(orc.ReciproCamError, match="neither a tensor name"):
         orc.locate(orc.read_model(builders.gap_linear()), "no_such_layer")
 
 

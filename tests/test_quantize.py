@@ -11,11 +11,10 @@ import openvino as ov
 import pytest
 import transformers
 from conftest import DOG_MODEL, IMAGES
-from reference import CONFIG, compile_f32, recipro_cam
+from reference import CONFIG, compile_f32, find_target, recipro_cam
 from tolerance import assert_maps_match
 
 import ov_reciprocam as orc
-from ov_reciprocam.dataflow import node_name
 from ov_reciprocam.fidelity import compare, summary
 from ov_reciprocam.imaging import read_image
 from ov_reciprocam.metrics import pearson, spearman
@@ -100,8 +99,7 @@ def _maps_and_features(patched: ov.Model, image: np.ndarray) -> tuple[np.ndarray
     """
     probe = patched.clone()
     target = probe.get_rt_info(["ov_reciprocam", "target"]).astype(str)
-    (value,) = [o for op in probe.get_ordered_ops() for o in op.outputs() if node_name(o) == target]
-    probe.add_outputs([value])
+    probe.add_outputs([find_target(probe, target)])
     out = compile_f32(probe)(image)
     return out[orc.SALIENCY][0], out[len(probe.outputs) - 1]
 

@@ -21,6 +21,8 @@ class _OneLineErrors(click.Group):
         except BrokenPipeError:
             raise  # the reader left (`| head`): click's main exits quietly
         except ReciproCamError as exc:
+            if exc.detail and ctx.obj and ctx.obj.get("debug"):
+                click.echo(exc.detail, err=True)
             raise click.ClickException(str(exc)) from None
         except Exception as exc:
             if ctx.obj and ctx.obj.get("debug"):
@@ -33,7 +35,7 @@ class _OneLineErrors(click.Group):
 
 @click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ov-reciprocam")
-@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors, and what OpenVINO said.")
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:
     """Recipro-CAM saliency maps for OpenVINO classifiers, computed inside the model.

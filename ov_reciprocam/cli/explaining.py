@@ -26,9 +26,12 @@ from .options import (
 def _explainer(model, device, precision, labels, recipe, batch_size=None, **patch_options):
     from ..labels import find_labels
     from ..loading import read_model
+    from ..patching import is_patched, set_input_shape
     from ..runtime import Explainer
 
     loaded = read_model(model)
+    if patch_options.get("input_shape") and not is_patched(loaded):
+        set_input_shape(loaded, patch_options["input_shape"])  # the recipe reads its size off the input
     return Explainer(
         loaded,
         device,

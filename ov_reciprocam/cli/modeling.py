@@ -65,12 +65,13 @@ def patch(model: Path, output, batch, static_batch, labels, embed_preprocessing,
     `explain` needs no flags later; a labels.txt beside MODEL is stored there too.
     """
     from .. import files
-    from ..device import compile_for
     from ..head import output_name
     from ..info import PatchInfo
     from ..labels import write_labels
     from ..loading import save_model
     from ..patching import patch as patch_model
+    from ..preprocess import Preprocess
+    from ..probe import verify
 
     if batch is not None and static_batch is not None:
         raise click.UsageError("use either --batch or --static-batch")
@@ -92,8 +93,10 @@ def patch(model: Path, output, batch, static_batch, labels, embed_preprocessing,
         click.echo(f"preprocess {preprocess.describe()}{' (embedded)' if embed_preprocessing else ''}")
     elif names:
         write_labels(patched, names)
-    if device:
-        compile_for(patched, device)
+    # One inference before anything is written: a model read wrong still runs, and would give NaN or
+    # probabilities that do not sum to 1 (checked on the device asked for, else on the CPU).
+    known = given(recipe) or Preprocess.has_recipe(patched)
+    verify(patched, device or "CPU", resolve_recipe(patched, recipe, strict=False) if known else None)
     save_model(patched, output, compress_to_fp16=fp16)
     info = PatchInfo.read(patched)
     outputs = ", ".join(f"{output_name(patched, i)} {shape_text(o)}" for i, o in enumerate(patched.outputs))
@@ -122,6 +125,7 @@ def inspect(model: Path, scores_output, target_layout, input_shape) -> None:
     from ..loading import read_model
     from ..locating import locate
     from ..patching import set_input_shape
+    from ..quantization import input_quantization
     from ..vit.locate import locate_tokens
 
     loaded = read_model(model)
@@ -135,14 +139,20 @@ def inspect(model: Path, scores_output, target_layout, input_shape) -> None:
     scores = loaded.outputs[located.output_index]
     logits = "tail ends at the logits before it" if located.logits is not None else "no logits per class"
     name = output_name(loaded, located.output_index)
-    click.echo(f"class scores  {name} {shape_text(scores)} ({located.kind.value}; {logits})")
+    d, dtype = located.dequantize, scores.get_element_type().to_dtype().name
+    quantized = "" if d.identity else f", quantized {dtype}: {d}"
+    click.echo(f"class scores  {name} {shape_text(scores)} ({located.kind.value}{quantized}; {logits})")
+    if (q := input_quantization(loaded)) is not None:
+        low, high = q.real_range()
+        click.echo(f"input         {q.dtype}, dequantized to [{low:g}, {high:g}]: {q.dequantize}")
     click.echo("candidate targets (on every path to the scores, input to output):")
-    width = max(len(c.name) for c in located.candidates)
+    click.echo("  (the first column is a name --target takes and that a later read of the model finds again)")
+    width = max(len(c.reference) for c in located.candidates)
     for c in located.candidates:
-        mark = "  <- auto" if c.name == located.target.name else ""
-        names = f"  tensors: {', '.join(c.tensor_names)}" if c.tensor_names else ""
+        mark = "  <- auto" if c.reference == located.target.reference else ""
+        names = f"  tensors: {', '.join(c.tensor_names)}" if len(c.tensor_names) > 1 else ""
         size = "x".join(str(d) if d >= 0 else "?" for d in c.shape)  # ?: follows the input size
-        click.echo(f"  {c.name:<{width}}  {c.layout or '?'} {size}{names}{mark}")
+        click.echo(f"  {c.reference:<{width}}  {c.layout or '?'} {size}  op {c.name}{names}{mark}")
 
 
 COMMANDS = (patch, inspect)

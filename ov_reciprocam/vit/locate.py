@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 import openvino as ov
 
-from ..dataflow import DataGraph, node_name
+from ..dataflow import DataGraph, chain_path, node_name
 from ..errors import ReciproCamError
 from ..head import find_scores, kind_of
-from ..locating import FeatureMap, Located, _named_target_output
+from ..locating import FeatureMap, Located, named_target_output
 
 TOKENS = "tokens"  # FeatureMap.layout of a token target: [B, P + h*w, D]
 _ATTENTION = frozenset({"Softmax", "ScaledDotProductAttention"})
@@ -136,10 +136,11 @@ def locate_tokens(model: ov.Model, target: str | None = None, output: str | None
     if embedding is None:
         return None
     graph = DataGraph(model)
-    output_index, scores = find_scores(model, graph, output)
+    output_index, scores, dequantize = find_scores(model, graph, output)
     logits, kind = kind_of(scores)
     blocks, grid = [], None
-    for out in reversed(graph.dominators(scores)):
+    chain = graph.dominators(scores)
+    for out in reversed(chain):
         shape = out.get_partial_shape()
         if shape.rank.is_static and shape.rank.get_length() == 3 and all(d.is_static for d in shape[1:]):
             found = embedding.grid_for(shape[1].get_length())
@@ -151,7 +152,7 @@ def locate_tokens(model: ov.Model, target: str | None = None, output: str | None
     if target is None:
         block = blocks[-1]
     else:
-        chosen = _named_target_output(model, target)
+        chosen = named_target_output(model, target, chain)
         block = next((b for b in blocks if b.tokens == chosen), None)
         if block is None:
             raise ReciproCamError(
@@ -164,16 +165,17 @@ def locate_tokens(model: ov.Model, target: str | None = None, output: str | None
         logits=logits,
         kind=kind,
         classes=int(scores.get_partial_shape()[1].get_length()),
-        target=_token_map(block.tokens, h, w),
-        candidates=tuple(_token_map(b.tokens, h, w) for b in blocks),
+        target=_token_map(block.tokens, h, w, chain),
+        candidates=tuple(_token_map(b.tokens, h, w, chain) for b in blocks),
         tail=graph.between(block.tokens, scores),
+        dequantize=dequantize,
     )
     prefix = block.tokens.get_partial_shape()[1].get_length() - h * w
     input_size = embedding.input_size(grid) if embedding.grid is None else None
     return TokenLocated(located=located, prefix=prefix, block=block, blocks=tuple(blocks), input_size=input_size)
 
 
-def _token_map(tokens: ov.Output, h: int, w: int) -> FeatureMap:
+def _token_map(tokens: ov.Output, h: int, w: int, chain: list[ov.Output]) -> FeatureMap:
     return FeatureMap(
         output=tokens,
         name=node_name(tokens),
@@ -182,4 +184,5 @@ def _token_map(tokens: ov.Output, h: int, w: int) -> FeatureMap:
         height=h,
         width=w,
         tensor_names=tuple(sorted(tokens.get_names())),
+        path=chain_path(chain, tokens),
     )

@@ -53,7 +53,8 @@ def frames(source):
 def completed(request, userdata):
     """Runs on an OpenVINO thread when a request finishes; `userdata` is what start_async was given."""
     name, picture = userdata
-    scores = probabilities(request.get_output_tensor(info.output_index).data.reshape(1, -1), info.score_kind)[0]
+    raw = request.get_output_tensor(info.output_index).data.reshape(1, -1)
+    scores = probabilities(raw, info.score_kind, info.dequantize)[0]  # a quantized output dequantized
     maps = request.get_tensor("saliency_map").data[0]  # [classes, h, w], by output name
     top = int(np.argmax(scores))
     label = labels[top] if top < len(labels) else f"class_{top}"
