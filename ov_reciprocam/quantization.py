@@ -160,10 +160,8 @@ def _constant_step(node: ov.Node, data: ov.Output) -> Affine | None:
         return None
     values = node.input_values()
     others = [v for v in values if v != data]
-    if len(others) != 1 or others[0].get_node().get_type_name() != "Constant":
-        return None
-    constant = np.asarray(others[0].get_node().get_data(), np.float64).reshape(-1)
-    if constant.size != 1 or (kind in ("Subtract", "Divide") and values[0] != data):
+    constant = _constant(others[0]) if len(others) == 1 else None
+    if constant is None or constant.size != 1 or (kind in ("Subtract", "Divide") and values[0] != data):
         return None  # c - x and c / x are no quantize steps
     c = float(constant[0])
     if kind == "Subtract":
@@ -173,3 +171,13 @@ def _constant_step(node: ov.Node, data: ov.Output) -> Affine | None:
     if kind == "Multiply":
         return Affine(c, 0.0) if c else None
     return Affine(1.0 / c, 0.0) if c else None
+
+
+def _constant(value: ov.Output) -> np.ndarray | None:
+    """A constant's values, through the Convert a frontend puts on an integer zero point; None if not one."""
+    node = value.get_node()
+    if node.get_type_name() == "Convert":
+        node = node.input_value(0).get_node()
+    if node.get_type_name() != "Constant":
+        return None
+    return np.asarray(node.get_data(), np.float64).reshape(-1)

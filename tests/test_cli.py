@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import builders
 import openvino as ov
 import pytest
+from commands import cli as run
 from conftest import DOG_MODEL
 
 import ov_reciprocam as orc
-
-
-def run(*args, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "ov_reciprocam", *map(str, args)], capture_output=True, text=True, cwd=cwd
-    )
 
 
 def test_patch_writes_ir_and_summary(tmp_path, light_models):

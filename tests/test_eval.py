@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
 import sys
 
 import cv2
@@ -13,6 +12,7 @@ import openvino as ov
 import openvino.opset13 as ops
 import pytest
 from click.testing import CliRunner
+from commands import cli as run
 from conftest import DOG_MODEL, IMAGES
 from test_metrics import BOX, FLAT
 
@@ -138,10 +138,6 @@ def test_cli_on_known_model_without_matplotlib(tmp_path, monkeypatch):
     assert (image["class_id"], image["label"]) == (0, "class_0")
     assert image["probability"] == pytest.approx(0.8, abs=1e-6)
     assert list(image["methods"]) == list(METHODS)
-
-
-def run(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ov_reciprocam", *map(str, args)], capture_output=True, text=True)
 
 
 @pytest.mark.parametrize(

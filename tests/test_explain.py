@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import builders
 import cv2
 import numpy as np
 import openvino as ov
 import pytest
+from commands import cli
 from conftest import DOG_MODEL, IMAGES
 from tolerance import assert_maps_match
 
@@ -22,10 +21,6 @@ F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 # The recipe in samples/models/dog_breeds_mobilenetv2/README.md, as flags.
 RECIPE_FLAGS = ["--mean", "127.5", "--scale", "127.5", "--rgb", "--interpolation", "cubic"]
 LABELS = DOG_MODEL.parent / "labels.txt"
-
-
-def cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ov_reciprocam", *map(str, args)], capture_output=True, text=True)
 
 
 def _box_distance(point, box) -> float:

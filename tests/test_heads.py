@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 
 import builders
 import heads
 import numpy as np
 import openvino as ov
 import pytest
+from commands import cli
 from conftest import IMAGES
 from reference import compile_f32, recipro_cam
 from tolerance import assert_maps_match
@@ -26,10 +25,6 @@ RECIPE = orc.Preprocess(32, 32, "NCHW", mean=(127.5,), scale=(64.0,))
 
 def _maps(model, **options) -> np.ndarray:
     return compile_f32(orc.patch(model, normalize=False, **options))(IMAGE)[orc.SALIENCY][0]
-
-
-def cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ov_reciprocam", *map(str, args)], capture_output=True, text=True)
 
 
 # --- which output ----------------------------------------------------------------------------------------------------

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import builders
 import numpy as np
 import openvino as ov
 import pytest
 import transformers
+from commands import cli as run
 from conftest import DOG_MODEL, IMAGES
 from reference import CONFIG, compile_f32, find_target, recipro_cam
 from tolerance import assert_maps_match
@@ -165,10 +163,6 @@ def test_pearson_and_spearman():
     # Tied values share their mean rank: [1, 2, 2, 3] ranks as [1, 2.5, 2.5, 4].
     assert spearman(np.array([1.0, 2, 2, 3]), np.array([1.0, 2.5, 2.5, 4])) == pytest.approx(1.0)
     assert np.isnan(pearson(np.ones(4), np.arange(4.0)))
-
-
-def run(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ov_reciprocam", *map(str, args)], capture_output=True, text=True)
 
 
 def test_cli_quantize_then_compare(tmp_path):

@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from commands import cli
 from conftest import DOG_MODEL, IMAGES
 from tolerance import assert_maps_match
 
@@ -28,10 +29,6 @@ from ov_reciprocam.preprocess import Preprocess  # noqa: E402
 
 pytestmark = pytest.mark.ray
 RECIPE = ("--mean", "127.5", "--scale", "127.5", "--rgb", "--interpolation", "cubic")
-
-
-def cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ov_reciprocam", *map(str, args)], capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
