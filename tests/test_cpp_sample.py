@@ -84,7 +84,9 @@ def run_sample(sample: Path, model: Path, tensor: Path, out: Path, top_k: int) -
 
 def check_against(ranked: list[Ranked], probs: np.ndarray, maps: np.ndarray, labels: list[str]) -> None:
     """probs [classes] and maps [classes, H, W] from the Python side."""
-    assert [r.class_id for r in ranked] == [int(c) for c in np.argsort(-probs)[: len(ranked)]]
+    assert [r.class_id for r in ranked] == [
+        int(c) for c in np.argsort(-probs, kind="stable")[: len(ranked)]
+    ]  # ties keep class order, as std::stable_sort
     for r in ranked:
         assert r.label == labels[r.class_id]
         assert r.score == pytest.approx(float(probs[r.class_id]), abs=1e-5)
@@ -151,3 +153,18 @@ def test_bad_input_is_one_error_line(sample, tmp_path):
     assert done.stderr.splitlines() == [
         "Error: " + f"{tmp_path / 'short.bin'} holds 100 bytes; the input [1,3,32,32] needs 12288"
     ]
+
+
+def test_quantized_scores_output_is_dequantized_as_python_does(sample, tmp_path):
+    """A float input and a uint8 softmax output (QDQ ONNX): the app reports (q - zero point) * scale, as Python."""
+    import quantized
+
+    source = quantized.classifier(tmp_path / "qdq.onnx", scores=quantized.Port("uint8", 1 / 256, 0))
+    xml = orc.save(orc.patch(source), tmp_path / "qdq_xai.xml")
+    x = np.random.default_rng(7).normal(size=(1, 3, 32, 32)).astype(np.float32)
+    x.tofile(tmp_path / "input.bin")
+    ranked = run_sample(sample, xml, tmp_path / "input.bin", tmp_path, top_k=3)
+    out = compile_f32(ov.Core().read_model(xml))(x)
+    stored = out[0][0]
+    assert stored.dtype == np.uint8
+    check_against(ranked, stored.astype(np.float64) / 256, out[orc.SALIENCY][0], [f"class_{c}" for c in range(10)])

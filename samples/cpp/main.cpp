@@ -135,6 +135,25 @@ std::vector<float> as_floats(const ov::Tensor& tensor) {
     return {data, data + tensor.get_size()};
 }
 
+// The class scores as the model means them: a quantized output (uint8 TFLite, QDQ ONNX) is dequantized with the
+// scale and zero point `patch` recorded, so a uint8 255 reads as 0.996, not 255.
+std::vector<float> scores_of(const ov::Tensor& tensor, double scale, double zero_point) {
+    std::vector<float> out(tensor.get_size());
+    auto real = [&](double stored) { return static_cast<float>((stored - zero_point) * scale); };
+    const ov::element::Type type = tensor.get_element_type();
+    if (type == ov::element::u8) {
+        const auto* data = tensor.data<const uint8_t>();
+        std::transform(data, data + out.size(), out.begin(), real);
+    } else if (type == ov::element::i8) {
+        const auto* data = tensor.data<const int8_t>();
+        std::transform(data, data + out.size(), out.begin(), real);
+    } else {
+        const auto* data = tensor.data<const float>();
+        std::transform(data, data + out.size(), out.begin(), real);
+    }
+    return out;
+}
+
 // An 8-bit grey picture of one map, each cell `zoom` pixels wide, written to a temp file then renamed into place.
 void write_pgm(const std::string& path, const float* map, size_t height, size_t width, size_t zoom) {
     const auto [lo, hi] = std::minmax_element(map, map + height * width);
@@ -174,7 +193,9 @@ int run(const Options& opt) {
     request.set_input_tensor(tensor);
     request.infer();
 
-    std::vector<float> scores = as_floats(request.get_output_tensor(scores_index));
+    const double scale = std::stod(recorded(model, "ov_reciprocam", "scores_scale", "1"));
+    const double zero_point = std::stod(recorded(model, "ov_reciprocam", "scores_zero_point", "0"));
+    std::vector<float> scores = scores_of(request.get_output_tensor(scores_index), scale, zero_point);
     if (kind == "logits") {  // softmax them, as the Python API does
         const float top = *std::max_element(scores.begin(), scores.end());
         double sum = 0;
