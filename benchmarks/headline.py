@@ -18,7 +18,7 @@ from pathlib import Path
 import openvino as ov
 
 import ov_reciprocam as orc
-from ov_reciprocam import bench
+from ov_reciprocam.quality import bench
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 

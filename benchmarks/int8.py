@@ -21,10 +21,10 @@ import numpy as np
 import openvino as ov
 
 import ov_reciprocam as orc
-from ov_reciprocam.device import F32
-from ov_reciprocam.fidelity import compare, summary
-from ov_reciprocam.imaging import read_image
-from ov_reciprocam.quantize import augment, quantize
+from ov_reciprocam.inference.device import F32
+from ov_reciprocam.inference.imaging import read_image
+from ov_reciprocam.quality.fidelity import compare, summary
+from ov_reciprocam.quality.quantize import augment, quantize
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))

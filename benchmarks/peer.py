@@ -213,7 +213,7 @@ def model_path(name: str) -> Path:
 
 def ours(path: Path, image_path: Path, seconds: float, precision: str) -> dict:
     import ov_reciprocam as orc
-    from ov_reciprocam.bench import ir_growth, measure, random_input
+    from ov_reciprocam.quality.bench import ir_growth, measure, random_input
 
     loaded = orc.read_model(path)
     # measure() runs on this same seeded input; the peer worker reads it from the file.

@@ -24,11 +24,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ov_reciprocam import cluster  # noqa: E402
-from ov_reciprocam.evaluate import METHODS, Evaluator, eval_settings  # noqa: E402
-from ov_reciprocam.explain_files import ExplainerSpec, Outputs, explain_paths, name_photos  # noqa: E402
-from ov_reciprocam.imaging import collect_images, read_image  # noqa: E402
-from ov_reciprocam.preprocess import Preprocess  # noqa: E402
+from ov_reciprocam.inference.imaging import collect_images, read_image  # noqa: E402
+from ov_reciprocam.inference.preprocess import Preprocess  # noqa: E402
+from ov_reciprocam.output import cluster  # noqa: E402
+from ov_reciprocam.output.explain_files import ExplainerSpec, Outputs, explain_paths, name_photos  # noqa: E402
+from ov_reciprocam.quality.evaluate import METHODS, Evaluator, eval_settings  # noqa: E402
 
 MODEL = REPO / "samples/models/dog_breeds_mobilenetv2/dog_breeds_mobilenetv2.xml"
 IMAGES = REPO / "samples/images"

@@ -30,10 +30,10 @@ import zoo
 from torchvision import models as tv
 
 import ov_reciprocam as orc
-from ov_reciprocam import bench
-from ov_reciprocam.info import PatchInfo
+from ov_reciprocam.methods.vit.locate import TOKENS
+from ov_reciprocam.model.rt_info import PatchInfo
 from ov_reciprocam.patching import locate_sized_tokens, set_input_shape
-from ov_reciprocam.vit.locate import TOKENS
+from ov_reciprocam.quality import bench
 
 sys.path.insert(0, str(zoo.REPO / "tests"))
 from reference import CONFIG, compile_f32, recipro_cam  # noqa: E402

@@ -35,7 +35,7 @@ from torch import nn
 from torchvision import models as tv
 
 import ov_reciprocam as orc
-from ov_reciprocam import bench
+from ov_reciprocam.quality import bench
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))

@@ -11,13 +11,14 @@ run = explainer.explain_paths(["photos/"], "out")   # folders and globs, written
 __version__ = "0.1.0"
 
 from .errors import ReciproCamError
-from .graph import SALIENCY
-from .loading import read_model
-from .loading import save_model as save
-from .locating import FeatureMap, Located, locate
+from .inference.explainer import ClassMap, Explainer, Explanation, Prediction
+from .inference.preprocess import Preprocess
+from .methods.base import FeatureMap, Located
+from .methods.cnn.locate import locate
+from .methods.saliency import SALIENCY
+from .model.formats import read_model
+from .model.formats import save_model as save
 from .patching import is_patched, patch
-from .preprocess import Preprocess
-from .runtime import ClassMap, Explainer, Explanation, Prediction
 
 __all__ = [
     "SALIENCY",

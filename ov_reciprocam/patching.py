@@ -6,15 +6,17 @@ import os
 
 import openvino as ov
 
-from . import graph, info
-from .batch_patterns import batch_free_pattern, set_reshape_pattern
 from .errors import ReciproCamError
-from .labels import labels_beside, labels_of, write_labels
-from .loading import first_line, read_model
-from .locating import locate
-from .scores import Score
-from .vit import graph as vit_graph
-from .vit.locate import TokenLocated, locate_tokens
+from .methods import saliency, scoring
+from .methods.cnn import build
+from .methods.cnn.locate import locate
+from .methods.vit import build as vit_graph
+from .methods.vit.locate import TokenLocated, locate_tokens
+from .model import rt_info as info
+from .model.formats import first_line, read_model
+from .model.labels import labels_beside, labels_of, write_labels
+from .model.reshape import batch_free_pattern, set_reshape_pattern
+from .vocabulary import Kernel, Score
 
 SCORES = tuple(s.value for s in Score)
 
@@ -28,7 +30,7 @@ def _foreign_saliency(model: ov.Model) -> int | None:
     """The index of a `saliency_map` output that another tool (openvino_xai, OTX, Geti) added, if any."""
     if info.PatchInfo.read(model) is not None:
         return None
-    return next((i for i, o in enumerate(model.outputs) if graph.SALIENCY in o.get_names()), None)
+    return next((i for i, o in enumerate(model.outputs) if saliency.SALIENCY in o.get_names()), None)
 
 
 def patch(
@@ -96,13 +98,13 @@ def patch(
     located = tokens.located if tokens else locate(model, target, scores_output, target_layout)
     if top_k is not None and not 1 <= top_k <= located.classes:
         raise ReciproCamError(f"top_k must be between 1 and the number of classes ({located.classes}), got {top_k}")
-    how = graph.score_source(located, score)
-    picks = graph.top_classes(located, top_k) if top_k else None
+    how = scoring.score_source(located, score)
+    picks = scoring.top_classes(located, top_k) if top_k else None
     if tokens:
         scores = vit_graph.tail_scores(model, tokens, how, kernel, fast=fast)
     else:
-        scores = graph.tail_scores(model, located, how, fast=fast, picks=picks)
-    outputs = graph.saliency(
+        scores = build.tail_scores(model, located, how, fast=fast, picks=picks)
+    outputs = saliency.saliency(
         scores,
         located,
         activation=how.activation,
@@ -111,7 +113,7 @@ def patch(
         picks=picks,
         upsample=input_size(model) if upsample else None,
     )
-    graph.attach(model, outputs)
+    saliency.attach(model, outputs)
     if static:
         require_static(model)
     t = located.target
@@ -142,20 +144,20 @@ def patch(
     return model
 
 
-def _kernel(name: str) -> vit_graph.Kernel:
+def _kernel(name: str) -> Kernel:
     try:
-        return vit_graph.Kernel(name)
+        return Kernel(name)
     except ValueError:
-        kinds = ", ".join(k.value for k in vit_graph.Kernel)
+        kinds = ", ".join(k.value for k in Kernel)
         raise ReciproCamError(f"kernel must be one of {kinds}, got '{name}' (--kernel)") from None
 
 
 def input_size(model: ov.Model) -> tuple[int, int]:
     """(height, width) of the single image input, whichever its layout."""
-    from .preprocess import input_layout
+    from .inference.preprocess import input_layout
 
     shape = model.get_parameters()[0].get_partial_shape()
-    dims = (shape[1], shape[2]) if input_layout(shape) == "NHWC" else (shape[2], shape[3])
+    dims = input_layout(shape).spatial(shape)
     if not all(d.is_static for d in dims):
         raise ReciproCamError(f"cannot upsample to an input of dynamic size {shape}; reshape the model first")
     return dims[0].get_length(), dims[1].get_length()

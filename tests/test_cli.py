@@ -140,7 +140,7 @@ def test_bench_baselines(tmp_path):
 def test_bench_top_k_logits_floor_counts_only_the_picked_classes(tmp_path):
     import json
 
-    from ov_reciprocam import bench
+    from ov_reciprocam.quality import bench
 
     model = _saved(builders.gap_linear(), tmp_path, "gap")
     floors = {}

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ov_reciprocam import imaging
+from ov_reciprocam.output import pictures
 
 TILE = 224
 BACKGROUND = 32  # what contact_sheet fills the sheet with
@@ -29,7 +29,7 @@ def quadrants(h: int, w: int) -> np.ndarray:
 
 def captioned(h: int, w: int, caption: str) -> np.ndarray:
     """`caption` drawn with no heat (alpha 0) on a plain photo: every changed pixel is the caption's."""
-    return imaging.overlay(solid(h, w, PHOTO), np.zeros((h, w), np.float32), caption, alpha=0.0)
+    return pictures.overlay(solid(h, w, PHOTO), np.zeros((h, w), np.float32), caption, alpha=0.0)
 
 
 def text_box(picture: np.ndarray) -> tuple[int, int, int, int]:
@@ -40,8 +40,8 @@ def text_box(picture: np.ndarray) -> tuple[int, int, int, int]:
 
 def font(h: int, w: int, text: str) -> tuple[str, int, int]:
     """(what fit_caption draws, its width in px, the caption's padding) on an h x w picture."""
-    scale, thickness, pad = imaging.caption_font(h, w)
-    fitted = imaging.fit_caption(text, w - 2 * pad, scale, thickness)
+    scale, thickness, pad = pictures.caption_font(h, w)
+    fitted = pictures.fit_caption(text, w - 2 * pad, scale, thickness)
     return fitted, cv2.getTextSize(fitted, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[0][0], pad
 
 
@@ -52,7 +52,7 @@ def test_rows_are_one_tile_high_packed_left_to_right():
     rows, c = [], iter(colours)
     for row in sizes:
         rows.append([solid(h, w, next(c)) for h, w in row])
-    sheet = imaging.contact_sheet(rows, TILE)
+    sheet = pictures.contact_sheet(rows, TILE)
     assert sheet.dtype == np.uint8 and sheet.shape == (3 * TILE, 2 * 448, 3)  # the widest row sets the width
     c = iter(colours)
     for i, row in enumerate(sizes):
@@ -66,7 +66,7 @@ def test_rows_are_one_tile_high_packed_left_to_right():
 
 
 def test_picture_corners_survive_scaling():
-    sheet = imaging.contact_sheet([[quadrants(120, 160)], [quadrants(300, 100)]], TILE)  # 299 and 75 px wide
+    sheet = pictures.contact_sheet([[quadrants(120, 160)], [quadrants(300, 100)]], TILE)  # 299 and 75 px wide
     assert sheet.shape == (2 * TILE, 299, 3)
     for i, width in enumerate((299, 75)):
         cell = sheet[i * TILE : (i + 1) * TILE, :width].astype(int)
@@ -77,8 +77,8 @@ def test_picture_corners_survive_scaling():
 def test_landscape_thumbnails_leave_no_bands_between_rows():
     # explain's thumbnails today: full overlays shrunk so that their longer side is the tile.
     photos = [quadrants(1200, 1600), quadrants(280, 425), quadrants(224, 224)]
-    rows = [[imaging.shrink_to(p, TILE), imaging.shrink_to(p, TILE)] for p in photos]
-    sheet = imaging.contact_sheet(rows, TILE)
+    rows = [[pictures.shrink_to(p, TILE), pictures.shrink_to(p, TILE)] for p in photos]
+    sheet = pictures.contact_sheet(rows, TILE)
     assert sheet.shape[0] == len(rows) * TILE
     background = (sheet == BACKGROUND).all(axis=2)
     assert not background.all(axis=1).any()  # no line of the sheet is all background
@@ -108,7 +108,7 @@ def test_long_caption_is_drawn_inside_the_picture(size):
 def test_caption_is_readable_and_inside_its_tile_on_the_sheet(size):
     # On the sheet the caption is drawn on a thumbnail, or on the full photo and shrunk with it.
     h, w = size
-    sheet = imaging.contact_sheet([[captioned(h, w, LONG)]], TILE)
+    sheet = pictures.contact_sheet([[captioned(h, w, LONG)]], TILE)
     x0, x1, y0, y1 = text_box(sheet)
     assert x1 < sheet.shape[1] - 1, (x1, sheet.shape)
     assert y1 - y0 + 1 >= 13, (y0, y1)  # letters of a readable size on a 224-px row
@@ -128,7 +128,7 @@ def test_caption_keeps_the_label_spaces():
     assert font(TILE, 112, text)[0] == "Granny... 0.91"
     assert font(TILE, 160, "crane (machine) 0.12")[0] == "crane (m... 0.12"
     # Where the space between the words is drawn, nothing is: not an underscore, not a joined word.
-    scale, thickness, pad = imaging.caption_font(TILE, TILE)
+    scale, thickness, pad = pictures.caption_font(TILE, TILE)
     before = cv2.getTextSize("Granny", cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[0][0]
     after = cv2.getTextSize("Granny ", cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[0][0]
     picture = captioned(TILE, TILE, text)

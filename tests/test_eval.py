@@ -17,11 +17,11 @@ from conftest import DOG_MODEL, IMAGES
 from test_metrics import BOX, FLAT
 
 import ov_reciprocam as orc
-from ov_reciprocam import baselines
-from ov_reciprocam.baselines import BlackBox
 from ov_reciprocam.cli import main
-from ov_reciprocam.evaluate import METHODS, METRICS, InputSpace, evaluate_image
-from ov_reciprocam.imaging import read_image
+from ov_reciprocam.inference.imaging import read_image
+from ov_reciprocam.quality import baselines
+from ov_reciprocam.quality.baselines import BlackBox
+from ov_reciprocam.quality.evaluate import METHODS, METRICS, InputSpace, evaluate_image
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 KNOWN_RECIPE = orc.Preprocess(8, 8, "NCHW", mean=(0.0,), scale=(255.0,))

@@ -12,7 +12,7 @@ from test_locate import EXPECTED
 from tolerance import assert_maps_match
 
 import ov_reciprocam as orc
-from ov_reciprocam.graph import FLAT_SPREAD
+from ov_reciprocam.methods.saliency import FLAT_SPREAD
 
 BUILT = {
     "gap_linear": builders.gap_linear,

@@ -15,7 +15,7 @@ from conftest import DOG_MODEL, IMAGES
 from tolerance import assert_maps_match
 
 import ov_reciprocam as orc
-from ov_reciprocam.preprocess import Preprocess
+from ov_reciprocam.inference.preprocess import Preprocess
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 # The recipe in samples/models/dog_breeds_mobilenetv2/README.md, as flags.

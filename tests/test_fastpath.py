@@ -77,7 +77,7 @@ def test_top_k_keeps_the_best_classes_maps():
     image = np.random.default_rng(4).standard_normal([3, 160, 160, 3]).astype(np.float32)
     full = compile_f32(orc.patch(DOG_MODEL))(image)
     top = compile_f32(orc.patch(DOG_MODEL, top_k=4))(image)
-    classes = top[orc.graph.SALIENCY_CLASSES]
+    classes = top[orc.SALIENCY_CLASSES]
     assert classes.shape == (3, 4) and top[orc.SALIENCY].shape == (3, 4, 5, 5)
     np.testing.assert_array_equal(classes, np.argsort(-full[0], axis=1)[:, :4])
     expected = np.take_along_axis(full[orc.SALIENCY], classes[:, :, None, None].astype(np.int64), axis=1)
@@ -97,7 +97,7 @@ def test_top_k_logits_score_only_the_picked_classes(name, path, light_models):
     shape = picked.get_parameters()[0].get_partial_shape().to_shape()
     image = np.random.default_rng(7).standard_normal(shape).astype(np.float32)
     top, every = compile_f32(picked)(image), full(image)
-    classes = top[orc.graph.SALIENCY_CLASSES]
+    classes = top[orc.SALIENCY_CLASSES]
     scores = every[0].reshape(2, -1)  # probabilities on most of these models: compare values, ties may reorder ids
     np.testing.assert_array_equal(np.take_along_axis(scores, classes, axis=1), -np.sort(-scores, axis=1)[:, :3])
     expected = np.take_along_axis(every[orc.SALIENCY], classes[:, :, None, None].astype(np.int64), axis=1)
@@ -133,4 +133,4 @@ def test_top_k_at_static_batch_one():
     patched = orc.patch(builders.flatten_mlp(batch=1), top_k=2)
     image = np.random.default_rng(6).standard_normal([1, 3, 32, 32]).astype(np.float32)
     out = compile_f32(patched)(image)
-    np.testing.assert_array_equal(out[orc.graph.SALIENCY_CLASSES][0], np.argsort(-out[0][0])[:2])
+    np.testing.assert_array_equal(out[orc.SALIENCY_CLASSES][0], np.argsort(-out[0][0])[:2])

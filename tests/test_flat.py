@@ -13,7 +13,7 @@ import pytest
 from reference import CONFIG, compile_f32, recipro_cam
 
 import ov_reciprocam as orc
-from ov_reciprocam.graph import FLAT_SPREAD
+from ov_reciprocam.methods.saliency import FLAT_SPREAD
 
 DEAD, FAINT = 3, 5  # a class that ignores the features; one that barely sees them
 

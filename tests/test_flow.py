@@ -7,8 +7,8 @@ import openvino as ov
 import openvino.opset13 as ops
 import pytest
 
-from ov_reciprocam.dataflow import key_of
-from ov_reciprocam.vit.flow import Rows, follow
+from ov_reciprocam.analysis.dataflow import key_of
+from ov_reciprocam.methods.vit.flow import Rows, follow
 
 TOKENS, WIDTH = 5, 4
 

@@ -16,8 +16,8 @@ from reference import compile_f32, recipro_cam
 from tolerance import assert_maps_match
 
 import ov_reciprocam as orc
-from ov_reciprocam.head import output_roles
-from ov_reciprocam.scores import ScoreKind
+from ov_reciprocam.analysis.head import output_roles
+from ov_reciprocam.vocabulary import ScoreKind
 
 IMAGE = np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)
 RECIPE = orc.Preprocess(32, 32, "NCHW", mean=(127.5,), scale=(64.0,))

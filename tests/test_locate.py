@@ -8,7 +8,7 @@ from conftest import DOG_MODEL
 from light import NAMES
 
 import ov_reciprocam as orc
-from ov_reciprocam.scores import ScoreKind
+from ov_reciprocam.vocabulary import ScoreKind
 
 # Op type that produces the target, and its (C, H, W). pool5 for AlexNet/VGG/ZFNet, fire9 for SqueezeNet.
 EXPECTED = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ov_reciprocam import metrics
+from ov_reciprocam.quality import metrics
 
 WHITE = np.ones((8, 8, 3), np.float32)
 BOX = np.zeros((8, 8), np.float32)

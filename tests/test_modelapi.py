@@ -11,7 +11,7 @@ from model_api.models import Model
 
 import ov_reciprocam as orc
 from ov_reciprocam.cli import main
-from ov_reciprocam.metrics import pearson
+from ov_reciprocam.quality.metrics import pearson
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 PHOTOS = sorted(p for p in IMAGES.iterdir() if p.suffix in (".jpg", ".png"))

@@ -13,10 +13,10 @@ from reference import CONFIG, compile_f32, find_target, recipro_cam
 from tolerance import assert_maps_match
 
 import ov_reciprocam as orc
-from ov_reciprocam.fidelity import compare, summary
-from ov_reciprocam.imaging import read_image
-from ov_reciprocam.metrics import pearson, spearman
-from ov_reciprocam.quantize import augment, quantize, saliency_subgraph
+from ov_reciprocam.inference.imaging import read_image
+from ov_reciprocam.quality.fidelity import compare, summary
+from ov_reciprocam.quality.metrics import pearson, spearman
+from ov_reciprocam.quality.quantize import augment, quantize, saliency_subgraph
 
 # The recipe in samples/models/dog_breeds_mobilenetv2/README.md.
 DOG_RECIPE = orc.Preprocess(160, 160, "NHWC", mean=(127.5,), scale=(127.5,), rgb=True, interpolation="cubic")

@@ -21,9 +21,9 @@ from reference import CONFIG, compile_f32, find_target, recipro_cam
 from tolerance import assert_maps_match, assert_maps_match_up_to_ties
 
 import ov_reciprocam as orc
-from ov_reciprocam.imaging import read_image
-from ov_reciprocam.info import PatchInfo
-from ov_reciprocam.scores import ScoreKind
+from ov_reciprocam.inference.imaging import read_image
+from ov_reciprocam.model.rt_info import PatchInfo
+from ov_reciprocam.vocabulary import ScoreKind
 
 CORAL = SAMPLES / "models" / "coral" / "mobilenet_v1_0.25_128_quant.tflite"
 PHOTOS = SAMPLES / "openimages"

@@ -22,10 +22,10 @@ from tolerance import assert_maps_match
 pytest.importorskip("ray")
 pytest.importorskip("pyarrow")
 
-from ov_reciprocam import cluster, shards  # noqa: E402
-from ov_reciprocam.explain_files import ExplainerSpec, Outputs, name_photos  # noqa: E402
-from ov_reciprocam.imaging import collect_images, read_image  # noqa: E402
-from ov_reciprocam.preprocess import Preprocess  # noqa: E402
+from ov_reciprocam.inference.imaging import collect_images, read_image
+from ov_reciprocam.inference.preprocess import Preprocess
+from ov_reciprocam.output import cluster, shards
+from ov_reciprocam.output.explain_files import ExplainerSpec, Outputs, name_photos
 
 pytestmark = pytest.mark.ray
 RECIPE = ("--mean", "127.5", "--scale", "127.5", "--rgb", "--interpolation", "cubic")

@@ -12,7 +12,7 @@ import pytest
 from conftest import SAMPLES
 
 from ov_reciprocam.errors import ReciproCamError
-from ov_reciprocam.tflite_metadata import ColorSpace, TfliteMetadata, read_tflite_metadata
+from ov_reciprocam.model.tflite_metadata import ColorSpace, TfliteMetadata, read_tflite_metadata
 
 CORAL = SAMPLES / "models" / "coral" / "mobilenet_v1_0.25_128_quant.tflite"
 LABELS = "imagenet_labels.txt"

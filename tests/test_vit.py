@@ -15,8 +15,9 @@ from tolerance import assert_maps_match
 from vit_reference import vit_recipro_cam
 
 import ov_reciprocam as orc
-from ov_reciprocam.dataflow import node_name
-from ov_reciprocam.vit.locate import TOKENS, locate_tokens
+from ov_reciprocam.analysis.dataflow import node_name
+from ov_reciprocam.methods.vit.locate import locate_tokens
+from ov_reciprocam.vocabulary import Layout
 
 VARIANTS = {
     "cls": {},
@@ -42,7 +43,7 @@ def _images(n: int, seed: int = 0) -> np.ndarray:
 def test_target_is_last_block_input_not_patch_conv(name):
     model = transformers.vit(**VARIANTS[name])
     patched = orc.patch(model)
-    assert patched.get_rt_info(["ov_reciprocam", "layout"]).astype(str) == TOKENS
+    assert patched.get_rt_info(["ov_reciprocam", "layout"]).astype(str) == Layout.TOKENS
     assert patched.get_rt_info(["ov_reciprocam", "feature_shape"]).astype(str) == f"16,{GRID},{GRID}"
     assert patched.get_rt_info(["ov_reciprocam", "prefix_tokens"]).astype(str) == str(VARIANTS[name].get("prefix", 1))
 

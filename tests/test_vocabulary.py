@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from conftest import DOG_MODEL, IMAGES
 
 from ov_reciprocam.cli import main
-from ov_reciprocam.labels import labels_of
+from ov_reciprocam.model.labels import labels_of
 
 RAW = "--raw-pixels"
 

@@ -27,7 +27,7 @@ class _OneLineErrors(click.Group):
         except Exception as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            from ..loading import first_line
+            from ..model.formats import first_line
 
             message = f"{type(exc).__name__}: {first_line(exc)} (rerun with --debug for details)"
             raise click.ClickException(message) from None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..device import precision_config
+from ..inference.device import precision_config
 from .options import (
     batch_size_option,
     class_options,
@@ -24,10 +24,10 @@ from .options import (
 
 
 def _explainer(model, device, precision, labels, recipe, batch_size=None, **patch_options):
-    from ..labels import find_labels
-    from ..loading import read_model
+    from ..inference.explainer import Explainer
+    from ..model.formats import read_model
+    from ..model.labels import find_labels
     from ..patching import is_patched, set_input_shape
-    from ..runtime import Explainer
 
     loaded = read_model(model)
     if patch_options.get("input_shape") and not is_patched(loaded):
@@ -102,7 +102,8 @@ def explain(
     With --ray, rows go to Parquet shards in OUTPUT/shards (read them with ov_reciprocam.shards),
     overlays only with --overlays, and a stopped run resumes where it stopped.
     """
-    from .. import files, imaging
+    from ..inference import imaging
+    from ..output import files
 
     files.check_output_dir(output)
     paths = imaging.collect_images(list(images))
@@ -121,8 +122,8 @@ def explain(
     }
     with click.progressbar(length=len(paths), label="explaining", file=sys.stderr) as bar:
         if ray_address:
-            from ..cluster import explain_paths_on_ray
-            from ..explain_files import ExplainerSpec
+            from ..output.cluster import explain_paths_on_ray
+            from ..output.explain_files import ExplainerSpec
 
             if full_maps:
                 raise click.UsageError("--full-maps is for local runs; with --ray the maps go to the shards")
@@ -175,8 +176,8 @@ def compare(model_a, model_b, images, device, batch_size, precision, json_path, 
     resolution), whether the top-1 classes agree, and whether the maps peak in the same feature
     cell. Plain models are patched in memory with --target and --score.
     """
-    from .. import files
-    from ..fidelity import compare_paths, summary
+    from ..output import files
+    from ..quality.fidelity import compare_paths, summary
 
     if json_path:
         files.check_output_file(json_path, "--json")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from ..device import precision_config
-from ..evaluate import FROM_BOXES, METHODS
-from ..quantize import PRESETS, TARGET_DEVICES
+from ..inference.device import precision_config
+from ..quality.evaluate import FROM_BOXES, METHODS
+from ..quality.quantize import PRESETS, TARGET_DEVICES
 from .options import (
     batch_size_option,
     device_option,
@@ -69,7 +69,7 @@ def bench(model, device, batch_sizes, seconds, precision, baselines, rise_masks,
     """
     import json
 
-    from .. import bench as benchmark
+    from ..quality import bench as benchmark
 
     config = precision_config(precision)
     with click.progressbar(length=1000, label="timing", file=sys.stderr) as bar:
@@ -142,11 +142,12 @@ def quantize_command(model, calib_images, output, subset_size, preset, device, l
 
     import nncf
 
-    from .. import files, imaging
-    from ..labels import write_labels
-    from ..loading import read_model, save_model
+    from ..inference import imaging
+    from ..model.formats import read_model, save_model
+    from ..model.labels import write_labels
+    from ..output import files
     from ..patching import is_patched
-    from ..quantize import quantize
+    from ..quality.quantize import quantize
 
     output = output or model.with_name(f"{model.stem}_int8.xml")
     if output.suffix.lower() != ".xml":  # found now, not after minutes of calibration
@@ -222,8 +223,9 @@ def eval_command(model, images, output, precision, labels, ray_address, actors, 
     With --ray, photos are scored in an actor pool, rows go to OUTPUT/shards, a photo that cannot
     be read is reported instead of stopping the run, and a stopped run resumes where it stopped.
     """
-    from .. import cluster, eval_report, files
-    from ..evaluate import BLUR, TOLERANCE, eval_settings, evaluate_paths
+    from ..output import cluster, files
+    from ..quality import eval_report
+    from ..quality.evaluate import BLUR, TOLERANCE, eval_settings, evaluate_paths
 
     if overlays is not None:
         raise click.UsageError("--overlays/--no-overlays is for explain; eval always writes NAME_maps.png")

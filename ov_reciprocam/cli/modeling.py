@@ -64,14 +64,14 @@ def patch(model: Path, output, batch, static_batch, labels, embed_preprocessing,
     Preprocessing flags and --labels are stored in the model's rt_info (model_info), so that
     `explain` needs no flags later; a labels.txt beside MODEL is stored there too.
     """
-    from .. import files
-    from ..head import output_name
-    from ..info import PatchInfo
-    from ..labels import write_labels
-    from ..loading import save_model
+    from ..analysis.head import output_name
+    from ..inference.preprocess import Preprocess
+    from ..inference.probe import verify
+    from ..model.formats import save_model
+    from ..model.labels import write_labels
+    from ..model.rt_info import PatchInfo
+    from ..output import files
     from ..patching import patch as patch_model
-    from ..preprocess import Preprocess
-    from ..probe import verify
 
     if batch is not None and static_batch is not None:
         raise click.UsageError("use either --batch or --static-batch")
@@ -121,12 +121,12 @@ def patch(model: Path, output, batch, static_batch, labels, embed_preprocessing,
 )
 def inspect(model: Path, scores_output, target_layout, input_shape) -> None:
     """List MODEL's outputs with what each was taken for, and the feature maps it could be explained at."""
-    from ..head import output_name, output_roles
-    from ..loading import read_model
-    from ..locating import locate
+    from ..analysis.head import output_name, output_roles
+    from ..analysis.quantization import input_quantization
+    from ..methods.cnn.locate import locate
+    from ..methods.vit.locate import locate_tokens
+    from ..model.formats import read_model
     from ..patching import set_input_shape
-    from ..quantization import input_quantization
-    from ..vit.locate import locate_tokens
 
     loaded = read_model(model)
     if input_shape:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import click
 
-from ..device import PRECISIONS
-from ..labels import read_labels
+from ..inference.device import PRECISIONS
+from ..inference.preprocess import INTERPOLATIONS, RESIZE_MODES, Preprocess, parse_values, recipe_for
+from ..model.labels import read_labels
 from ..patching import SCORES
-from ..preprocess import INTERPOLATIONS, RESIZE_MODES, Preprocess, parse_values, recipe_for
 
 
 def stack(*decorators):

@@ -17,10 +17,11 @@ import numpy as np
 import openvino as ov
 
 import ov_reciprocam as orc
-from ov_reciprocam import files, imaging
-from ov_reciprocam.info import PatchInfo
-from ov_reciprocam.labels import labels_of
-from ov_reciprocam.scores import probabilities
+from ov_reciprocam.inference import imaging
+from ov_reciprocam.inference.scores import probabilities
+from ov_reciprocam.model.labels import labels_of
+from ov_reciprocam.model.rt_info import PatchInfo
+from ov_reciprocam.output import files, pictures
 
 model_path, source, out_dir = sys.argv[1:4]
 device = sys.argv[4] if len(sys.argv) > 4 else "CPU"
@@ -61,7 +62,7 @@ def completed(request, userdata):
     cells = maps[top].astype(np.float32) / (255.0 if maps.dtype == np.uint8 else 1.0)  # u8 if patched --uint8
     heat = recipe.to_image(cells, (picture.shape[1], picture.shape[0]))
     x, y = imaging.peak(heat)
-    files.write_png(Path(out_dir) / f"{name}.png", imaging.overlay(picture, heat, f"{label} {scores[top]:.2f}"))
+    files.write_png(Path(out_dir) / f"{name}.png", pictures.overlay(picture, heat, f"{label} {scores[top]:.2f}"))
     files.write_npy(Path(out_dir) / f"{name}.npy", cells)
     print(f"{name}: {label} {scores[top]:.4f} peak ({x}, {y})", flush=True)
 

@@ -1,0 +1,302 @@
+"""Run a patched model on photos: one compiled model, batched, predictions plus maps per image."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import openvino as ov
+
+from ..errors import ReciproCamError
+from ..methods.saliency import SALIENCY, SALIENCY_CLASSES
+from ..model.formats import read_model
+from ..model.labels import find_labels
+from ..model.rt_info import PatchInfo
+from ..output import files, pictures
+from ..patching import patch
+from . import imaging, probe
+from .device import compile_for
+from .preprocess import Preprocess, recipe_for
+from .scores import probabilities
+
+if TYPE_CHECKING:
+    from ..output import explain_files
+
+DEFAULT_BATCH = 8
+
+
+@dataclass(frozen=True)
+class Prediction:
+    class_id: int
+    label: str
+    score: float  # probability
+
+
+@dataclass(frozen=True)
+class ClassMap(Prediction):
+    """One explained class of one image, with its map at feature resolution, in [0, 1].
+
+    flat: the class's scores barely moved across positions (below `graph.FLAT_SPREAD`), so the
+    model emits zeros rather than scaled float noise; such a map has no peak.
+    """
+
+    saliency: np.ndarray = field(repr=False)
+    flat: bool = False
+
+
+@dataclass
+class Explanation:
+    """What the model predicted for one photo and where it looked, for each explained class."""
+
+    source: str
+    image: np.ndarray = field(repr=False)  # the photo, BGR
+    scores: np.ndarray = field(repr=False)  # probability per class
+    predictions: list[Prediction]  # the five likeliest classes
+    classes: list[ClassMap]  # the explained ones
+    preprocess: Preprocess = field(repr=False)
+    _full: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def upsampled(self) -> np.ndarray:
+        """[k, H, W] maps on the photo's pixels, one per explained class."""
+        if self._full is None:
+            self._full = self.preprocess.to_image(self.maps, (self.image.shape[1], self.image.shape[0]))
+        return self._full
+
+    def _index(self, which: int | str) -> int:
+        for i, c in enumerate(self.classes):
+            if which in (c.class_id, c.label):
+                return i
+        raise ReciproCamError(f"class {which!r} was not explained for {self.source}")
+
+    def peak(self, which: int | str) -> tuple[int, int] | None:
+        """(x, y) in photo pixels where the map of class `which` (id or label) is hottest; None if it is flat."""
+        i = self._index(which)
+        return None if self.classes[i].flat else imaging.peak(self.upsampled[i])
+
+    def overlay(
+        self, which: int | str, alpha: float = 0.5, colormap: str = "jet", max_side: int | None = None
+    ) -> np.ndarray:
+        """The heatmap of class `which` on the photo, captioned with its label and probability.
+
+        max_side: draw on a copy shrunk to fit this many pixels (thumbnails), not on the full photo.
+        """
+        i = self._index(which)
+        image, saliency = self.image, self.upsampled[i]
+        if max_side:
+            image, saliency = pictures.shrink_to(image, max_side), pictures.shrink_to(saliency, max_side)
+        caption = f"{self.classes[i].label} {self.classes[i].score:.2f}"
+        if self.classes[i].flat:  # nothing to show: the photo, and the caption says why
+            caption, alpha = f"{caption} (flat map)", 0.0
+        return pictures.overlay(image, saliency, caption, alpha, colormap)
+
+    def record(self, stem: str, overlays: bool = True) -> dict:
+        """The JSON-ready summary of this photo; `stem` names its overlays (None when not written)."""
+        explained = []
+        for rank, c in enumerate(self.classes):
+            peak = self.peak(c.class_id)
+            explained.append(
+                {
+                    "class_id": c.class_id,
+                    "label": c.label,
+                    "score": c.score,
+                    "overlay": f"{stem}_{rank + 1}_{_safe(c.label)}.png" if overlays else None,
+                    "peak": list(peak) if peak else None,
+                    "flat": c.flat,
+                }
+            )
+        return {
+            "image": self.source,
+            "size": [int(self.image.shape[1]), int(self.image.shape[0])],
+            "predictions": [{"class_id": p.class_id, "label": p.label, "score": p.score} for p in self.predictions],
+            "explained": explained,
+        }
+
+    def save(
+        self,
+        out_dir: str | os.PathLike,
+        stem: str,
+        alpha: float = 0.5,
+        colormap: str = "jet",
+        *,
+        overlays: bool = True,
+        maps: bool = True,
+        full_maps: bool = False,
+    ) -> dict:
+        """Write overlays and .npy maps (each optional); return the JSON-ready record of this photo.
+
+        full_maps: also write the maps at photo resolution (float16; large for large photos).
+        """
+        out_dir = Path(out_dir)
+        record = self.record(stem, overlays)
+        if overlays:
+            for entry in record["explained"]:
+                files.write_png(out_dir / entry["overlay"], self.overlay(entry["class_id"], alpha, colormap))
+        if maps:
+            record |= {"maps": files.write_npy(out_dir / f"{stem}_maps.npy", self.maps).name, "maps_full": None}
+        if full_maps:
+            # float16 halves the size of photo-resolution stacks; maps live in [0, 1], so 3 digits suffice.
+            full = files.write_npy(out_dir / f"{stem}_maps_full.npy", self.upsampled.astype(np.float16))
+            record["maps_full"] = full.name
+        return record
+
+    @property
+    def maps(self) -> np.ndarray:
+        """[k, h, w] maps at feature resolution, one per explained class."""
+        return np.stack([c.saliency for c in self.classes])
+
+
+def _safe(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label)[:60]
+
+
+class Explainer:
+    """A compiled, patched model that turns photos into predictions and saliency maps.
+
+    model: a plain model (patched here, in memory) or one patched before, as ov.Model or path.
+    preprocess: the recipe; by default read from the model's rt_info (model_info) and input shape;
+        a model without one needs it given (Preprocess(width, height) for raw 0-255 BGR pixels).
+    labels: class names; by default from rt_info model_info/labels, or labels.txt beside the model.
+    config: OpenVINO compile properties, e.g. {"INFERENCE_PRECISION_HINT": "f32"}.
+    batch_size: photos per inference on a dynamic-batch model (a static batch decides it).
+    patch_options: passed to patch() when the model is not patched yet (target, score, ...).
+    """
+
+    def __init__(
+        self,
+        model: ov.Model | str | os.PathLike,
+        device: str = "CPU",
+        *,
+        preprocess: Preprocess | None = None,
+        labels: Sequence[str] | None = None,
+        batch_size: int | None = None,
+        config: dict | None = None,
+        **patch_options,
+    ) -> None:
+        loaded = read_model(model)
+        info = PatchInfo.read(loaded)
+        self.patched_here = info is None
+        self.patch_options = patch_options
+        if self.patched_here:
+            loaded = patch(loaded, **patch_options)
+            info = PatchInfo.read(loaded)
+        self.model = loaded
+        self.info = info
+        self.preprocess = preprocess or recipe_for(loaded)  # refuses to guess one the model does not carry
+        self.labels = list(labels or find_labels(loaded, model) or [])
+        self.output_index = info.output_index
+        self.classes = info.classes
+        self.kept_classes = info.top_k
+        if self.labels and len(self.labels) != self.classes:
+            raise ReciproCamError(f"{len(self.labels)} labels for a model with {self.classes} classes")
+        model_batch = loaded.get_parameters()[0].get_partial_shape()[0]
+        self.static_batch = model_batch.is_static
+        if self.preprocess.embedded:
+            self.batch_size = 1  # photos of different sizes cannot share a tensor
+        elif model_batch.is_static:
+            self.batch_size = model_batch.get_length()
+        else:
+            self.batch_size = batch_size or DEFAULT_BATCH
+        # Said, not silently ignored: a fixed batch or embedded preprocessing decides the batch size.
+        self.batch_note = None
+        if batch_size is not None and batch_size != self.batch_size:
+            why = "embedded preprocessing takes one photo" if self.preprocess.embedded else "the model's batch is fixed"
+            self.batch_note = (
+                f"batch size {self.batch_size}, not {batch_size}: {why} (patch --batch -1 makes it dynamic)"
+            )
+        self.compiled = compile_for(loaded, device, config)
+        probe.check(self.compiled, loaded, probe.probe_input(loaded, self.preprocess))  # refuse what cannot be right
+
+    def _flat(self, saliency: np.ndarray) -> bool:
+        """Normalized maps are all zero exactly when the model found them flat."""
+        return self.info.normalize and not saliency.any()
+
+    def label(self, class_id: int) -> str:
+        return self.labels[class_id] if self.labels else f"class_{class_id}"
+
+    def class_id(self, name: str | int) -> int:
+        """A class by id or by label."""
+        if isinstance(name, int) or str(name).isdigit():
+            class_id = int(name)
+        elif name in self.labels:
+            class_id = self.labels.index(name)
+        else:
+            some = ", ".join(self.labels[:5]) + (", ..." if len(self.labels) > 5 else "")
+            raise ReciproCamError(f"unknown class '{name}'; use an id or a label ({some or 'the model has no labels'})")
+        if not 0 <= class_id < self.classes:
+            raise ReciproCamError(f"class id {class_id} is out of range: the model has {self.classes} classes")
+        return class_id
+
+    def explain(
+        self,
+        images: Sequence[np.ndarray | str | os.PathLike],
+        top_k: int = 3,
+        classes: Sequence[int | str] | None = None,
+        sources: Sequence[str] | None = None,
+        threshold: float = 0.5,
+    ) -> list[Explanation]:
+        """Explain `top_k` predicted classes, or the given `classes`, of each photo (BGR array or path).
+
+        A multi-label model (sigmoid scores) explains every label whose probability reaches `threshold`
+        instead of a top-k (its likeliest label when none does).
+        """
+        channels = self.preprocess.channels
+        photos = [imaging.read_image(i, channels) if isinstance(i, (str, os.PathLike)) else i for i in images]
+        names = list(
+            sources or [str(i) if isinstance(i, (str, os.PathLike)) else f"image_{n}" for n, i in enumerate(images)]
+        )
+        wanted = [self.class_id(c) for c in classes] if classes else None
+        results = []
+        for start in range(0, len(photos), self.batch_size):
+            chunk = photos[start : start + self.batch_size]
+            inputs = [self.preprocess(p) for p in chunk]
+            if self.static_batch:  # fill a fixed batch by repeating the last photo
+                inputs += [inputs[-1]] * (self.batch_size - len(inputs))
+            out = self.compiled(np.stack(inputs))
+            scores = out[self.compiled.output(self.output_index)]
+            scores = scores.reshape(scores.shape[0], -1)
+            probs = probabilities(scores, self.info.score_kind, self.info.dequantize)
+            maps = out[self.compiled.output(SALIENCY)]
+            if maps.dtype == np.uint8:
+                maps = maps.astype(np.float32) / 255.0
+            # A model patched with top_k holds maps for its k best classes only, listed per image.
+            kept = out[self.compiled.output(SALIENCY_CLASSES)] if self.kept_classes else None
+            for i, photo in enumerate(chunk):
+                ranked = [int(c) for c in np.argsort(-probs[i])]
+                top = [Prediction(c, self.label(c), float(probs[i, c])) for c in ranked[:5]]
+                if wanted:
+                    ids = wanted
+                elif self.info.score_kind.multilabel:
+                    ids = [c for c in ranked if probs[i, c] >= threshold] or ranked[:1]
+                else:
+                    ids = ranked[: max(1, top_k)]
+                slot = {int(c): j for j, c in enumerate(kept[i])} if kept is not None else {c: c for c in ids}
+                missing = [self.label(c) for c in ids if c not in slot]
+                if missing:
+                    raise ReciproCamError(
+                        f"the model keeps maps for its {self.kept_classes} best classes only (patched with top_k); "
+                        f"{', '.join(missing)} is not among them for {names[start + i]}"
+                    )
+                explained = [
+                    ClassMap(c, self.label(c), float(probs[i, c]), maps[i, slot[c]], self._flat(maps[i, slot[c]]))
+                    for c in ids
+                ]
+                shown = imaging.as_channels(photo, 3)  # overlays are drawn on BGR
+                results.append(Explanation(names[start + i], shown, probs[i], top, explained, self.preprocess))
+        return results
+
+    def explain_paths(
+        self, images: Sequence[str | os.PathLike], output: str | os.PathLike, **options
+    ) -> explain_files.ExplainRun:
+        """Explain files, folders and globs and write overlays, maps, contact_sheet.png and results.json.
+
+        Options and the returned ExplainRun: see `explain_files.explain_paths`.
+        """
+        from ..output.explain_files import explain_paths
+
+        return explain_paths(self, images, output, **options)

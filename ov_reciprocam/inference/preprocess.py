@@ -1,0 +1,328 @@
+"""Preprocessing recipes: how a photo becomes a model input, and how a map goes back onto the photo.
+
+A recipe comes from the model's rt_info `model_info` (the Open Model Zoo / OTX / Model API
+convention), from flags, or is embedded in the model with OpenVINO's PrePostProcessor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import cv2
+import numpy as np
+import openvino as ov
+from openvino.preprocess import ColorFormat, PrePostProcessor, ResizeAlgorithm
+
+from ..analysis.quantization import Affine, InputQuantization, input_quantization
+from ..errors import ReciproCamError
+from ..model.labels import write_labels
+from ..model.rt_info import read_model_info as _info
+from ..model.rt_info import write_model_info
+from ..vocabulary import Layout
+from . import imaging
+
+# fit keeps the aspect and pads right and bottom; letterbox pads both sides equally (centred).
+RESIZE_MODES = ("stretch", "fit", "letterbox", "crop")
+# Model API spellings of the same modes, as found in rt_info model_info/resize_type.
+_MODEL_API_NAMES = {
+    "stretch": "standard",
+    "fit": "fit_to_window",
+    "letterbox": "fit_to_window_letterbox",
+    "crop": "crop",
+}
+_RESIZE_NAMES = {v: k for k, v in _MODEL_API_NAMES.items()}
+# The keys of a recipe in model_info: a model with none of them has no recipe to follow.
+RECIPE_KEYS = ("mean_values", "scale_values", "reverse_input_channels", "resize_type")
+INTERPOLATIONS = {
+    "linear": cv2.INTER_LINEAR,
+    "cubic": cv2.INTER_CUBIC,
+    "area": cv2.INTER_AREA,
+    "nearest": cv2.INTER_NEAREST,
+}
+_MODEL_API_INTERPOLATIONS = ("linear", "cubic", "nearest")  # Model API's interpolation_mode, upper-cased
+_PPP_RESIZE = {"linear": ResizeAlgorithm.RESIZE_LINEAR, "cubic": ResizeAlgorithm.RESIZE_CUBIC}
+EMBEDDED_KEY = ["ov_reciprocam", "embedded_preprocessing"]
+
+
+def parse_values(text: str | None) -> tuple[float, ...] | None:
+    """'127.5' or '123.7,116.3,103.5' or '123.7 116.3 103.5' -> floats (1 or 3 of them)."""
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in str(text).replace(",", " ").split())
+    except ValueError:
+        raise ReciproCamError(f"expected 1 or 3 numbers, got '{text}'") from None
+    if len(values) not in (1, 3):
+        raise ReciproCamError(f"expected 1 or 3 numbers, got '{text}'")
+    return values
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """x = (resized pixel in the model's channel order - mean) / scale, in the model's layout."""
+
+    width: int
+    height: int
+    layout: Layout = Layout.NCHW  # of the model input
+    mean: tuple[float, ...] = (0.0,)
+    scale: tuple[float, ...] = (1.0,)
+    rgb: bool = False  # the model wants RGB; photos are read as BGR
+    resize: str = "stretch"
+    interpolation: str = "linear"
+    embedded: bool = False  # the model takes the raw uint8 BGR photo and preprocesses in-graph
+    channels: int = 3  # of the model input: 1 grey, 3 BGR or RGB, 4 BGRA or RGBA
+    # An integer input (uint8/int8 TFLite, QDQ ONNX): x above is the float the model's dequantize step
+    # stands for, and is quantized with the input's own scale and zero point.
+    quantize: InputQuantization | None = None
+
+    @classmethod
+    def from_model(cls, model: ov.Model, **overrides) -> Preprocess:
+        """The recipe from the model's input shape and rt_info; non-None `overrides` win."""
+        if model.has_rt_info(EMBEDDED_KEY):
+            return cls(width=0, height=0, layout=Layout.NHWC, embedded=True)
+        shape = model.get_parameters()[0].get_partial_shape()
+        if shape.rank.is_dynamic or shape.rank.get_length() != 4:
+            raise ReciproCamError(f"the model input has shape {shape}; expected a 4-D image batch")
+        layout = overrides.pop("layout", None) or input_layout(shape)
+        h, w = Layout(layout).spatial(shape)
+        if h.is_dynamic or w.is_dynamic:
+            raise ReciproCamError(
+                f"the model input {shape} has a dynamic height or width: photos need one size; "
+                "patch it with --input-shape (for example 1,3,224,224)"
+            )
+        reverse = _info(model, "reverse_input_channels")
+        found = {
+            "mean": parse_values(_info(model, "mean_values")),
+            "scale": parse_values(_info(model, "scale_values")),
+            "rgb": None if reverse is None else reverse.strip().lower() in ("true", "yes", "1"),
+            "resize": _RESIZE_NAMES.get(str(_info(model, "resize_type")).lower()),
+            "interpolation": _interpolation(model),
+        }
+        c = Layout(layout).channels(shape)
+        channels = c.get_length() if c.is_static and c.get_length() in (1, 3, 4) else 3
+        recipe = cls(
+            width=w.get_length(),
+            height=h.get_length(),
+            layout=layout,
+            channels=channels,
+            quantize=input_quantization(model),
+        )
+        return recipe.with_overrides(**found).with_overrides(**overrides)
+
+    @staticmethod
+    def has_recipe(model: ov.Model) -> bool:
+        """Does rt_info say how photos become inputs (or is that built into the model)?"""
+        return model.has_rt_info(EMBEDDED_KEY) or any(_info(model, key) is not None for key in RECIPE_KEYS)
+
+    def with_overrides(self, **changes) -> Preprocess:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def describe(self) -> str:
+        if self.embedded:
+            return "embedded in the model (takes a uint8 BGR photo of any size)"
+        mean = " ".join(f"{v:g}" for v in self.mean)
+        scale = " ".join(f"{v:g}" for v in self.scale)
+        geometry = f"{self.resize} to {self.width}x{self.height} ({self.interpolation}), {'RGB' if self.rgb else 'BGR'}"
+        q = self.quantize
+        if q is not None and self.takes_pixels:
+            low, high = q.real_range()
+            return f"{geometry}, {q.dtype} pixels as they are (read by the model as [{low:g}, {high:g}]), {self.layout}"
+        if q is None:
+            return f"{geometry}, (x - [{mean}]) / [{scale}], {self.layout}"
+        d = q.dequantize
+        return (
+            f"{geometry}, (x - [{mean}]) / [{scale}], quantized to {q.dtype} "
+            f"(scale {d.scale:g}, zero point {d.zero_point:g}), {self.layout}"
+        )
+
+    @property
+    def takes_pixels(self) -> bool:
+        """An integer input that the recipe would fill with the pixels themselves, give or take one step over
+        0..255: the model's dequantize is its recipe (TFLite's uint8 image models), so pixels go in as they are."""
+        if self.quantize is None or self.quantize.bounds != (0, 255):
+            return False
+        d = self.quantize.dequantize
+        # stored = ((p - mean) / scale) / d.scale + d.zero_point, at p = 0 and p = 255.
+        ends = [(np.array([0.0, 255.0]) - m) / s / d.scale + d.zero_point for m, s in self._per_channel()]
+        return all(abs(e[0]) <= 1.0 and abs(e[1] - 255.0) <= 1.0 for e in ends)
+
+    def _per_channel(self) -> list[tuple[float, float]]:
+        n = max(len(self.mean), len(self.scale))
+        return [(self.mean[i % len(self.mean)], self.scale[i % len(self.scale)]) for i in range(n)]
+
+    def check_range(self) -> None:
+        """Refuse a recipe whose values miss what a quantized input stands for: they would all be clipped."""
+        q = self.quantize
+        if q is None or self.takes_pixels:
+            return
+        low, high = q.real_range()
+        for m, s in self._per_channel():
+            a, b = sorted(((0.0 - m) / s, (255.0 - m) / s))
+            overlap = min(b, high) - max(a, low)
+            if overlap < 0.5 * min(b - a, high - low):
+                raise ReciproCamError(
+                    f"the recipe maps pixels to [{a:g}, {b:g}], but the model's {q.dtype} input stands for "
+                    f"[{low:g}, {high:g}]: give the --mean/--scale the model was trained "
+                    "with, or --raw-pixels to feed the pixels as they are"
+                )
+
+    def normalized(self, bgr: np.ndarray) -> np.ndarray:
+        """One BGR photo -> the float values the model computes on (before any quantize step), no batch axis."""
+        pixels = self._geometry(imaging.as_channels(bgr, self.channels))
+        if pixels.ndim == 2:
+            pixels = pixels[:, :, None]
+        if self.rgb and self.channels > 1:
+            pixels = pixels[:, :, [2, 1, 0, 3][: self.channels]]
+        if self.takes_pixels:  # the floats the model's own dequantize step makes of the pixels
+            x = self.quantize.dequantize.real(pixels).astype(np.float32)
+        else:
+            x = (pixels.astype(np.float32) - np.float32(self.mean)) / np.float32(self.scale)
+        return x if self.layout == Layout.NHWC else x.transpose(2, 0, 1)
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        """Normalized values -> what the input port takes: themselves, or an integer input's quantized values."""
+        return x if self.quantize is None else self.quantize.quantize(x)
+
+    def __call__(self, bgr: np.ndarray) -> np.ndarray:
+        """One BGR photo -> one model input without the batch axis."""
+        if self.embedded:
+            return imaging.as_channels(bgr, 3)
+        return self.encode(self.normalized(bgr))
+
+    def _fitted_size(self, w: int, h: int) -> tuple[int, int]:
+        """The photo's size after the aspect-keeping resize of `fit` (inside) or `crop` (covering)."""
+        s = (max if self.resize == "crop" else min)(self.width / w, self.height / h)
+        return max(1, round(w * s)), max(1, round(h * s))
+
+    def _offset(self, nw: int, nh: int) -> tuple[int, int]:
+        """Where the resized photo's corner sits on the input (fit, letterbox) or the input on it (crop)."""
+        if self.resize == "fit":  # Model API's fit_to_window: the photo at the top-left corner
+            return 0, 0
+        return abs(nw - self.width) // 2, abs(nh - self.height) // 2
+
+    def _geometry(self, image: np.ndarray) -> np.ndarray:
+        flag = INTERPOLATIONS[self.interpolation]
+        if self.resize == "stretch":
+            return cv2.resize(image, (self.width, self.height), interpolation=flag)
+        nw, nh = self._fitted_size(image.shape[1], image.shape[0])
+        if self.resize == "fit":  # by scale factors, as Model API's fit_to_window does: they sample differently
+            s = min(self.width / image.shape[1], self.height / image.shape[0])
+            resized = cv2.resize(image, None, fx=s, fy=s, interpolation=flag)
+        else:
+            resized = cv2.resize(image, (nw, nh), interpolation=flag)
+        x0, y0 = self._offset(nw, nh)
+        if self.resize == "crop":
+            return resized[y0 : y0 + self.height, x0 : x0 + self.width]
+        canvas = np.zeros((self.height, self.width, 3), image.dtype)
+        canvas[y0 : y0 + nh, x0 : x0 + nw] = resized
+        return canvas
+
+    def to_image(self, maps: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+        """Upsample [..., h, w] maps of the model input onto a (W, H) photo: [..., H, W].
+
+        Bilinear, as in the paper. Photo pixels the model never saw (cropped away) get 0.
+        """
+        w, h = image_size
+        stack = np.ascontiguousarray(maps.reshape(-1, *maps.shape[-2:]).transpose(1, 2, 0), np.float32)
+        if self.embedded or self.resize == "stretch":
+            out = resize_stack(stack, w, h)
+        else:
+            nw, nh = self._fitted_size(w, h)
+            x0, y0 = self._offset(nw, nh)
+            on_input = resize_stack(stack, self.width, self.height)
+            if self.resize != "crop":
+                out = resize_stack(on_input[y0 : y0 + nh, x0 : x0 + nw], w, h)
+            else:
+                resized = np.zeros((nh, nw, stack.shape[2]), np.float32)
+                resized[y0 : y0 + self.height, x0 : x0 + self.width] = on_input
+                out = resize_stack(resized, w, h)
+        return out.transpose(2, 0, 1).reshape(*maps.shape[:-2], h, w)
+
+    def write_rt_info(self, model: ov.Model, labels: list[str] | None = None) -> None:
+        """Record the recipe (and labels) in rt_info model_info, so later runs need no flags."""
+        info = {
+            "mean_values": " ".join(f"{v:g}" for v in self.mean),
+            "scale_values": " ".join(f"{v:g}" for v in self.scale),
+            "reverse_input_channels": str(self.rgb),
+            "resize_type": _MODEL_API_NAMES[self.resize],
+            "interpolation": self.interpolation,
+        }
+        if self.interpolation in _MODEL_API_INTERPOLATIONS:
+            info["interpolation_mode"] = self.interpolation.upper()
+        write_model_info(model, info)
+        if labels:
+            write_labels(model, labels)
+
+    def embed(self, model: ov.Model) -> ov.Model:
+        """Build the recipe into `model`: it then takes a uint8 BGR [1, H, W, 3] photo of any size."""
+        if self.resize != "stretch" or self.interpolation not in _PPP_RESIZE:
+            raise ReciproCamError("embedded preprocessing supports --resize stretch with linear or cubic interpolation")
+        if self.quantize is not None:
+            raise ReciproCamError(f"embedded preprocessing needs a float input; this model takes {self.quantize.dtype}")
+        ppp = PrePostProcessor(model)
+        tensor = ppp.input().tensor()
+        tensor.set_element_type(ov.Type.u8).set_layout(ov.Layout(Layout.NHWC.value)).set_color_format(ColorFormat.BGR)
+        tensor.set_spatial_dynamic_shape()
+        steps = ppp.input().preprocess().convert_element_type(ov.Type.f32)
+        if self.rgb:
+            steps.convert_color(ColorFormat.RGB)
+        steps.resize(_PPP_RESIZE[self.interpolation])
+        steps.mean(list(self.mean) if len(self.mean) == 3 else self.mean[0])
+        steps.scale(list(self.scale) if len(self.scale) == 3 else self.scale[0])
+        ppp.input().model().set_layout(ov.Layout(self.layout))
+        embedded = ppp.build()
+        embedded.set_rt_info(self.describe(), EMBEDDED_KEY)
+        return embedded
+
+
+def recipe_for(model: ov.Model, raw_pixels: bool = False, *, strict: bool = True, **overrides) -> Preprocess:
+    """The recipe of `model` with `overrides`; `raw_pixels`: 0-255 BGR pixels as they are.
+
+    strict: refuse to guess. Without model_info, flags and `raw_pixels`, photos would reach the
+    model as 0-255 BGR pixels, which most models do not expect: predictions and maps would be
+    quietly wrong.
+    """
+    values = [overrides.get(k) for k in ("mean", "scale", "rgb")]
+    if raw_pixels:
+        if any(v is not None for v in values):
+            raise ReciproCamError("--raw-pixels means no mean, scale or RGB swap; drop it or drop --mean/--scale/--rgb")
+        overrides |= {"mean": (0.0,), "scale": (1.0,), "rgb": False}
+        if (q := input_quantization(model)) is not None:  # pixels straight into the integer port
+            overrides["quantize"] = InputQuantization(Affine(), q.dtype)
+    elif strict and all(v is None for v in values) and not Preprocess.has_recipe(model):
+        raise ReciproCamError(
+            "the model has no preprocessing recipe (rt_info model_info): give --mean/--scale/--rgb, "
+            "or --raw-pixels if it really takes 0-255 BGR pixels (in Python: preprocess=Preprocess(...))"
+        )
+    recipe = Preprocess.from_model(model, **overrides)
+    recipe.check_range()
+    return recipe
+
+
+def _interpolation(model: ov.Model) -> str | None:
+    """Ours (model_info/interpolation), else Model API's interpolation_mode."""
+    for key in ("interpolation", "interpolation_mode"):
+        name = str(_info(model, key)).lower()
+        if name in INTERPOLATIONS:
+            return name
+    return None
+
+
+def resize_stack(hwc: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Bilinear resize of an [h, w, N] float stack to [H, W, N] (cv2.resize takes 512 channels at a time)."""
+    parts = [
+        cv2.resize(hwc[:, :, i : i + 512], (w, h), interpolation=cv2.INTER_LINEAR) for i in range(0, hwc.shape[2], 512)
+    ]
+    return np.concatenate([p.reshape(h, w, -1) for p in parts], axis=2)
+
+
+def input_layout(shape: ov.PartialShape) -> Layout:
+    """The layout of a 4-D image input: NHWC when the last dim has 1 or 3 channels and dim 1 does not."""
+    last, second = shape[3], shape[1]
+    if (
+        last.is_static
+        and last.get_length() in (1, 3, 4)
+        and not (second.is_static and second.get_length() in (1, 3, 4))
+    ):
+        return Layout.NHWC
+    return Layout.NCHW

@@ -1,0 +1,27 @@
+"""What a classifier's scores are, what scores the masked copies, and scores -> probabilities to report."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..analysis.quantization import Affine
+from ..vocabulary import ScoreKind
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def probabilities(scores: np.ndarray, kind: ScoreKind, dequantize: Affine | None = None) -> np.ndarray:
+    """[N, classes] scores as the probabilities the model means: what reports and overlays show.
+
+    dequantize: how a quantized output's values map to the model's scores (a uint8 255 is 0.996, not 255).
+    """
+    if dequantize is not None and not dequantize.identity:
+        scores = dequantize.real(scores)
+    if kind is ScoreKind.LOGITS:
+        return softmax(scores)
+    if kind is ScoreKind.LOG_PROBABILITIES:
+        return np.exp(scores)
+    return scores

@@ -1,0 +1,70 @@
+"""What scores each masked copy: which tail tensor, and the activation that turns it into scores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+import openvino as ov
+import openvino.opset13 as ops
+
+from ..errors import ReciproCamError
+from ..vocabulary import Score, ScoreKind, TailKind
+from .base import Located
+from .graph_ops import i64
+
+
+@dataclass(frozen=True)
+class CopyScores:
+    values: ov.Output  # [B*H*W, classes(, 1, 1)], or [B*H*W, k] when picked
+    kind: TailKind  # how the masked copies were scored
+    picked: bool = False  # values hold only the classes of `picks`, in that order
+
+
+class Activation(Enum):
+    """What turns the scored tensor of each copy into its scores."""
+
+    NONE = "none"
+    SOFTMAX = "softmax"
+    SIGMOID = "sigmoid"
+    EXP = "exp"  # log-probabilities back to probabilities
+
+
+@dataclass(frozen=True)
+class ScoreSource:
+    """Which tail tensor scores the copies (its clone's counterpart), and what activates it."""
+
+    tensor: ov.Output
+    activation: Activation
+
+    def pickable(self, located: Located) -> bool:
+        """Scores of k classes need only those classes' logits: not so under a softmax over all of them."""
+        return self.tensor is located.logits and self.activation in (Activation.NONE, Activation.SIGMOID)
+
+
+def score_source(located: Located, score: Score) -> ScoreSource:
+    """How `score` reads the copies of a model whose scores are of `located.kind`.
+
+    Softmax scores take the model's own probabilities where it computes them (a softmax, sliced or
+    scaled as the model does), so that a map and its reported score speak of the same number.
+    """
+    kind, score = located.kind, score.resolve(located.kind)
+    if score is Score.SOFTMAX and kind is not ScoreKind.SIGMOIDS:
+        activation = {ScoreKind.PROBABILITIES: Activation.NONE, ScoreKind.LOG_PROBABILITIES: Activation.EXP}
+        return ScoreSource(located.scores, activation.get(kind, Activation.SOFTMAX))
+    if score is Score.SIGMOID and kind is ScoreKind.SIGMOIDS:
+        return ScoreSource(located.scores, Activation.NONE)
+    if located.logits is None:
+        raise ReciproCamError(
+            f"--score {score.value} needs one logit per class, but this model picks or scales classes after its "
+            f"{kind.value}; use --score auto"
+        )
+    activation = {Score.LOGITS: Activation.NONE, Score.SIGMOID: Activation.SIGMOID, Score.SOFTMAX: Activation.SOFTMAX}
+    return ScoreSource(located.logits, activation[score])
+
+
+def top_classes(located: Located, k: int) -> ov.Output:
+    """[B, k] ids of each image's k highest scores, best first."""
+    ranking = ops.reshape(located.scores, i64(0, located.classes), special_zero=True)
+    return ops.topk(ranking, ops.constant(np.int64(k)), 1, "max", "value", ov.Type.i32).output(1)

@@ -1,0 +1,50 @@
+"""Class names: from a labels file, from rt_info model_info, or from a labels.txt beside the model."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import openvino as ov
+
+from ..errors import ReciproCamError
+from .rt_info import RT_KEY, read_model_info, write_model_info
+
+# The names exactly as given ("great white shark"): Model API's model_info/labels holds them with "_".
+_EXACT = [RT_KEY, "labels"]
+
+
+def read_labels(path: str | os.PathLike) -> list[str]:
+    """Class names, one per line."""
+    try:
+        return [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    except OSError as exc:
+        raise ReciproCamError(f"cannot read labels {path}: {exc.strerror}") from None
+
+
+def labels_of(model: ov.Model) -> list[str] | None:
+    """Class names from rt_info: as written (ours), else model_info/labels (space-separated, as Model API's)."""
+    if model.has_rt_info(_EXACT):
+        return list(json.loads(model.get_rt_info(_EXACT).astype(str)))
+    text = read_model_info(model, "labels")
+    return text.split() if text else None
+
+
+def write_labels(model: ov.Model, labels: list[str]) -> None:
+    # Model API keeps labels space-separated, so a space inside a name becomes "_" there.
+    write_model_info(model, {"labels": " ".join(label.replace(" ", "_") for label in labels)})
+    model.set_rt_info(json.dumps(list(labels)), _EXACT)
+
+
+def find_labels(model: ov.Model, source: ov.Model | str | os.PathLike | None = None) -> list[str] | None:
+    """Class names from rt_info, else from a labels.txt beside `source` (the model's file)."""
+    return labels_of(model) or labels_beside(source)
+
+
+def labels_beside(model: ov.Model | str | os.PathLike | None) -> list[str] | None:
+    """The labels.txt next to a model file, if there is one."""
+    if model is None or isinstance(model, ov.Model):
+        return None
+    path = Path(model).with_name("labels.txt")
+    return read_labels(path) if path.is_file() else None

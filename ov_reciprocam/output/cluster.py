@@ -1,0 +1,233 @@
+"""Explain a whole dataset on Ray: photos read and explained in an actor pool, rows written as Parquet shards.
+
+The driver lists the photos, skips those the shards already hold (so a stopped run resumes), and
+streams the rest through Ray Data's `map_batches` into a pool of actors, each compiling the model
+once with OpenVINO's threads sized to its CPUs. Each actor runs `explain_files.explain_batch`, the
+function the local command runs; the driver writes every batch it gets back as one shard (write,
+then rename). A killed actor is restarted and its batch retried: the driver writes only what
+reaches it, so each photo lands in exactly one row. The summary (results.json, contact sheet) is
+written from the rows as the local command writes it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..errors import ReciproCamError
+from ..inference import imaging
+from ..inference.explainer import Explainer
+from ..quality import eval_report
+from ..quality.evaluate import EvalSettings, Evaluator, check_photos, summarize
+from . import files, shards
+from .explain_files import (
+    ExplainerSpec,
+    ExplainRun,
+    Outputs,
+    Row,
+    explain_batch,
+    header,
+    name_photos,
+    write_summary,
+)
+
+LOCAL = "local"
+SHARDS = "shards"  # the folder under the output that holds the Parquet shards
+
+
+def _ray():
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise ReciproCamError("--ray needs Ray: pip install 'ov-reciprocam[ray]'") from None
+    return ray
+
+
+class _ExplainWorker:
+    """A Ray actor: one compiled model, reused for every batch it is given."""
+
+    def __init__(self, spec: ExplainerSpec, out: Outputs, threads: int) -> None:
+        self.explainer = spec.build(INFERENCE_NUM_THREADS=threads)
+        self.out = out
+
+    def __call__(self, batch: dict):
+        photos = list(zip(batch["image"], batch["stem"], strict=True))
+        return shards.to_table(explain_batch(self.explainer, photos, self.out))
+
+
+class _EvalWorker:
+    """A Ray actor: the models and methods of an eval run, built once; each photo becomes a row."""
+
+    def __init__(self, settings: EvalSettings, output: str, threads: int) -> None:
+        config = {**(settings.config or {}), "INFERENCE_NUM_THREADS": threads}
+        self.evaluator = Evaluator(dataclasses.replace(settings, config=config))
+        self.output = Path(output)
+
+    def __call__(self, batch: dict):
+        rows = []
+        for image, stem in zip(batch["image"], batch["stem"], strict=True):
+            try:
+                photo = imaging.read_image(image)
+            except ReciproCamError as exc:
+                rows.append(Row(image, stem, error=str(exc)))
+                continue
+
+            def write(_path, picture, result, objects, stem=stem) -> str:
+                return eval_report.write_maps(self.output, stem, picture, result, objects)
+
+            rows.append(Row(image, stem, self.evaluator.evaluate(Path(image), write, photo)))
+        return shards.to_table(rows)
+
+
+def connect(address: str) -> None:
+    """Start Ray on this machine (`local`) or join a cluster (`auto`, or a head node's address)."""
+    # Ray's C++ core logs, at error level, notes meant for its developers (constructor arguments kept
+    # for restarts); real failures still reach us as exceptions.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    ray = _ray()
+    if ray.is_initialized():
+        return
+    logging.getLogger("ray").setLevel(logging.ERROR)
+    try:
+        ray.init(
+            address=None if address == LOCAL else address,
+            log_to_driver=False,
+            include_dashboard=False,
+            logging_level=logging.ERROR,
+        )
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise ReciproCamError(f"cannot reach a Ray cluster at '{address}': {str(exc).splitlines()[0]}") from None
+    # Our own progress bar and summary say what Ray Data's logs would.
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+
+
+def run_pool(
+    worker: type,
+    arguments: dict,
+    photos: Sequence[tuple[str, str]],
+    shard_dir: str | os.PathLike,
+    *,
+    actors: int | None = None,
+    cpus_per_actor: int = 1,
+    batch_size: int = 8,
+    progress: Callable[[int], None] | None = None,
+) -> list[Row]:
+    """Rows for every (path, stem) in `photos`: those the shards in `shard_dir` hold, plus the ones `worker` makes.
+
+    worker: an actor class built with `arguments` and `threads`, called on batches {"image": [...], "stem": [...]}
+    and returning `shards.to_table` of their rows. actors: the pool size (default: as the cluster's CPUs allow).
+    """
+    ray = _ray()
+    shards.cleanup(shard_dir)
+    finished = shards.done(shard_dir)
+    todo = [{"image": path, "stem": stem} for path, stem in photos if path not in finished]
+    if progress:
+        progress(len(photos) - len(todo))
+    if todo:
+        size = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // cpus_per_actor)
+        dataset = ray.data.from_items(todo, override_num_blocks=max(1, len(todo) // batch_size))
+        made = dataset.map_batches(
+            worker,
+            fn_constructor_kwargs={**arguments, "threads": cpus_per_actor},
+            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=size),
+            batch_size=batch_size,
+            num_cpus=cpus_per_actor,
+        )  # Ray Data restarts a lost actor and retries its batch; only the driver writes rows
+        for table in made.iter_batches(batch_size=None, batch_format="pyarrow"):
+            shards.write(shard_dir, table)
+            if progress:
+                progress(table.num_rows)
+    return shards.ordered(shards.read(shard_dir), photos)
+
+
+def explain_on_ray(
+    spec: ExplainerSpec, photos: Sequence[tuple[str, str]], out: Outputs, shard_dir: str | os.PathLike, **pool
+) -> list[Row]:
+    """Explain rows for every photo (`run_pool`'s options in `pool`)."""
+    return run_pool(_ExplainWorker, {"spec": spec, "out": out}, photos, shard_dir, **pool)
+
+
+def explain_paths_on_ray(
+    explainer: Explainer,
+    spec: ExplainerSpec,
+    images: Sequence[str | os.PathLike],
+    output: str | os.PathLike,
+    *,
+    address: str = LOCAL,
+    top_k: int = 3,
+    classes: Sequence[int | str] | None = None,
+    threshold: float = 0.5,
+    overlays: bool = False,
+    alpha: float = 0.5,
+    colormap: str = "jet",
+    actors: int | None = None,
+    cpus_per_actor: int = 1,
+    progress: Callable[[int], None] | None = None,
+    about: dict | None = None,
+) -> ExplainRun:
+    """`explain_files.explain_paths` on Ray: rows in OUTPUT/shards, then the same results.json.
+
+    explainer: built here from `spec`, to check the options before the cluster starts.
+    """
+    output = files.check_output_dir(output)
+    paths = imaging.collect_images([os.fspath(i) for i in images])
+    for name in classes or ():  # an unknown class fails before any photo is read
+        explainer.class_id(name)
+    out = Outputs(
+        str(output), top_k, tuple(classes or ()), threshold, overlays, npy_maps=False, alpha=alpha, colormap=colormap
+    )
+    connect(address)
+    start = time.perf_counter()
+    rows = explain_on_ray(
+        spec,
+        name_photos(paths),
+        out,
+        output / SHARDS,
+        actors=actors,
+        cpus_per_actor=cpus_per_actor,
+        batch_size=explainer.batch_size,
+        progress=progress,
+    )
+    seconds = time.perf_counter() - start
+    run = write_summary(out, rows, header(explainer, about))
+    run.seconds = seconds
+    return run
+
+
+def evaluate_paths_on_ray(
+    settings: EvalSettings,
+    images: Sequence[str | os.PathLike],
+    output: str | os.PathLike,
+    *,
+    address: str = LOCAL,
+    actors: int | None = None,
+    cpus_per_actor: int = 1,
+    batch_size: int = 1,
+    on_ready: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[list[dict], dict, list[dict]]:
+    """`evaluate.evaluate_paths` on Ray: rows in OUTPUT/shards; returns the records, the summary and the failures.
+
+    A photo that cannot be read is a failure row, not a failed job; the summary covers the others.
+    """
+    output = files.check_output_dir(output)
+    paths = imaging.collect_images([os.fspath(i) for i in images])
+    check_photos(settings, paths, read=False)  # decoding every photo here would cost a pass over the dataset
+    Evaluator(settings).check_boxes(paths)  # options and class names fail here, before the cluster starts
+    if on_ready:
+        on_ready(len(paths))
+    connect(address)
+    pool = {"actors": actors, "cpus_per_actor": cpus_per_actor, "batch_size": batch_size, "progress": progress}
+    arguments = {"settings": settings, "output": str(output)}
+    rows = run_pool(_EvalWorker, arguments, name_photos(paths), output / SHARDS, **pool)
+    records = [r.record for r in rows if r.record is not None]
+    failed = [{"image": r.image, "error": r.error} for r in rows if r.error is not None]
+    return records, summarize(records, list(settings.names)), failed

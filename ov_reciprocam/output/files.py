@@ -1,0 +1,93 @@
+"""Atomic file output: a reader sees the old file or the whole new one, never half of it."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import ReciproCamError
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private; outputs are ordinary files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
+        raise ReciproCamError(f"cannot encode {path} as PNG")
+    return write_bytes(path, encoded.tobytes())
+
+
+def write_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return write_bytes(path, buffer.getvalue())
+
+
+def write_json(path: str | os.PathLike, data) -> Path:
+    return write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
+
+
+def unique_stem(stem: str, taken: set[str]) -> str:
+    """`stem`, or `stem-2`, `stem-3`... if taken (photos of one name in several folders); records it as taken."""
+    name, n = stem, 1
+    while name in taken:
+        n += 1
+        name = f"{stem}-{n}"
+    taken.add(name)
+    return name
+
+
+def check_output_dir(path: str | os.PathLike, flag: str = "-o") -> Path:
+    """`path` can be a folder we write into: raise now, before any work, if it cannot."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ReciproCamError(f"output folder {path} is an existing file; give {flag} a folder")
+    _check_writable(path, flag)
+    return path
+
+
+def check_output_file(path: str | os.PathLike, flag: str = "-o") -> Path:
+    """`path` can be written as a file: raise now, before any work, if it cannot."""
+    path = Path(path)
+    if path.is_dir():
+        raise ReciproCamError(f"output {path} is a folder; give {flag} a file name")
+    _check_writable(path.parent, flag)
+    return path
+
+
+def _check_writable(folder: Path, flag: str) -> None:
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ReciproCamError(f"cannot create {folder}: {existing} is a file; give {flag} another path")
+    try:  # a real write, since permission bits do not tell root, read-only mounts or quotas
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise ReciproCamError(f"cannot write to {existing}: {exc.strerror}; give {flag} another path") from None

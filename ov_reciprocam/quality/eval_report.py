@@ -1,0 +1,134 @@
+"""Render an evaluation: the Markdown table, CSV, curve plots, side-by-side maps, and the report folder."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..output import files, pictures
+from . import metrics
+from .evaluate import METRICS
+
+# Which way is better, for the table header.
+_BETTER = {"average_drop": "-", "increase": "+", "deletion_auc": "-", "insertion_auc": "+", "coherency": "+"}
+_BETTER |= {"complexity": "-", "adcc": "+"}
+PLOT_NOTE = "curve plots skipped: matplotlib is not installed (pip install 'ov-reciprocam[plot]')"
+
+
+def table(records: list[dict], summary: dict) -> str:
+    """A Markdown table: one row per image and method, then the means."""
+    head = ["image", "class", "method", *(f"{m} ({_BETTER[m]})" for m in METRICS), "pointing", "s"]
+    rows = []
+    for r in records:
+        for name, m in r["methods"].items():
+            rows.append(
+                [r["image"], r["label"], name, *(f"{m[k]:.3f}" for k in METRICS), _pointing(m), f"{m['seconds']:.2f}"]
+            )
+    for name, s in summary.items():
+        point = f"{s['pointing_hits']}/{s['pointing_total']}" if s["pointing_total"] else "-"
+        rows.append(["**mean**", "", name, *(f"{s[k]:.3f}" for k in METRICS), point, f"{s['seconds']:.2f}"])
+    widths = [max(len(str(c)) for c in col) for col in zip(head, *rows, strict=True)]
+
+    def line(cells):
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
+
+
+def _pointing(m: dict) -> str:
+    if "pointing_hit" not in m:
+        return "-"
+    return f"{'hit' if m['pointing_hit'] else 'miss'} ({m['peak_distance']:.0f} px)"
+
+
+def csv_text(records: list[dict], summary: dict) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        ["image", "class_id", "label", "probability", "method", *METRICS, "pointing_hit", "peak_distance", "seconds"]
+    )
+    for r in records:
+        for name, m in r["methods"].items():
+            writer.writerow(
+                [r["image"], r["class_id"], r["label"], f"{r['probability']:.6f}", name]
+                + [f"{m[k]:.6f}" for k in METRICS]
+                + [m.get("pointing_hit", ""), _fmt(m.get("peak_distance")), f"{m['seconds']:.4f}"]
+            )
+    for name, s in summary.items():
+        hits = f"{s['pointing_hits']}/{s['pointing_total']}" if s["pointing_total"] else ""
+        writer.writerow(["mean", "", "", "", name, *(f"{s[k]:.6f}" for k in METRICS), hits, "", f"{s['seconds']:.4f}"])
+    return out.getvalue()
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def side_by_side(photo: np.ndarray, result: dict, boxes: list[list[float]] | None, tile: int = 320) -> np.ndarray:
+    """The photo with its boxes, then each method's map on it with its peak marked, in one row."""
+    framed = photo.copy()
+    thickness = max(1, round(max(photo.shape[:2]) / 300))
+    for b in boxes or []:
+        cv2.rectangle(framed, (round(b[0]), round(b[1])), (round(b[2]), round(b[3])), (0, 255, 0), thickness)
+    row = [pictures.overlay(framed, np.zeros(photo.shape[:2], np.float32), "photo", alpha=0.0)]
+    for name, m in result["methods"].items():
+        picture = pictures.overlay(framed, m["photo_map"], f"{name} {_pointing(m)}")
+        cv2.circle(picture, tuple(m["peak"]), 4 * thickness, (255, 255, 255), -1)
+        cv2.circle(picture, tuple(m["peak"]), 4 * thickness, (0, 0, 0), thickness)
+        row.append(picture)
+    return pictures.contact_sheet([row], tile)
+
+
+def curve_plots(records: list[dict], names: list[str]) -> dict[str, bytes] | None:
+    """One PNG per method with every image's deletion and insertion curves; None without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    plots = {}
+    for name in names:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+        for ax, kind in zip(axes, ("deletion", "insertion"), strict=True):
+            curves = np.array([r["methods"][name]["curves"][kind] for r in records])
+            x = np.linspace(0, 1, curves.shape[1])
+            for r, curve in zip(records, curves, strict=True):
+                ax.plot(x, curve, lw=1, alpha=0.6, label=f"{r['image']} ({metrics.auc(curve):.3f})")
+            ax.plot(x, curves.mean(axis=0), "k", lw=2.5, label=f"mean ({metrics.auc(curves.mean(axis=0)):.3f})")
+            ax.set(title=f"{name}: {kind} (AUC)", xlabel="fraction of pixels", ylim=(0, 1.02))
+            ax.legend(fontsize=7)
+        axes[0].set_ylabel("class probability")
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=100)
+        plt.close(fig)
+        plots[name] = buffer.getvalue()
+    return plots
+
+
+def write_maps(output: Path, stem: str, photo: np.ndarray, result: dict, objects: list[dict]) -> str:
+    """NAME_maps.png: the photo and every method's map side by side; returns the file name."""
+    path = files.write_png(output / f"{stem}_maps.png", side_by_side(photo, result, [o["box"] for o in objects]))
+    return path.name
+
+
+def write_report(output: Path, report: dict, records: list[dict], summary: dict, names: list[str]) -> bool:
+    """metrics.json, metrics.csv and (with matplotlib) curves_METHOD.png; returns whether plots were drawn."""
+    plots = curve_plots(records, names)
+    for name, png in (plots or {}).items():
+        files.write_bytes(output / f"curves_{name}.png", png)
+    report |= {
+        "summary": summary,
+        "images": records,
+        "curve_plots": [f"curves_{n}.png" for n in names] if plots else None,
+        "curve_plots_note": None if plots else PLOT_NOTE,
+    }
+    files.write_json(output / "metrics.json", report)
+    files.write_bytes(output / "metrics.csv", csv_text(records, summary).encode())
+    return plots is not None

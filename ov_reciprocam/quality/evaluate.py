@@ -1,0 +1,354 @@
+"""Score saliency methods on photos with the metrics of ov_reciprocam.metrics (rendering: `eval_report`).
+
+Where things happen (docs/quality.md explains why):
+* perturbation metrics (Average Drop, Increase, Deletion/Insertion, Coherency) mask the photo as
+  the model sees it: resized to the input size, uint8 range, before normalization;
+* Complexity is the mean of the map on that input grid;
+* the pointing game puts each method's native map onto the original photo (Preprocess.to_image)
+  and takes its peak (imaging.peak), as `explain` does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import ReciproCamError
+from ..inference import imaging
+from ..inference.explainer import Explainer
+from ..inference.preprocess import Preprocess, recipe_for
+from ..model.formats import read_model
+from ..patching import is_patched
+from ..vocabulary import Layout
+from . import baselines, metrics
+from .baselines import BlackBox
+
+METHODS = ("reciprocam", "reciprocam-logits", "scorecam", "rise")
+METRICS = ("average_drop", "increase", "deletion_auc", "insertion_auc", "coherency", "complexity", "adcc")
+TOLERANCE = 15.0  # px, the pointing game's usual margin
+BLUR = (11, 5.0)  # kernel, sigma: the RISE authors' blur for insertion
+
+Explain = Callable[[np.ndarray, int], np.ndarray]  # (pixels [H, W, 3], class) -> native map in [0, 1]
+
+
+@dataclass(frozen=True)
+class InputSpace:
+    """The photo as the model sees it before normalization: resized BGR pixels, float32 in [0, 255]."""
+
+    recipe: Preprocess
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.recipe.width, self.recipe.height
+
+    def pixels(self, photo: np.ndarray) -> np.ndarray:
+        return replace(self.recipe, mean=(0.0,), scale=(1.0,), rgb=False, layout=Layout.NHWC, quantize=None)(photo)
+
+    def normalized(self, pixels: np.ndarray) -> np.ndarray:
+        """[N, H, W, 3] pixels -> normalized model inputs (the recipe's resize is then to the same size: a no-op
+        in OpenCV); what `BlackBox` takes, and encodes for an integer input port."""
+        return np.stack([self.recipe.normalized(p) for p in pixels])
+
+    def inputs(self, pixels: np.ndarray) -> np.ndarray:
+        """[N, H, W, 3] pixels -> model inputs as the port takes them."""
+        return self.recipe.encode(self.normalized(pixels))
+
+    def upsample(self, native: np.ndarray) -> np.ndarray:
+        """A map at the method's own resolution -> [H, W] on the input grid (bilinear), clipped to [0, 1]."""
+        full = native if native.shape == self.size[::-1] else baselines.upsample(native[None], self.size)[0]
+        return np.clip(full, 0.0, 1.0).astype(np.float32)
+
+    def blur(self, pixels: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(pixels, (BLUR[0], BLUR[0]), BLUR[1])
+
+
+def build_methods(
+    names: list[str], explainers: dict[str, Explainer], box: BlackBox, space: InputSpace, rise_masks: int, seed: int
+) -> dict[str, Explain]:
+    """The named methods as functions of input-space pixels and a class, each giving its native map."""
+
+    def recipro(explainer: Explainer) -> Explain:
+        return lambda pixels, c: explainer.explain([pixels], classes=[c])[0].classes[0].saliency
+
+    def black_box(method) -> Explain:
+        return lambda pixels, c: method(box, space.normalized(pixels[None])[0], c)
+
+    every = {
+        "reciprocam": lambda: recipro(explainers["softmax"]),
+        "reciprocam-logits": lambda: recipro(explainers["logits"]),
+        "scorecam": lambda: black_box(baselines.score_cam),
+        "rise": lambda: black_box(lambda b, x, c: baselines.rise(b, x, c, masks=rise_masks, seed=seed)),
+    }
+    return {name: every[name]() for name in names}
+
+
+def evaluate_image(
+    photo: np.ndarray,
+    class_id: int,
+    methods: dict[str, Explain],
+    box: BlackBox,
+    space: InputSpace,
+    *,
+    steps: int = 50,
+    baseline: str = "zero",
+    boxes: list[list[float]] | None = None,
+) -> dict:
+    """Every metric of every method on one BGR photo, explaining `class_id`.
+
+    Returns {"probability": Y, "methods": {name: {metric: value, ..., "curves", "photo_map"}}}.
+    """
+    pixels = space.pixels(photo)
+
+    def score(images: np.ndarray) -> np.ndarray:
+        return box.probs(space.normalized(images))[:, class_id]
+
+    blurred = space.blur(pixels)
+    removed = blurred if baseline == "blur" else np.zeros_like(pixels)
+    y = float(score(pixels[None])[0])
+    results = {}
+    for name, explain in methods.items():
+        start = time.perf_counter()
+        native = explain(pixels, class_id)
+        seconds = time.perf_counter() - start
+        saliency = space.upsample(native)
+        masked = pixels * saliency[..., None]
+        o = float(score(masked[None])[0])
+        again = space.upsample(explain(masked, class_id))
+        deletion = metrics.causal_curve(score, pixels, removed, saliency, steps)
+        insertion = metrics.causal_curve(score, blurred, pixels, saliency, steps)
+        found = {
+            "average_drop": metrics.average_drop(y, o),
+            "increase": metrics.increase(y, o),
+            "deletion_auc": metrics.auc(deletion),
+            "insertion_auc": metrics.auc(insertion),
+            "coherency": metrics.coherency(saliency, again),
+            "complexity": metrics.complexity(saliency),
+        }
+        found["adcc"] = metrics.adcc(found["coherency"], found["complexity"], found["average_drop"])
+        photo_map = space.recipe.to_image(native, (photo.shape[1], photo.shape[0]))
+        peak = imaging.peak(photo_map)
+        found["peak"] = list(peak)
+        if boxes:
+            found["peak_distance"] = min(metrics.box_distance(peak, b) for b in boxes)
+            found["pointing_hit"] = metrics.pointing_hit(peak, boxes, TOLERANCE)
+        found |= {"seconds": seconds, "masked_probability": o, "curves": {"deletion": deletion, "insertion": insertion}}
+        results[name] = found | {"photo_map": photo_map}
+    return {"probability": y, "methods": results}
+
+
+def summarize(records: list[dict], names: list[str]) -> dict:
+    """Per method: the mean of each metric over images, pointing hits over images with boxes, mean seconds."""
+    summary = {}
+    for name in names:
+        rows = [r["methods"][name] for r in records]
+        entry = {m: float(np.mean([row[m] for row in rows])) for m in METRICS}
+        pointed = [row["pointing_hit"] for row in rows if "pointing_hit" in row]
+        entry |= {"pointing_hits": sum(pointed), "pointing_total": len(pointed)}
+        entry["pointing_accuracy"] = sum(pointed) / len(pointed) if pointed else None
+        entry["seconds"] = float(np.mean([row["seconds"] for row in rows]))
+        summary[name] = entry
+    return summary
+
+
+def read_boxes(path: Path | None) -> dict:
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        return {
+            str(k): [{"label": str(o["label"]), "box": [float(v) for v in o["box"]][:4]} for o in objects]
+            for k, objects in data.items()
+        }
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ReciproCamError(
+            f'cannot read boxes {path}: expected {{"file": [{{"label": ..., "box": [x0, y0, x1, y1]}}]}} ({exc})'
+        ) from None
+
+
+def _boxes_of(boxes: dict, path: Path) -> list[dict] | None:
+    return boxes.get(str(path)) or boxes.get(path.name)
+
+
+def _methods_option(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in METHODS]
+    if unknown or not names:
+        raise ReciproCamError(f"unknown method '{','.join(unknown) or text}'; choose from {','.join(METHODS)}")
+    return list(dict.fromkeys(names))
+
+
+FROM_BOXES = "boxes"  # --class value: explain the class named by each photo's boxes
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Everything an Evaluator needs: plain data, so that each Ray actor can build its own."""
+
+    model: str
+    recipe: Preprocess
+    names: tuple[str, ...]
+    boxes: dict = field(default_factory=dict)
+    class_choice: str | None = None
+    steps: int = 50
+    baseline: str = "zero"
+    rise_masks: int = 4000
+    seed: int = 0
+    target: str | None = None
+    device: str = "CPU"
+    batch_size: int = 32
+    config: dict | None = None
+    labels: tuple[str, ...] | None = None
+
+
+class Evaluator:
+    """The compiled models and methods of one eval run; `evaluate` scores one photo."""
+
+    def __init__(self, settings: EvalSettings) -> None:
+        self.settings = s = settings
+        common = {"preprocess": s.recipe, "labels": s.labels, "config": s.config}
+        scores = ["softmax"] + (["logits"] if "reciprocam-logits" in s.names else [])
+        # The softmax explainer also resolves labels and class names, as `explain` does.
+        explainers = {
+            score: Explainer(s.model, s.device, batch_size=s.batch_size, target=s.target, score=score, **common)
+            for score in scores
+        }
+        self.box = BlackBox.build(
+            read_model(s.model),
+            s.recipe.layout,
+            device=s.device,
+            config=s.config,
+            target=s.target,
+            batch=s.batch_size,
+            encode=s.recipe.encode,
+        )
+        self.space = InputSpace(s.recipe)
+        self.methods = build_methods(list(s.names), explainers, self.box, self.space, s.rise_masks, s.seed)
+        self.resolve = explainers["softmax"]
+        # An unknown class fails here, before any photo is scored.
+        self.fixed = self.resolve.class_id(s.class_choice) if s.class_choice not in (None, FROM_BOXES) else None
+
+    def check_boxes(self, paths: list[Path]) -> None:
+        """With --class boxes, every photo names a class the model knows."""
+        if self.settings.class_choice == FROM_BOXES:
+            for path in paths:
+                self.resolve.class_id(_boxes_of(self.settings.boxes, path)[0]["label"])
+
+    def evaluate(
+        self,
+        path: Path,
+        on_image: Callable[[Path, np.ndarray, dict, list[dict]], str] | None = None,
+        photo: np.ndarray | None = None,
+    ) -> dict:
+        """The record of one photo: its class, every metric of every method, and what `on_image` wrote."""
+        s = self.settings
+        photo = imaging.read_image(path) if photo is None else photo
+        objects = _boxes_of(s.boxes, path) or []
+        if s.class_choice == FROM_BOXES:
+            class_id = self.resolve.class_id(objects[0]["label"])
+            objects = [o for o in objects if o["label"] == objects[0]["label"]]
+        elif self.fixed is not None:
+            class_id = self.fixed
+        else:
+            class_id = int(np.argmax(self.box.probs(self.space.normalized(self.space.pixels(photo)[None]))[0]))
+        result = evaluate_image(
+            photo,
+            class_id,
+            self.methods,
+            self.box,
+            self.space,
+            steps=s.steps,
+            baseline=s.baseline,
+            boxes=[o["box"] for o in objects] or None,
+        )
+        written = on_image(path, photo, result, objects) if on_image else None
+        for m in result["methods"].values():
+            del m["photo_map"]
+            m["curves"] = {k: [round(float(v), 6) for v in c] for k, c in m["curves"].items()}
+        record = {"image": path.name, "path": str(path), "class_id": class_id, "label": self.resolve.label(class_id)}
+        return record | result | ({"maps": written} if written else {})
+
+
+def eval_settings(
+    model: str | os.PathLike,
+    *,
+    boxes: Path | None = None,
+    methods: str = ",".join(METHODS),
+    class_choice: str | None = None,
+    steps: int = 50,
+    baseline: str = "zero",
+    rise_masks: int = 4000,
+    seed: int = 0,
+    target: str | None = None,
+    device: str = "CPU",
+    batch_size: int = 32,
+    config: dict | None = None,
+    labels: list[str] | None = None,
+    overrides: dict | None = None,
+    raw_pixels: bool = False,
+) -> EvalSettings:
+    """The options of an eval run, checked: methods, boxes, the model (plain, with a recipe)."""
+    names = _methods_option(methods)
+    box_data = read_boxes(boxes)
+    if class_choice == FROM_BOXES and not box_data:
+        raise ReciproCamError("--class boxes needs --boxes")
+    loaded = read_model(model)
+    if is_patched(loaded):
+        raise ReciproCamError("eval takes the plain model: it patches it itself, once per score")
+    recipe = recipe_for(loaded, raw_pixels, **(overrides or {}))
+    if recipe.embedded:
+        raise ReciproCamError("eval needs a model without embedded preprocessing")
+    return EvalSettings(
+        os.fspath(model),
+        recipe,
+        tuple(names),
+        box_data,
+        class_choice,
+        steps,
+        baseline,
+        rise_masks,
+        seed,
+        target,
+        device,
+        batch_size,
+        config,
+        tuple(labels) if labels else None,
+    )
+
+
+def check_photos(settings: EvalSettings, paths: list[Path], read: bool = True) -> None:
+    """Fail on a bad photo (if `read`) or a missing box before the long computation."""
+    for path in paths:
+        if read:
+            imaging.read_image(path)
+        if settings.class_choice == FROM_BOXES and not _boxes_of(settings.boxes, path):
+            raise ReciproCamError(f"--class boxes: {path.name} has no boxes")
+
+
+def evaluate_paths(
+    settings: EvalSettings,
+    images: list[str],
+    *,
+    on_ready: Callable[[int], None] | None = None,
+    on_image: Callable[[Path, np.ndarray, dict, list[dict]], str] | None = None,
+) -> tuple[list[dict], dict]:
+    """Every metric of every method on every photo of `images` (files, folders or globs), in this process.
+
+    on_ready: called with the photo count once every check passed, before the long part.
+    on_image: called per photo with (path, photo, result, boxes); returns the file name it wrote, if any.
+    Returns the per-image records and the per-method summary.
+    """
+    paths = imaging.collect_images(list(images))
+    check_photos(settings, paths)
+    evaluator = Evaluator(settings)
+    evaluator.check_boxes(paths)
+    if on_ready:
+        on_ready(len(paths))
+    records = [evaluator.evaluate(path, on_image) for path in paths]
+    return records, summarize(records, list(settings.names))

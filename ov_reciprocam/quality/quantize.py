@@ -1,0 +1,133 @@
+"""INT8 models: NNCF post-training quantization on the user's photos (fidelity to FP32: `fidelity`).
+
+A patched model can be quantized too: its saliency subgraph (masked copies, cloned tail, scores,
+normalization) is left out of quantization, so only the network itself runs in INT8.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+import openvino as ov
+
+from ..errors import ReciproCamError
+from ..inference import imaging
+from ..inference.preprocess import Preprocess, recipe_for
+from ..methods.saliency import SALIENCY
+from ..model.formats import read_model
+
+PRESETS = ("performance", "mixed")
+TARGET_DEVICES = ("CPU", "GPU", "NPU", "ANY")
+_RENAMED = "/reciprocam"
+
+
+def saliency_subgraph(model: ov.Model) -> list[ov.Node]:
+    """The ops that compute `saliency_map` and nothing else: its ancestors that no other output needs.
+
+    Found from graph structure, so it works on any patched model, whatever its node names.
+    """
+    results = model.get_results()
+    saliency = [r for r in results if SALIENCY in r.output(0).get_names()]
+    if not saliency:
+        return []
+    shared = _ancestors([r for r in results if SALIENCY not in r.output(0).get_names()])
+    return [node for key, node in _ancestors(saliency).items() if key not in shared]
+
+
+def _ancestors(nodes: list[ov.Node]) -> dict[int, ov.Node]:
+    found: dict[int, ov.Node] = {}
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        if node.get_instance_id() not in found:
+            found[node.get_instance_id()] = node
+            stack.extend(v.get_node() for v in node.input_values())
+    return found
+
+
+def _ignored_names(model: ov.Model) -> list[str]:
+    """Friendly names of the saliency subgraph's ops, made unique in `model` first.
+
+    NNCF ignores ops by friendly name, and the cloned tail carries the names of the original tail:
+    ignoring those names as they are would keep the original tail in floating point as well.
+    """
+    nodes = saliency_subgraph(model)
+    taken = Counter(op.get_friendly_name() for op in model.get_ordered_ops())
+    for node in nodes:
+        if taken[node.get_friendly_name()] > 1:
+            node.set_friendly_name(node.get_friendly_name() + _RENAMED)
+    # Weights need no entry: NNCF quantizes a weight only for the op that reads it, and those ops are ignored.
+    return [node.get_friendly_name() for node in nodes if node.get_type_name() != "Constant"]
+
+
+def quantize(
+    model: ov.Model | str | os.PathLike,
+    images: Sequence[np.ndarray | str | os.PathLike],
+    preprocess: Preprocess | None = None,
+    *,
+    subset_size: int = 300,
+    preset: str = "performance",
+    target_device: str = "ANY",
+) -> ov.Model:
+    """An INT8 copy of `model` (plain or patched), calibrated on `images` (BGR arrays or paths).
+
+    preprocess: the recipe that turns a photo into a model input; by default the model's own (rt_info),
+        and none there is an error.
+    subset_size: at most this many photos are used, spread evenly over `images`.
+    preset: "performance" (symmetric activations) or "mixed" (asymmetric activations).
+    target_device: the device the INT8 model is meant for: CPU, GPU, NPU or ANY.
+    """
+    import nncf
+
+    if preset not in PRESETS:
+        raise ReciproCamError(f"preset must be one of {', '.join(PRESETS)}, got '{preset}'")
+    if target_device not in TARGET_DEVICES:
+        raise ReciproCamError(f"target device must be one of {', '.join(TARGET_DEVICES)}, got '{target_device}'")
+    if subset_size < 1:
+        raise ReciproCamError(f"subset size must be at least 1, got {subset_size}")
+    if not images:
+        raise ReciproCamError("quantization needs at least one calibration image")
+    model = read_model(model)
+    recipe = preprocess or recipe_for(model)  # refuses to calibrate on guessed pixels
+    ignored = _ignored_names(model)
+    chosen = _spread(list(images), subset_size)
+    batch = _static_batch(model)
+    items = [chosen[i : i + batch] for i in range(0, len(chosen), batch)]
+
+    def transform(photos) -> np.ndarray:
+        inputs = [recipe(imaging.read_image(p) if isinstance(p, (str, os.PathLike)) else p) for p in photos]
+        return np.stack(inputs + [inputs[-1]] * (batch - len(inputs)))  # a fixed batch is filled by repetition
+
+    return nncf.quantize(
+        model,
+        nncf.Dataset(items, transform),
+        preset=nncf.QuantizationPreset[preset.upper()],
+        target_device=nncf.TargetDevice[target_device],
+        subset_size=len(items),
+        ignored_scope=nncf.IgnoredScope(names=ignored) if ignored else None,
+    )
+
+
+def augment(photos: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Six views of each photo for calibration on few photos: itself, mirrored, and both cropped two ways."""
+    views = []
+    for photo in photos:
+        for view in (photo, photo[:, ::-1]):
+            h, w = view.shape[:2]
+            views += [view, view[h // 8 :, w // 8 :], view[: h - h // 8, : w - w // 8]]
+    return views
+
+
+def _spread(items: list, count: int) -> list:
+    """At most `count` of `items`, evenly spaced, so that every folder of a sorted list is sampled."""
+    if len(items) <= count:
+        return items
+    return [items[int(i)] for i in np.linspace(0, len(items) - 1, count).round()]
+
+
+def _static_batch(model: ov.Model) -> int:
+    batch = model.get_parameters()[0].get_partial_shape()[0]
+    return batch.get_length() if batch.is_static else 1
