@@ -30,9 +30,10 @@ import zoo
 from torchvision import models as tv
 
 import ov_reciprocam as orc
-from ov_reciprocam.methods.vit.locate import TOKENS
+from ov_reciprocam.methods.vit.family import TOKENS as TOKEN_FAMILY
+from ov_reciprocam.model.reshape import set_input_shape
 from ov_reciprocam.model.rt_info import PatchInfo
-from ov_reciprocam.patching import locate_sized_tokens, set_input_shape
+from ov_reciprocam.vocabulary import Layout
 from ov_reciprocam.quality import bench
 
 sys.path.insert(0, str(zoo.REPO / "tests"))
@@ -104,11 +105,17 @@ def export(name: str, fmt: str, cache: Path) -> Path:
     return path
 
 
+def _tokens(path: Path):
+    """The transformer family's reading of the model (its blocks and prefix), or None."""
+    found = TOKEN_FAMILY.locate(orc.read_model(path), orc.PatchOptions())
+    return found.own if found else None
+
+
 def input_options(path: Path, size: int) -> dict:
     """Patch options for a model whose input size `ov.convert_model` left open: patch() fixes a transformer's
     from its position embeddings; the CNN path needs it given, as `--input-shape` does."""
     shape = orc.read_model(path).get_parameters()[0].get_partial_shape()
-    if all(d.is_static for d in shape[2:]) or locate_sized_tokens(orc.read_model(path), None, None):
+    if all(d.is_static for d in shape[2:]) or _tokens(path):
         return {}
     return {"input_shape": (-1, 3, size, size)}
 
@@ -122,7 +129,7 @@ def check(name: str, path: Path, sized: dict) -> dict:
     found = orc.patch(path, normalize=False, **sized)
     read = PatchInfo.read(found)
     one = zoo.images(size, 1)
-    if read.layout == TOKENS:
+    if read.layout == Layout.TOKENS:
         h, w = read.feature_shape[1:]
         reference = vit_recipro_cam(model, one, h, w)
     else:  # by op type and shape: a fused norm's generated name differs from one read to the next
@@ -134,7 +141,7 @@ def check(name: str, path: Path, sized: dict) -> dict:
     three = zoo.images(size, 3, seed=1)
     batched = batched_model(three)[orc.SALIENCY]
     alone = np.concatenate([batched_model(three[i : i + 1])[orc.SALIENCY] for i in range(3)])
-    tokens = locate_sized_tokens(orc.read_model(path), None, None) if read.layout == TOKENS else None
+    tokens = _tokens(path) if read.layout == Layout.TOKENS else None
     prefix_found = read.prefix_tokens if tokens else None
     return {
         "target": read.target,

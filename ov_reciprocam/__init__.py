@@ -1,10 +1,10 @@
 """ov-reciprocam: Recipro-CAM saliency maps inside OpenVINO models.
 
 import ov_reciprocam as orc
-model = orc.patch("model.xml")          # adds a `saliency_map` output [B, classes, H, W]
-orc.save(model, "model_xai.xml")
+model = orc.patch("model.onnx", recipe=orc.Recipe(mean=(127.5,), scale=(127.5,), rgb=True))
+orc.save(model, "model_xai.xml")                    # IR, with a `saliency_map` output [B, classes, H, W]
 explainer = orc.Explainer("model_xai.xml")
-results = explainer.explain(["photo.jpg"])          # in memory
+results = explainer.explain(["photo.jpg"])          # predictions and maps, in memory
 run = explainer.explain_paths(["photos/"], "out")   # folders and globs, written as `explain` writes them
 """
 
@@ -13,27 +13,38 @@ __version__ = "0.1.0"
 from .errors import ReciproCamError
 from .inference.explainer import ClassMap, Explainer, Explanation, Prediction
 from .inference.preprocess import Preprocess
+from .inference.probe import verify
+from .methods import locate
 from .methods.base import FeatureMap, Located
-from .methods.cnn.locate import locate
-from .methods.saliency import SALIENCY
+from .methods.saliency import SALIENCY, SALIENCY_CLASSES
 from .model.formats import read_model
 from .model.formats import save_model as save
 from .patching import is_patched, patch
+from .vocabulary import Kernel, Layout, PatchOptions, Recipe, Resize, Score, ScoreKind
 
 __all__ = [
     "SALIENCY",
+    "SALIENCY_CLASSES",
     "ClassMap",
     "Explainer",
     "Explanation",
     "FeatureMap",
+    "Kernel",
+    "Layout",
     "Located",
+    "PatchOptions",
     "Prediction",
     "Preprocess",
+    "Recipe",
     "ReciproCamError",
+    "Resize",
+    "Score",
+    "ScoreKind",
     "__version__",
     "is_patched",
     "locate",
     "patch",
     "read_model",
     "save",
+    "verify",
 ]

@@ -4,7 +4,7 @@
 class ReciproCamError(Exception):
     """A problem with the user's input (model, target, image, file) that has a one-line cause.
 
-    detail: what a lower layer said (OpenVINO's frontend text, say), for `--debug`; the message
+    detail: what a lower layer said (OpenVINO's frontend text, say), for `ov-reciprocam --debug`; the message
     itself never needs it.
     """
 

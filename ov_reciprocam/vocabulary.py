@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, fields, replace
 from enum import Enum
 
 
@@ -78,3 +79,105 @@ class Kernel(_Word):
 
     GAUSSIAN = "gaussian"  # the 3x3 neighbourhood of n, weighted [[1, 2, 1], [2, 4, 2], [1, 2, 1]] / 16
     ONEHOT = "onehot"  # n alone
+
+
+class Resize(_Word):
+    """How a photo becomes the input's size."""
+
+    STRETCH = "stretch"
+    FIT = "fit"  # keep the aspect, pad right and bottom (Model API's fit_to_window)
+    LETTERBOX = "letterbox"  # keep the aspect, pad both sides
+    CROP = "crop"  # keep the aspect, cut what sticks out
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How photos become model inputs, as a user gives it; None: as the model's rt_info (or metadata) says.
+
+    x = (resized pixel in the model's channel order - mean) / scale. raw_pixels: 0-255 BGR pixels as
+    they are (for an integer input, straight into the port).
+    """
+
+    mean: tuple[float, ...] | None = None
+    scale: tuple[float, ...] | None = None
+    rgb: bool | None = None
+    raw_pixels: bool = False
+    resize: Resize | None = None
+    interpolation: str | None = None
+    layout: Layout | None = None
+
+    @property
+    def given(self) -> bool:
+        return self.raw_pixels or any(v is not None for v in self.overrides().values())
+
+    def overrides(self) -> dict[str, object]:
+        """The given fields that change a Preprocess (raw_pixels aside)."""
+        fields_ = ("mean", "scale", "rgb", "resize", "interpolation", "layout")
+        return {k: getattr(self, k) for k in fields_ if getattr(self, k) is not None}
+
+
+@dataclass(frozen=True)
+class PatchOptions:
+    """Everything `patch` can be told; each field is also a keyword of `ov_reciprocam.patch`.
+
+    target: tensor name, friendly name or path (TYPE#N) of the feature map; None finds the last conv block.
+    score: what scores the masked copies (AUTO: softmax, or sigmoid for multi-label models).
+    scores_output: the output holding the class scores, where structure leaves a choice.
+    target_layout: the target's layout, where no op around it says.
+    normalize: min-max scale each map to [0, 1] per image and class; uint8: maps as u8 in [0, 255].
+    batch: reshape the input batch first (-1: dynamic); static: insist every shape is static (NPU).
+    top_k: maps for each image's k best classes only (plus `saliency_classes` [B, k]).
+    upsample: resize the maps to the input's size in-graph.
+    fast: take the exact shortcuts (pooled, flatten + linear, transformers' closed form); False: the mosaic.
+    replace: drop another tool's `saliency_map` output and add ours.
+    kernel: transformers: which patch tokens copy n keeps.
+    input_shape: reshape the input first (-1 for a dynamic dimension).
+    recipe: how photos become inputs, recorded in rt_info (model_info) for later runs.
+    labels: class names, recorded in rt_info; by default a labels.txt beside the model file.
+    embed_preprocessing: build the recipe into the model: it then takes a uint8 BGR photo of any size.
+    """
+
+    target: str | None = None
+    score: Score = Score.AUTO
+    scores_output: str | None = None
+    target_layout: Layout | None = None
+    normalize: bool = True
+    uint8: bool = False
+    batch: int | None = None
+    static: bool = False
+    top_k: int | None = None
+    upsample: bool = False
+    fast: bool = True
+    replace: bool = False
+    kernel: Kernel = Kernel.GAUSSIAN
+    input_shape: tuple[int, ...] | None = None
+    recipe: Recipe = field(default_factory=Recipe)
+    labels: tuple[str, ...] | None = None
+    embed_preprocessing: bool = False
+
+    @classmethod
+    def of(cls, options: PatchOptions | None = None, **keywords) -> PatchOptions:
+        """`options` with `keywords` applied, names of kinds turned into their enums and checked."""
+        from .errors import ReciproCamError
+
+        base = options or cls()
+        unknown = set(keywords) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ReciproCamError(f"patch has no option {', '.join(sorted(unknown))}")
+        o = replace(base, **keywords)
+        kinds = {"score": Score, "kernel": Kernel, "target_layout": Layout}
+        for name, kind in kinds.items():
+            value = getattr(o, name)
+            if value is not None and not isinstance(value, kind):
+                try:
+                    o = replace(o, **{name: kind(value)})
+                except ValueError:
+                    choices = ", ".join(str(k.value) for k in kind if k is not Layout.TOKENS)
+                    raise ReciproCamError(f"`{name}` must be one of {choices}, got '{value}'") from None
+        if o.uint8 and not o.normalize:
+            raise ReciproCamError("uint8 maps need normalize: raw scores have no fixed range to quantize")
+        if o.batch is not None and (o.batch == 0 or o.batch < -1):
+            raise ReciproCamError(f"`batch` must be a positive number or -1 (dynamic), got {o.batch}")
+        if o.labels is not None:
+            o = replace(o, labels=tuple(o.labels))
+        return o

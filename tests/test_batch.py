@@ -10,7 +10,7 @@ from reference import compile_f32
 from tolerance import assert_maps_match
 
 import ov_reciprocam as orc
-from ov_reciprocam.patching import set_batch
+from ov_reciprocam.model.reshape import set_batch
 
 
 def _per_image_vs_batched(model, shape: list[int]):

@@ -140,7 +140,7 @@ def test_bench_baselines(tmp_path):
 def test_bench_top_k_logits_floor_counts_only_the_picked_classes(tmp_path):
     import json
 
-    from ov_reciprocam.quality import bench
+    from ov_reciprocam.analysis.cost import total_macs
 
     model = _saved(builders.gap_linear(), tmp_path, "gap")
     floors = {}
@@ -152,5 +152,5 @@ def test_bench_top_k_logits_floor_counts_only_the_picked_classes(tmp_path):
     # gap_linear: the tail's one MAC-counting op is the 16 -> 10 linear layer, run for 8*8 copies.
     plain = orc.read_model(builders.gap_linear())
     plain.reshape([1, 3, 32, 32])
-    total = sum(bench.macs(op) for op in plain.get_ordered_ops())
+    total = total_macs(plain)
     assert floors == pytest.approx({"pooled": 1 + 64 * 16 * 10 / total, "pooled+picked": 1 + 64 * 16 * 2 / total})

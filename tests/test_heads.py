@@ -59,7 +59,7 @@ def test_inspect_lists_every_output_with_its_role():
 def test_two_candidates_are_refused_and_scores_output_picks_one(tmp_path):
     model = heads.embedding_first(softmax=False)  # two linear heads on the pooled features: nothing tells them apart
     with pytest.raises(
-        orc.ReciproCamError, match=r"several outputs .*embedding \[\?,32\].*scores \[\?,10\].*--scores-output"
+        orc.ReciproCamError, match=r"several outputs .*embedding \[\?,32\].*scores \[\?,10\].*`scores_output`"
     ):
         orc.locate(orc.read_model(model))
     maps = _maps(model, scores_output="scores", score="softmax")
@@ -114,7 +114,7 @@ def test_explicit_scores_read_the_logits(kind, score):
 
 
 def test_logits_of_sliced_probabilities_are_refused():
-    with pytest.raises(orc.ReciproCamError, match="picks or scales classes after its probabilities; use --score auto"):
+    with pytest.raises(orc.ReciproCamError, match="picks or scales classes after its probabilities; use `score` auto"):
         orc.patch(heads.head("slice"), score="logits")
 
 
@@ -160,7 +160,7 @@ def test_log_softmax_model_evaluates(tmp_path):
 
 def test_another_tools_saliency_map_is_replaced_only_when_asked(tmp_path):
     model = heads.foreign_saliency()
-    with pytest.raises(orc.ReciproCamError, match="another tool's saliency_map.*--replace"):
+    with pytest.raises(orc.ReciproCamError, match="another tool's saliency_map.*`replace`"):
         orc.patch(model)
     patched = orc.patch(model, replace=True, normalize=False)
     assert [o.get_any_name() for o in patched.outputs] == ["scores", orc.SALIENCY]
@@ -217,7 +217,7 @@ def test_layout_is_traced_through_concat_never_guessed_from_squareness(build, la
 
 def test_a_layout_no_op_tells_needs_target_layout(tmp_path):
     model = heads.reshaped_map()
-    with pytest.raises(orc.ReciproCamError, match=r"'regrouped' \[\?,8,16,8\] is NCHW or NHWC.*--target-layout"):
+    with pytest.raises(orc.ReciproCamError, match=r"'regrouped' \[\?,8,16,8\] is NCHW or NHWC.*`target_layout`"):
         orc.patch(model)
     image = np.random.default_rng(1).standard_normal((1, 3, 16, 16)).astype(np.float32)
     for layout, hw in (("NCHW", (16, 8)), ("NHWC", (8, 16))):
@@ -276,7 +276,7 @@ def test_a_dynamic_input_size_keeps_taking_any_size(tmp_path):
 def test_a_flatten_of_a_dynamic_size_asks_for_input_shape():
     model = builders.flatten_mlp()
     model.reshape({model.inputs[0]: ov.PartialShape([-1, 3, -1, -1])})
-    with pytest.raises(orc.ReciproCamError, match=r"flattens the target 'pool5:0'.*--input-shape"):
+    with pytest.raises(orc.ReciproCamError, match=r"flattens the target 'pool5:0'.*`input_shape`"):
         orc.patch(model)
     patched = orc.patch(model, input_shape=(1, 3, 32, 32), normalize=False)
     image = np.random.default_rng(3).standard_normal((1, 3, 32, 32)).astype(np.float32)

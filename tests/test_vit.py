@@ -101,7 +101,7 @@ def test_earlier_block_as_target_equals_brute_force():
 
 
 def test_bad_kernel_is_a_clear_error():
-    with pytest.raises(orc.ReciproCamError, match="--kernel"):
+    with pytest.raises(orc.ReciproCamError, match="`kernel` must be one of gaussian, onehot"):
         orc.patch(transformers.vit(), kernel="box")
 
 

@@ -103,9 +103,9 @@ def find_scores(model: ov.Model, graph: DataGraph, name: str | None = None) -> t
         found = [r for r in roles if name == r.name or name in model.outputs[r.index].get_names()]
         if not found:
             listed = ", ".join(r.name for r in roles)
-            raise ReciproCamError(f"--scores-output '{name}' is not an output of the model (it has {listed})")
+            raise ReciproCamError(f"`scores_output` '{name}' is not an output of the model (it has {listed})")
         if found[0].role not in ("candidate", "class scores"):
-            raise ReciproCamError(f"--scores-output '{name}' cannot hold class scores ({found[0].role})")
+            raise ReciproCamError(f"`scores_output` '{name}' cannot hold class scores ({found[0].role})")
         chosen = found[0]
     else:
         picked = [r for r in roles if r.role == "class scores"]
@@ -113,7 +113,7 @@ def find_scores(model: ov.Model, graph: DataGraph, name: str | None = None) -> t
         if not picked and candidates:
             listed = ", ".join(f"{r.name} {r.shape}" for r in candidates)
             raise ReciproCamError(
-                f"several outputs could hold the class scores ({listed}); pick one with --scores-output NAME"
+                f"several outputs could hold the class scores ({listed}); pick one with `scores_output`"
             )
         if not picked:
             shapes = ", ".join(f"{r.name} {r.shape}" for r in roles)

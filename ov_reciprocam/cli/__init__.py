@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import click
@@ -21,9 +22,13 @@ class _OneLineErrors(click.Group):
         except BrokenPipeError:
             raise  # the reader left (`| head`): click's main exits quietly
         except ReciproCamError as exc:
-            if exc.detail and ctx.obj and ctx.obj.get("debug"):
+            debug = bool(ctx.obj and ctx.obj.get("debug"))
+            if exc.detail and debug:
                 click.echo(exc.detail, err=True)
-            raise click.ClickException(str(exc)) from None
+            message = as_flags(str(exc), ctx)
+            if exc.detail and not debug:
+                message += " (--debug shows what OpenVINO said)"
+            raise click.ClickException(message) from None
         except Exception as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
@@ -31,6 +36,27 @@ class _OneLineErrors(click.Group):
 
             message = f"{type(exc).__name__}: {first_line(exc)} (rerun with --debug for details)"
             raise click.ClickException(message) from None
+
+
+def as_flags(message: str, ctx: click.Context) -> str:
+    """A library message in the command's words: each `option` it names becomes the flag that sets it.
+
+    The invoked command's own flags first, then any command's (`ray` is explain's --ray).
+    """
+    name = ctx.invoked_subcommand
+    commands = [ctx.command.commands[name]] if name in getattr(ctx.command, "commands", {}) else []
+    commands += list(getattr(ctx.command, "commands", {}).values())
+
+    def flag(match: re.Match) -> str:
+        option = match.group(1)
+        spelled = "--" + option.replace("_", "-")
+        for command in commands:
+            for param in command.params:
+                if isinstance(param, click.Option) and (param.name == option or spelled in param.opts):
+                    return max(param.opts, key=len) if spelled not in param.opts else spelled
+        return match.group(0)
+
+    return re.sub(r"`([a-z][a-z_]*)`", flag, message)
 
 
 @click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})

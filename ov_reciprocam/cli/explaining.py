@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..inference.device import precision_config
+from ..inference.preprocess import recipe_for
 from .options import (
     batch_size_option,
     class_options,
@@ -18,8 +19,7 @@ from .options import (
     precision_option,
     preprocess_options,
     ray_options,
-    resolve_recipe,
-    split_recipe,
+    recipe_from,
 )
 
 
@@ -35,7 +35,7 @@ def _explainer(model, device, precision, labels, recipe, batch_size=None, **patc
     return Explainer(
         loaded,
         device,
-        preprocess=resolve_recipe(loaded, recipe),  # before compiling: a refusal costs nothing
+        preprocess=recipe_for(loaded, recipe),  # before compiling: a refusal costs nothing
         labels=labels_from(labels) or find_labels(loaded, model),
         batch_size=batch_size,
         config=precision_config(precision),
@@ -107,7 +107,7 @@ def explain(
 
     files.check_output_dir(output)
     paths = imaging.collect_images(list(images))
-    recipe, labels = split_recipe(options), options.pop("labels")
+    recipe, labels = recipe_from(options), options.pop("labels")
     explainer = _explainer(model, device, precision, labels, recipe, batch_size, **options)
     if explainer.batch_note:
         click.echo(explainer.batch_note, err=True)
@@ -181,7 +181,7 @@ def compare(model_a, model_b, images, device, batch_size, precision, json_path, 
 
     if json_path:
         files.check_output_file(json_path, "--json")
-    recipe, labels = split_recipe(options), options.pop("labels")
+    recipe, labels = recipe_from(options), options.pop("labels")
     a, b = (_explainer(m, device, precision, labels, recipe, batch_size, **options) for m in (model_a, model_b))
     click.echo(f"{'image':<28} {'pearson':>7} {'spearman':>8}  {'peak cells':<11} top-1 A -> B")
 

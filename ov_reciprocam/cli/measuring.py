@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..inference.device import precision_config
+from ..inference.preprocess import recipe_for
 from ..quality.evaluate import FROM_BOXES, METHODS
 from ..quality.quantize import PRESETS, TARGET_DEVICES
 from .options import (
@@ -17,13 +18,11 @@ from .options import (
     graph_options,
     labels_from,
     output_option,
-    overrides,
     patch_options,
     precision_option,
     preprocess_options,
     ray_options,
-    resolve_recipe,
-    split_recipe,
+    recipe_from,
     target_option,
 )
 
@@ -155,8 +154,7 @@ def quantize_command(model, calib_images, output, subset_size, preset, device, l
     files.check_output_file(output)
     paths = imaging.collect_images(list(calib_images))
     loaded = read_model(model)
-    recipe = split_recipe(options)
-    preprocess = resolve_recipe(loaded, recipe)
+    preprocess = recipe_for(loaded, recipe_from(options))
     names = labels_from(labels)
     click.echo(f"preprocess {preprocess.describe()}")
     click.echo(f"calibrate  on {min(subset_size, len(paths))} of {len(paths)} images")
@@ -230,13 +228,11 @@ def eval_command(model, images, output, precision, labels, ray_address, actors, 
     if overlays is not None:
         raise click.UsageError("--overlays/--no-overlays is for explain; eval always writes NAME_maps.png")
     files.check_output_dir(output)
-    recipe = split_recipe(options)
     settings = eval_settings(
         model,
         config=precision_config(precision),
         labels=labels_from(labels),
-        overrides=overrides(recipe),
-        raw_pixels=recipe["raw_pixels"],
+        recipe=recipe_from(options),
         **options,
     )
     stems: set[str] = set()

@@ -6,22 +6,17 @@ from pathlib import Path
 
 import click
 
+from ..inference.preprocess import recipe_for
 from .options import (
     device_option,
-    given,
     graph_options,
     labels_from,
     output_option,
     parse_dims,
     patch_options,
     preprocess_options,
-    resolve_recipe,
-    split_recipe,
+    recipe_from,
 )
-
-
-def shape_text(output) -> str:
-    return str(output.get_partial_shape()).replace(" ", "")
 
 
 @click.command(short_help="Add a saliency_map output to a model and save it as IR.")
@@ -58,45 +53,41 @@ def shape_text(output) -> str:
     is_flag=True,
     help="Build the recipe into the model: it then takes a uint8 BGR photo of any size [1, H, W, 3].",
 )
-def patch(model: Path, output, batch, static_batch, labels, embed_preprocessing, fp16, device, **options):
+def patch(model: Path, output, batch, static_batch, labels, embed_preprocessing, fp16, device, generic, **options):
     """Add a `saliency_map` output to MODEL (.xml, .onnx, ...) and save it as IR.
 
     Preprocessing flags and --labels are stored in the model's rt_info (model_info), so that
     `explain` needs no flags later; a labels.txt beside MODEL is stored there too.
     """
-    from ..analysis.head import output_name
+    from ..analysis.head import output_name, shape_text
     from ..inference.preprocess import Preprocess
     from ..inference.probe import verify
     from ..model.formats import save_model
-    from ..model.labels import write_labels
     from ..model.rt_info import PatchInfo
     from ..output import files
     from ..patching import patch as patch_model
+    from ..vocabulary import PatchOptions
 
     if batch is not None and static_batch is not None:
         raise click.UsageError("use either --batch or --static-batch")
     output = files.check_output_file(output or model.with_name(f"{model.stem}_xai.xml"))
-    recipe = split_recipe(options)
-    patched = patch_model(
-        model,
+    recipe = recipe_from(options)
+    chosen = PatchOptions.of(
         batch=static_batch or batch,
         static=static_batch is not None,
-        fast=not options.pop("generic"),
+        fast=not generic,
+        recipe=recipe,
+        labels=labels_from(labels),
+        embed_preprocessing=embed_preprocessing,
         **options,
     )
-    names = labels_from(labels)
-    if given(recipe) or embed_preprocessing:
-        preprocess = resolve_recipe(patched, recipe, strict=False)
-        preprocess.write_rt_info(patched, names)
-        if embed_preprocessing:
-            patched = preprocess.embed(patched)
-        click.echo(f"preprocess {preprocess.describe()}{' (embedded)' if embed_preprocessing else ''}")
-    elif names:
-        write_labels(patched, names)
+    patched = patch_model(model, chosen)
+    if recipe.given or embed_preprocessing:
+        embedded = " (embedded)" if embed_preprocessing else ""
+        click.echo(f"preprocess {recipe_for(patched, strict=False).describe()}{embedded}")
     # One inference before anything is written: a model read wrong still runs, and would give NaN or
     # probabilities that do not sum to 1 (checked on the device asked for, else on the CPU).
-    known = given(recipe) or Preprocess.has_recipe(patched)
-    verify(patched, device or "CPU", resolve_recipe(patched, recipe, strict=False) if known else None)
+    verify(patched, device or "CPU", recipe_for(patched, strict=False) if Preprocess.has_recipe(patched) else None)
     save_model(patched, output, compress_to_fp16=fp16)
     info = PatchInfo.read(patched)
     outputs = ", ".join(f"{output_name(patched, i)} {shape_text(o)}" for i, o in enumerate(patched.outputs))
@@ -121,12 +112,12 @@ def patch(model: Path, output, batch, static_batch, labels, embed_preprocessing,
 )
 def inspect(model: Path, scores_output, target_layout, input_shape) -> None:
     """List MODEL's outputs with what each was taken for, and the feature maps it could be explained at."""
-    from ..analysis.head import output_name, output_roles
+    from ..analysis.head import output_name, output_roles, shape_text
     from ..analysis.quantization import input_quantization
-    from ..methods.cnn.locate import locate
-    from ..methods.vit.locate import locate_tokens
+    from ..methods import locate_family
     from ..model.formats import read_model
-    from ..patching import set_input_shape
+    from ..model.reshape import set_input_shape
+    from ..vocabulary import PatchOptions
 
     loaded = read_model(model)
     if input_shape:
@@ -134,8 +125,8 @@ def inspect(model: Path, scores_output, target_layout, input_shape) -> None:
     click.echo("outputs:")
     for role in output_roles(loaded):
         click.echo(f"  {role.name}  {role.shape}  {role.role}")
-    tokens = locate_tokens(loaded, output=scores_output)  # a transformer's candidates are its blocks' inputs
-    located = tokens.located if tokens else locate(loaded, output=scores_output, target_layout=target_layout)
+    # A transformer's candidates are its blocks' inputs; a CNN's, its spatial maps.
+    located = locate_family(loaded, PatchOptions.of(scores_output=scores_output, target_layout=target_layout)).located
     scores = loaded.outputs[located.output_index]
     logits = "tail ends at the logits before it" if located.logits is not None else "no logits per class"
     name = output_name(loaded, located.output_index)

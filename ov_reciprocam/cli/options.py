@@ -11,9 +11,9 @@ from pathlib import Path
 import click
 
 from ..inference.device import PRECISIONS
-from ..inference.preprocess import INTERPOLATIONS, RESIZE_MODES, Preprocess, parse_values, recipe_for
+from ..inference.preprocess import INTERPOLATIONS, RESIZE_MODES, parse_values
 from ..model.labels import read_labels
-from ..patching import SCORES
+from ..vocabulary import Recipe, Score
 
 
 def stack(*decorators):
@@ -91,7 +91,7 @@ patch_options = stack(
     target_option,
     click.option(
         "--score",
-        type=click.Choice(SCORES),
+        type=click.Choice([s.value for s in Score]),
         default="auto",
         show_default=True,
         help="Score each masked copy: auto is softmax, or sigmoid per label for multi-label models; "
@@ -158,30 +158,18 @@ preprocess_options = stack(
 )
 
 
-def split_recipe(options: dict) -> dict:
-    """Pop the preprocessing flags out of a command's keyword arguments."""
-    return {k: options.pop(k) for k in RECIPE_FLAGS}
-
-
-def overrides(recipe: dict) -> dict:
-    """The flags that change a Preprocess, parsed (None: not given)."""
-    return {
-        "mean": parse_values(recipe["mean"]),
-        "scale": parse_values(recipe["scale"]),
-        "rgb": recipe["rgb"],
-        "resize": recipe["resize"],
-        "interpolation": recipe["interpolation"],
-        "layout": recipe["layout"],
-    }
-
-
-def given(recipe: dict) -> bool:
-    return recipe["raw_pixels"] or any(v is not None for v in overrides(recipe).values())
-
-
-def resolve_recipe(model, recipe: dict, strict: bool = True) -> Preprocess:
-    """The recipe for photos; strict: refuse to guess (see preprocess.recipe_for)."""
-    return recipe_for(model, recipe["raw_pixels"], strict=strict, **overrides(recipe))
+def recipe_from(options: dict) -> Recipe:
+    """Pop the preprocessing flags out of a command's keyword arguments, as a Recipe."""
+    flags = {k: options.pop(k) for k in RECIPE_FLAGS}
+    return Recipe(
+        mean=parse_values(flags["mean"]),
+        scale=parse_values(flags["scale"]),
+        rgb=flags["rgb"],
+        raw_pixels=flags["raw_pixels"],
+        resize=flags["resize"],
+        interpolation=flags["interpolation"],
+        layout=flags["layout"],
+    )
 
 
 def labels_from(path: Path | None) -> list[str] | None:

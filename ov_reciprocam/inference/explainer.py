@@ -207,7 +207,7 @@ class Explainer:
         if batch_size is not None and batch_size != self.batch_size:
             why = "embedded preprocessing takes one photo" if self.preprocess.embedded else "the model's batch is fixed"
             self.batch_note = (
-                f"batch size {self.batch_size}, not {batch_size}: {why} (patch --batch -1 makes it dynamic)"
+                f"batch size {self.batch_size}, not {batch_size}: {why} (patching with `batch` -1 makes it dynamic)"
             )
         self.compiled = compile_for(loaded, device, config)
         probe.check(self.compiled, loaded, probe.probe_input(loaded, self.preprocess))  # refuse what cannot be right

@@ -13,16 +13,17 @@ import numpy as np
 import openvino as ov
 from openvino.preprocess import ColorFormat, PrePostProcessor, ResizeAlgorithm
 
+from ..analysis.inputs import input_layout
 from ..analysis.quantization import Affine, InputQuantization, input_quantization
 from ..errors import ReciproCamError
 from ..model.labels import write_labels
 from ..model.rt_info import read_model_info as _info
 from ..model.rt_info import write_model_info
-from ..vocabulary import Layout
+from ..vocabulary import Layout, Recipe, Resize
 from . import imaging
 
 # fit keeps the aspect and pads right and bottom; letterbox pads both sides equally (centred).
-RESIZE_MODES = ("stretch", "fit", "letterbox", "crop")
+RESIZE_MODES = tuple(r.value for r in Resize)
 # Model API spellings of the same modes, as found in rt_info model_info/resize_type.
 _MODEL_API_NAMES = {
     "stretch": "standard",
@@ -88,7 +89,7 @@ class Preprocess:
         if h.is_dynamic or w.is_dynamic:
             raise ReciproCamError(
                 f"the model input {shape} has a dynamic height or width: photos need one size; "
-                "patch it with --input-shape (for example 1,3,224,224)"
+                "give it one with `input_shape` (for example 1,3,224,224)"
             )
         reverse = _info(model, "reverse_input_channels")
         found = {
@@ -162,8 +163,8 @@ class Preprocess:
             if overlap < 0.5 * min(b - a, high - low):
                 raise ReciproCamError(
                     f"the recipe maps pixels to [{a:g}, {b:g}], but the model's {q.dtype} input stands for "
-                    f"[{low:g}, {high:g}]: give the --mean/--scale the model was trained "
-                    "with, or --raw-pixels to feed the pixels as they are"
+                    f"[{low:g}, {high:g}]: give the `mean`/`scale` the model was trained "
+                    "with, or `raw_pixels` to feed the pixels as they are"
                 )
 
     def normalized(self, bgr: np.ndarray) -> np.ndarray:
@@ -256,7 +257,9 @@ class Preprocess:
     def embed(self, model: ov.Model) -> ov.Model:
         """Build the recipe into `model`: it then takes a uint8 BGR [1, H, W, 3] photo of any size."""
         if self.resize != "stretch" or self.interpolation not in _PPP_RESIZE:
-            raise ReciproCamError("embedded preprocessing supports --resize stretch with linear or cubic interpolation")
+            raise ReciproCamError(
+                "`embed_preprocessing` supports `resize` stretch with linear or cubic `interpolation`"
+            )
         if self.quantize is not None:
             raise ReciproCamError(f"embedded preprocessing needs a float input; this model takes {self.quantize.dtype}")
         ppp = PrePostProcessor(model)
@@ -275,24 +278,26 @@ class Preprocess:
         return embedded
 
 
-def recipe_for(model: ov.Model, raw_pixels: bool = False, *, strict: bool = True, **overrides) -> Preprocess:
-    """The recipe of `model` with `overrides`; `raw_pixels`: 0-255 BGR pixels as they are.
+def recipe_for(model: ov.Model, given: Recipe | None = None, *, strict: bool = True) -> Preprocess:
+    """The recipe for photos: what `given` says, else the model's rt_info (or the metadata it was read with).
 
-    strict: refuse to guess. Without model_info, flags and `raw_pixels`, photos would reach the
-    model as 0-255 BGR pixels, which most models do not expect: predictions and maps would be
-    quietly wrong.
+    strict: refuse to guess. Without model_info and without a mean, scale, RGB swap or `raw_pixels`,
+    photos would reach the model as 0-255 BGR pixels, which most models do not expect: predictions
+    and maps would be quietly wrong.
     """
+    given = given or Recipe()
+    overrides = given.overrides()
     values = [overrides.get(k) for k in ("mean", "scale", "rgb")]
-    if raw_pixels:
+    if given.raw_pixels:
         if any(v is not None for v in values):
-            raise ReciproCamError("--raw-pixels means no mean, scale or RGB swap; drop it or drop --mean/--scale/--rgb")
+            raise ReciproCamError("`raw_pixels` means no mean, scale or RGB swap; drop it or drop `mean`/`scale`/`rgb`")
         overrides |= {"mean": (0.0,), "scale": (1.0,), "rgb": False}
         if (q := input_quantization(model)) is not None:  # pixels straight into the integer port
             overrides["quantize"] = InputQuantization(Affine(), q.dtype)
     elif strict and all(v is None for v in values) and not Preprocess.has_recipe(model):
         raise ReciproCamError(
-            "the model has no preprocessing recipe (rt_info model_info): give --mean/--scale/--rgb, "
-            "or --raw-pixels if it really takes 0-255 BGR pixels (in Python: preprocess=Preprocess(...))"
+            "the model has no preprocessing recipe (rt_info model_info): give `mean`/`scale`/`rgb`, "
+            "or `raw_pixels` if it really takes 0-255 BGR pixels"
         )
     recipe = Preprocess.from_model(model, **overrides)
     recipe.check_range()
@@ -314,15 +319,3 @@ def resize_stack(hwc: np.ndarray, w: int, h: int) -> np.ndarray:
         cv2.resize(hwc[:, :, i : i + 512], (w, h), interpolation=cv2.INTER_LINEAR) for i in range(0, hwc.shape[2], 512)
     ]
     return np.concatenate([p.reshape(h, w, -1) for p in parts], axis=2)
-
-
-def input_layout(shape: ov.PartialShape) -> Layout:
-    """The layout of a 4-D image input: NHWC when the last dim has 1 or 3 channels and dim 1 does not."""
-    last, second = shape[3], shape[1]
-    if (
-        last.is_static
-        and last.get_length() in (1, 3, 4)
-        and not (second.is_static and second.get_length() in (1, 3, 4))
-    ):
-        return Layout.NHWC
-    return Layout.NCHW

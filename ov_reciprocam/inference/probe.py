@@ -55,12 +55,12 @@ def check(compiled: ov.CompiledModel, model: ov.Model, inputs: np.ndarray) -> No
     if not np.isfinite(scores).all():
         raise ReciproCamError(
             "the class scores are NaN or infinite on a probe input: the model's scores output is not read right "
-            "(is it the right output? --scores-output NAME picks another)"
+            "(is it the right output? `scores_output` picks another)"
         )
     if not np.isfinite(out[compiled.output(SALIENCY)]).all():
         raise ReciproCamError(
             "the saliency maps are NaN or infinite on a probe input, though the class scores are finite: try "
-            "--score logits, or another --target (see `ov-reciprocam inspect`)"
+            "`score` logits, or another `target` (see `ov-reciprocam inspect`)"
         )
     if _is_plain_softmax(model, info.output_index):
         # Each quantized probability is off by up to half a step, and tiny ones round to 0.
@@ -70,7 +70,7 @@ def check(compiled: ov.CompiledModel, model: ov.Model, inputs: np.ndarray) -> No
             worst = float(sums[np.abs(sums - 1.0).argmax()])
             raise ReciproCamError(
                 f"the model's probabilities sum to {worst:.3g}, not 1, on a probe input: its scores output is not read "
-                "right (a quantized output whose scale was missed?); pick another with --scores-output NAME"
+                "right (a quantized output whose scale was missed?); pick another with `scores_output`"
             )
 
 

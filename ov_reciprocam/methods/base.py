@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 import openvino as ov
 
-from ..analysis.dataflow import node_name, on_chain
+from ..analysis.dataflow import DataGraph, node_name, on_chain
+from ..analysis.head import find_scores, kind_of
 from ..analysis.quantization import Affine
 from ..errors import ReciproCamError
-from ..vocabulary import ScoreKind
+from ..vocabulary import PatchOptions, ScoreKind
+
+if TYPE_CHECKING:
+    from ..model.rt_info import PatchInfo
+    from .scoring import CopyScores, ScoreSource
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,7 @@ class FeatureMap:
 
 @dataclass(frozen=True)
 class Located:
-    """Everything `graph` needs to attach a saliency output to a model."""
+    """Everything the saliency branch needs: the scores, their kind, the target and the tail between."""
 
     output_index: int
     scores: ov.Output = field(repr=False)  # the float class scores the output reads (behind any quantize step)
@@ -63,6 +69,76 @@ class Located:
     candidates: tuple[FeatureMap, ...]
     tail: frozenset = field(repr=False)  # instance ids of the ops between target and scores
     dequantize: Affine = Affine()  # the output's values -> the scores (a quantized output's scale)
+
+
+@dataclass(frozen=True)
+class Head:
+    """What every family reads first: the class scores, their kind, and the tensors every path to them takes."""
+
+    graph: DataGraph = field(repr=False)
+    output_index: int
+    scores: ov.Output = field(repr=False)
+    logits: ov.Output | None = field(repr=False)
+    kind: ScoreKind
+    dequantize: Affine
+    chain: list[ov.Output] = field(repr=False)  # the scores' dominators, nearest first
+
+    @classmethod
+    def read(cls, model: ov.Model, output: str | None = None) -> Head:
+        """The head of a single-input classifier; `output` names the scores output where structure leaves a choice."""
+        require_single_input(model)
+        graph = DataGraph(model)
+        output_index, scores, dequantize = find_scores(model, graph, output)
+        logits, kind = kind_of(scores)
+        return cls(graph, output_index, scores, logits, kind, dequantize, graph.dominators(scores))
+
+    @property
+    def classes(self) -> int:
+        return int(self.scores.get_partial_shape()[1].get_length())
+
+    def located(self, target: FeatureMap, candidates: tuple[FeatureMap, ...]) -> Located:
+        """The Located of `target` (one of `candidates`) under this head."""
+        return Located(
+            output_index=self.output_index,
+            scores=self.scores,
+            logits=self.logits,
+            kind=self.kind,
+            classes=self.classes,
+            target=target,
+            candidates=candidates,
+            tail=self.graph.between(target.output, self.scores),
+            dequantize=self.dequantize,
+        )
+
+
+@dataclass(frozen=True)
+class Found:
+    """A family's answer for one model: the Located every step shares, and what only that family reads."""
+
+    family: Family
+    located: Located
+    own: object = None  # a transformer's blocks and prefix (`methods.vit.locate.TokenLocated`)
+
+
+class Family(Protocol):
+    """A method family: whether and where it explains a model, and how it scores the masked copies.
+
+    `methods.FAMILIES` lists them, most specific first; `patch` takes the first whose `locate` answers.
+    """
+
+    def locate(self, model: ov.Model, options: PatchOptions) -> Found | None:
+        """The target, or None when the model is not of this family (may fix an open input size)."""
+
+    def tail_scores(
+        self, model: ov.Model, found: Found, source: ScoreSource, options: PatchOptions, picks: ov.Output | None
+    ) -> CopyScores:
+        """The scores of every masked copy, [B*H*W, classes] (or [B*H*W, k] when picked)."""
+
+    def record(self, found: Found, options: PatchOptions) -> dict[str, object]:
+        """The family's own PatchInfo fields."""
+
+    def floor(self, plain: ov.Model, found: Found, info: PatchInfo) -> float:
+        """1 + the MACs the saliency branch cannot avoid / the plain model's (what `bench` calls the floor)."""
 
 
 def require_single_input(model: ov.Model) -> None:

@@ -57,8 +57,8 @@ def score_source(located: Located, score: Score) -> ScoreSource:
         return ScoreSource(located.scores, Activation.NONE)
     if located.logits is None:
         raise ReciproCamError(
-            f"--score {score.value} needs one logit per class, but this model picks or scales classes after its "
-            f"{kind.value}; use --score auto"
+            f"`score` {score.value} needs one logit per class, but this model picks or scales classes after its "
+            f"{kind.value}; use `score` auto"
         )
     activation = {Score.LOGITS: Activation.NONE, Score.SIGMOID: Activation.SIGMOID, Score.SOFTMAX: Activation.SOFTMAX}
     return ScoreSource(located.logits, activation[score])

@@ -68,7 +68,7 @@ def _refuse_keras_file(path: Path) -> None:
 
 def _tflite_failure(path: Path, text: str) -> str:
     why = next((meaning for key, meaning in _TFLITE_FAILURES if key in text), "OpenVINO's TFLite reader failed on it")
-    return f"not a readable TFLite file: {path}: {why}; re-export it (--debug shows what OpenVINO said)"
+    return f"not a readable TFLite file: {path}: {why}; re-export it"
 
 
 def _record_tflite_metadata(model: ov.Model, path: Path) -> None:

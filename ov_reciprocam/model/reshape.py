@@ -1,8 +1,8 @@
-"""Reshape patterns that follow the batch: the input's, or the copies' (B*H*W) in a cloned tail.
+"""Reshaping a model: its input's size and batch, and Reshape patterns that follow the batch.
 
 Exports bake the batch into flatten shapes (ONNX's [1, 1024]) or read it from the input at run
-time (torch's `x.reshape(x.shape[0], -1)`); a new input batch and the masked copies both need
-such a Reshape to follow the batch it is given.
+time (torch's `x.reshape(x.shape[0], -1)`); a new input batch and the masked copies (B*H*W) in a
+cloned tail both need such a Reshape to follow the batch it is given.
 """
 
 from __future__ import annotations
@@ -10,6 +10,52 @@ from __future__ import annotations
 import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
+
+from ..errors import ReciproCamError
+from .formats import first_line
+
+
+def set_input_shape(model: ov.Model, dims: tuple[int, ...]) -> None:
+    """Reshape the single input to `dims` (-1: dynamic), or a one-line error naming `input_shape`."""
+    param = model.get_parameters()[0]
+    rank = param.get_partial_shape().rank
+    if rank.is_static and rank.get_length() != len(dims):
+        raise ReciproCamError(
+            f"`input_shape` has {len(dims)} dimensions, the input {param.get_partial_shape()} has {rank.get_length()}"
+        )
+    try:
+        model.reshape({param.output(0): ov.PartialShape([ov.Dimension(d) for d in dims])})
+    except Exception as exc:
+        raise ReciproCamError(f"cannot reshape the input to {list(dims)} (`input_shape`): {first_line(exc)}") from None
+
+
+def set_batch(model: ov.Model, batch: int) -> None:
+    """Reshape the single input's first (batch) dimension; -1 makes it dynamic."""
+    if batch == 0 or batch < -1:
+        raise ReciproCamError(f"`batch` must be a positive number or -1 (dynamic), got {batch}")
+    param = model.get_parameters()[0]
+    shape = param.get_partial_shape()
+    if shape.rank.is_dynamic:
+        raise ReciproCamError("the model input has a dynamic rank; reshape it to a fixed image shape first")
+    for op in model.get_ordered_ops():
+        if op.get_type_name() == "Reshape" and (pattern := batch_free_pattern(op, shape[0])) is not None:
+            set_reshape_pattern(op, pattern)
+    shape[0] = ov.Dimension(-1) if batch == -1 else ov.Dimension(batch)
+    try:
+        model.reshape({param.output(0): shape})
+    except Exception as exc:
+        raise ReciproCamError(f"cannot set the batch to {batch}: {first_line(exc)}") from None
+
+
+def require_static(model: ov.Model) -> None:
+    """Raise unless every tensor in `model` has a static shape."""
+    for op in model.get_ordered_ops():
+        for out in op.outputs():
+            if out.get_partial_shape().is_dynamic:
+                raise ReciproCamError(
+                    f"'{op.get_friendly_name()}' has the dynamic shape {out.get_partial_shape()}; "
+                    "set a static batch and input size for devices that need static shapes (NPU)"
+                )
 
 
 def batch_free_pattern(reshape: ov.Node, batch: ov.Dimension) -> np.ndarray | None:

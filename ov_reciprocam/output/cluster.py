@@ -44,7 +44,7 @@ def _ray():
         import ray
         import ray.data
     except ImportError:
-        raise ReciproCamError("--ray needs Ray: pip install 'ov-reciprocam[ray]'") from None
+        raise ReciproCamError("`ray` needs Ray: pip install 'ov-reciprocam[ray]'") from None
     return ray
 
 

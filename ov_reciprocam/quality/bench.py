@@ -11,7 +11,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,15 +19,13 @@ import openvino as ov
 
 from ..errors import ReciproCamError
 from ..inference.device import compile_for
-from ..methods.base import Located
-from ..methods.cnn import tails
-from ..methods.cnn.locate import locate
+from ..methods import locate_family
 from ..methods.saliency import SALIENCY, SALIENCY_CLASSES
-from ..methods.vit.locate import TokenLocated
-from ..methods.vit.shortcut import closed_form_cost
 from ..model.formats import read_model
+from ..model.reshape import set_batch, set_input_shape
 from ..model.rt_info import PatchInfo
-from ..patching import is_patched, locate_sized_tokens, patch, set_batch, set_input_shape
+from ..patching import is_patched, patch
+from ..vocabulary import PatchOptions
 
 
 @dataclass
@@ -47,68 +45,6 @@ def strip_saliency(model: ov.Model) -> ov.Model:
     """The model as it was before patching: the original outputs only."""
     kept = [r for r in model.get_results() if not ({SALIENCY, SALIENCY_CLASSES} & r.output(0).get_names())]
     return ov.Model(kept, model.get_parameters(), model.get_friendly_name())
-
-
-def macs(op: ov.Node) -> int:
-    """Multiply-accumulates of one convolution or MatMul at its static shapes (0 for other ops)."""
-    kind = op.get_type_name()
-    out = op.get_output_partial_shape(0)
-    if kind not in ("Convolution", "GroupConvolution", "MatMul") or not out.is_static:
-        return 0
-    weights = op.get_input_partial_shape(1)
-    if not weights.is_static:
-        return 0
-    w = list(weights.get_shape())
-    outputs = int(np.prod(list(out.get_shape())))
-    if kind == "Convolution":  # [Cout, Cin, kh, kw]
-        return outputs * int(np.prod(w[1:]))
-    if kind == "GroupConvolution":  # [G, Cout/G, Cin/G, kh, kw]
-        return outputs * int(np.prod(w[2:]))
-    a = list(op.get_input_partial_shape(0).get_shape()) if op.get_input_partial_shape(0).is_static else None
-    if a is None:
-        return 0
-    contraction = a[-2] if op.get_attributes()["transpose_a"] else a[-1]
-    return outputs * contraction
-
-
-def floor_ratio(plain: ov.Model, located: Located, plan: tails.TailPlan, picked: int | None = None) -> float:
-    """1 + the MACs the saliency branch must add / the model's MACs, for the path taken.
-
-    picked: the k classes whose logits the final linear layer computes per copy (top-k logits maps).
-    """
-    ops = plain.get_ordered_ops()
-    total = sum(macs(op) for op in ops)
-    per_copy = {op.get_instance_id(): macs(op) for op in ops if op.get_instance_id() in located.tail}
-    if picked and (final := tails.final_linear(located)) is not None:
-        per_copy[final.matmul.get_instance_id()] = macs(final.matmul) * picked // located.classes
-    hw = located.target.height * located.target.width
-    if plan.kind is tails.TailKind.POOLED:
-        for op in plan.chain:  # per-pixel ops run once, in the original model
-            per_copy.pop(op.get_instance_id())
-        extra = sum(per_copy.values()) * hw
-    elif plan.kind is tails.TailKind.FLATTEN_LINEAR:
-        first = per_copy.pop(plan.head.get_instance_id())
-        extra = first + sum(per_copy.values()) * hw
-    else:
-        extra = sum(per_copy.values()) * hw
-    return 1.0 + extra / total if total else float("nan")
-
-
-def token_floor_ratio(plain: ov.Model, found: TokenLocated, info: PatchInfo) -> float:
-    """1 + the MACs ViT-ReciproCAM must add / the model's: the tail once per copy for the mosaic; for the
-    closed form, per copy the token rows it computes through the ops after the attention, and their attention."""
-    ops = plain.get_ordered_ops()
-    total = sum(macs(op) for op in ops)
-    t = found.located.target
-    cost = None
-    if info.tail in (tails.TailKind.TOKENS_PREFIX, tails.TailKind.TOKENS_MEAN):
-        cost = closed_form_cost(plain, found, gaussian=info.kernel == "gaussian")
-    if cost is None:
-        per_copy = sum(macs(op) for op in ops if op.get_instance_id() in found.located.tail)
-    else:
-        shares, attention = cost
-        per_copy = attention + sum(macs(op) * shares.get(op.get_instance_id(), 0.0) for op in ops)
-    return 1.0 + t.height * t.width * per_copy / total if total else float("nan")
 
 
 def ir_growth(plain: ov.Model, patched: ov.Model) -> int:
@@ -152,8 +88,9 @@ def measure(
     loaded = read_model(source)
     ours = PatchInfo.read(loaded)
     given_patched = ours is not None  # another tool's saliency_map: patch() below says what to do
-    target = ours.target if given_patched else patch_options.get("target")
-    head = {} if given_patched else {k: patch_options.get(k) for k in ("scores_output", "target_layout")}
+    options = PatchOptions.of(**patch_options)
+    # The floor reads the plain model as the patch did: its target, its scores output.
+    where = replace(options, target=ours.target) if given_patched else options
     results = []
     for index, batch in enumerate(batches):
         if given_patched:
@@ -163,14 +100,11 @@ def measure(
             plain = strip_saliency(read_model(patched))
         else:
             plain = read_model(loaded)
-            if patch_options.get("input_shape"):
-                set_input_shape(plain, patch_options["input_shape"])
+            if options.input_shape:
+                set_input_shape(plain, options.input_shape)
             set_batch(plain, batch)
-            patched = patch(loaded, batch=batch, **patch_options)
-        tokens = locate_sized_tokens(plain, target, head.get("scores_output"))
-        if tokens is None:
-            located = locate(plain, target, head.get("scores_output"), head.get("target_layout"))
-            plan = tails.plan(plain, located)
+            patched = patch(loaded, replace(options, batch=batch))
+        found = locate_family(plain, where)
         compiled = (compile_for(plain, device, config), compile_for(patched, device, config))
         image = random_input(plain)
         for c in compiled:  # first runs allocate memory and pick kernels
@@ -197,9 +131,7 @@ def measure(
                 ratio=patched_ms / plain_ms,
                 plain_images_per_s=batch * 1e3 / plain_ms,
                 patched_images_per_s=batch * 1e3 / patched_ms,
-                floor=token_floor_ratio(plain, tokens, info)
-                if tokens
-                else floor_ratio(plain, located, plan, picked=info.top_k if info.picked else None),
+                floor=found.family.floor(plain, found, info),
                 path=info.path,
                 runs=len(times[0]),
             )
@@ -220,7 +152,7 @@ def baselines(
     rise_masks: int = 4000,
 ) -> dict[str, dict]:
     """Wall time per image of Score-CAM and RISE on the plain model, and how many times ours that is."""
-    from ..inference.preprocess import input_layout
+    from ..analysis.inputs import input_layout
     from .baselines import BlackBox, rise, score_cam
 
     plain = read_model(source)

@@ -26,7 +26,7 @@ from ..inference.explainer import Explainer
 from ..inference.preprocess import Preprocess, recipe_for
 from ..model.formats import read_model
 from ..patching import is_patched
-from ..vocabulary import Layout
+from ..vocabulary import Layout, Recipe
 from . import baselines, metrics
 from .baselines import BlackBox
 
@@ -184,7 +184,7 @@ def _methods_option(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-FROM_BOXES = "boxes"  # --class value: explain the class named by each photo's boxes
+FROM_BOXES = "boxes"  # `class_choice` value: explain the class named by each photo's boxes
 
 
 @dataclass(frozen=True)
@@ -235,7 +235,7 @@ class Evaluator:
         self.fixed = self.resolve.class_id(s.class_choice) if s.class_choice not in (None, FROM_BOXES) else None
 
     def check_boxes(self, paths: list[Path]) -> None:
-        """With --class boxes, every photo names a class the model knows."""
+        """With `class_choice` boxes, every photo names a class the model knows."""
         if self.settings.class_choice == FROM_BOXES:
             for path in paths:
                 self.resolve.class_id(_boxes_of(self.settings.boxes, path)[0]["label"])
@@ -290,18 +290,17 @@ def eval_settings(
     batch_size: int = 32,
     config: dict | None = None,
     labels: list[str] | None = None,
-    overrides: dict | None = None,
-    raw_pixels: bool = False,
+    recipe: Recipe | None = None,
 ) -> EvalSettings:
     """The options of an eval run, checked: methods, boxes, the model (plain, with a recipe)."""
     names = _methods_option(methods)
     box_data = read_boxes(boxes)
     if class_choice == FROM_BOXES and not box_data:
-        raise ReciproCamError("--class boxes needs --boxes")
+        raise ReciproCamError("`class_choice` boxes needs `boxes`")
     loaded = read_model(model)
     if is_patched(loaded):
         raise ReciproCamError("eval takes the plain model: it patches it itself, once per score")
-    recipe = recipe_for(loaded, raw_pixels, **(overrides or {}))
+    recipe = recipe_for(loaded, recipe)
     if recipe.embedded:
         raise ReciproCamError("eval needs a model without embedded preprocessing")
     return EvalSettings(
@@ -328,7 +327,7 @@ def check_photos(settings: EvalSettings, paths: list[Path], read: bool = True) -
         if read:
             imaging.read_image(path)
         if settings.class_choice == FROM_BOXES and not _boxes_of(settings.boxes, path):
-            raise ReciproCamError(f"--class boxes: {path.name} has no boxes")
+            raise ReciproCamError(f"`class_choice` boxes: {path.name} has no boxes")
 
 
 def evaluate_paths(

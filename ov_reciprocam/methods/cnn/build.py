@@ -57,7 +57,7 @@ def tail_scores(
         if flatten := tails.flatten_of_dynamic_size(model, located):
             raise ReciproCamError(
                 f"the tail flattens the target '{t.name}', whose size follows the input's, at '{flatten}': its linear "
-                "layer fits one input size; pass --input-shape, e.g. 1,3,224,224"
+                "layer fits one input size; pass `input_shape`, e.g. 1,3,224,224"
             )
     clone = TailClone(model, located)
     if plan.kind is tails.TailKind.POOLED:

@@ -15,10 +15,10 @@ import numpy as np
 import openvino as ov
 
 from ...analysis.dataflow import SPATIAL_OPS, DataGraph, chain_path, key_of, node_name
-from ...analysis.head import find_scores, kind_of, shape_text
+from ...analysis.head import shape_text
 from ...errors import ReciproCamError
 from ...vocabulary import Layout
-from ..base import FeatureMap, Located, named_target_output, require_single_input
+from ..base import FeatureMap, Head, Located, named_target_output
 
 # Ops whose output is NCHW and whose data input 0 is NCHW, by OpenVINO's own op definitions.
 _NCHW_OPS = SPATIAL_OPS | {"BatchNormInference"}
@@ -36,12 +36,8 @@ def locate(
     output: the name of the model output that holds the class scores, when structure leaves a choice.
     target_layout: NCHW or NHWC for the target, when no op around it says which.
     """
-    require_single_input(model)
-    graph = DataGraph(model)
-    output_index, scores, dequantize = find_scores(model, graph, output)
-    logits, kind = kind_of(scores)
-    classes = int(scores.get_partial_shape()[1].get_length())
-    chain = graph.dominators(scores)
+    head = Head.read(model, output)
+    graph, chain = head.graph, head.chain
     candidates = tuple(
         fm
         for out in reversed(chain)
@@ -50,21 +46,10 @@ def locate(
         and fm.several_positions
     )
     if target is None:
-        chosen = _auto_target(candidates, classes, graph, scores)
+        chosen = _auto_target(candidates, head.classes, graph, head.scores)
     else:
         chosen = _named_target(model, target, chain, graph)
-    chosen = _with_layout(chosen, target_layout, graph)
-    return Located(
-        output_index=output_index,
-        scores=scores,
-        logits=logits,
-        kind=kind,
-        classes=classes,
-        target=chosen,
-        candidates=candidates,
-        tail=graph.between(chosen.output, scores),
-        dequantize=dequantize,
-    )
+    return head.located(_with_layout(chosen, target_layout, graph), candidates)
 
 
 def _static_dims(output: ov.Output) -> list[int] | None:
@@ -176,12 +161,12 @@ def _with_layout(fm: FeatureMap, layout: str | None, graph: DataGraph) -> Featur
     if layout is not None:
         given = _feature_map(fm.output, graph, layout, fm.path)
         if given is None:
-            raise ReciproCamError(f"as {layout}, the target '{fm.name}' has no static channel count (--target-layout)")
+            raise ReciproCamError(f"as {layout}, the target '{fm.name}' has no static channel count (`target_layout`)")
         return given
     if fm.layout is None:
         raise ReciproCamError(
             f"cannot tell whether the target '{fm.name}' {shape_text(fm.output)} is NCHW or NHWC: no convolution, "
-            "pooling, reduction or transpose around it says; pass --target-layout NCHW or NHWC"
+            "pooling, reduction or transpose around it says; pass `target_layout` NCHW or NHWC"
         )
     return fm
 

@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 
 import openvino as ov
 
-from ...analysis.dataflow import DataGraph, chain_path, node_name
-from ...analysis.head import find_scores, kind_of
+from ...analysis.dataflow import chain_path, node_name
 from ...errors import ReciproCamError
 from ...vocabulary import Layout
-from ..base import FeatureMap, Located, named_target_output
+from ..base import FeatureMap, Head, Located, named_target_output
 
 _ATTENTION = frozenset({"Softmax", "ScaledDotProductAttention"})
 _AFFINE = frozenset({"Multiply", "Add"})
@@ -135,11 +134,9 @@ def locate_tokens(model: ov.Model, target: str | None = None, output: str | None
     embedding = _patch_embedding(model)
     if embedding is None:
         return None
-    graph = DataGraph(model)
-    output_index, scores, dequantize = find_scores(model, graph, output)
-    logits, kind = kind_of(scores)
+    head = Head.read(model, output)
+    chain = head.chain
     blocks, grid = [], None
-    chain = graph.dominators(scores)
     for out in reversed(chain):
         shape = out.get_partial_shape()
         if shape.rank.is_static and shape.rank.get_length() == 3 and all(d.is_static for d in shape[1:]):
@@ -159,17 +156,8 @@ def locate_tokens(model: ov.Model, target: str | None = None, output: str | None
                 f"target '{target}' is not the input of a transformer block; pick one listed by `ov-reciprocam inspect`"
             )
     h, w = grid
-    located = Located(
-        output_index=output_index,
-        scores=scores,
-        logits=logits,
-        kind=kind,
-        classes=int(scores.get_partial_shape()[1].get_length()),
-        target=_token_map(block.tokens, h, w, chain),
-        candidates=tuple(_token_map(b.tokens, h, w, chain) for b in blocks),
-        tail=graph.between(block.tokens, scores),
-        dequantize=dequantize,
-    )
+    candidates = tuple(_token_map(b.tokens, h, w, chain) for b in blocks)
+    located = head.located(_token_map(block.tokens, h, w, chain), candidates)
     prefix = block.tokens.get_partial_shape()[1].get_length() - h * w
     input_size = embedding.input_size(grid) if embedding.grid is None else None
     return TokenLocated(located=located, prefix=prefix, block=block, blocks=tuple(blocks), input_size=input_size)
