@@ -5,7 +5,7 @@ model = orc.patch("model.onnx", recipe=orc.Recipe(mean=(127.5,), scale=(127.5,),
 orc.save(model, "model_xai.xml")                    # IR, with a `saliency_map` output [B, classes, H, W]
 explainer = orc.Explainer("model_xai.xml")
 results = explainer.explain(["photo.jpg"])          # predictions and maps, in memory
-run = explainer.explain_paths(["photos/"], "out")   # folders and globs, written as `explain` writes them
+run = orc.explain_paths(explainer, ["photos/"], "out")  # folders and globs, written as `explain` writes them
 """
 
 __version__ = "0.1.0"
@@ -19,6 +19,7 @@ from .methods.base import FeatureMap, Located
 from .methods.saliency import SALIENCY, SALIENCY_CLASSES
 from .model.formats import read_model
 from .model.formats import save_model as save
+from .output.explain_files import ExplainRun, explain_paths, save_explanation
 from .patching import is_patched, patch
 from .vocabulary import Kernel, Layout, PatchOptions, Recipe, Resize, Score, ScoreKind
 
@@ -27,6 +28,7 @@ __all__ = [
     "SALIENCY_CLASSES",
     "ClassMap",
     "Explainer",
+    "ExplainRun",
     "Explanation",
     "FeatureMap",
     "Kernel",
@@ -41,10 +43,12 @@ __all__ = [
     "Score",
     "ScoreKind",
     "__version__",
+    "explain_paths",
     "is_patched",
     "locate",
     "patch",
     "read_model",
     "save",
+    "save_explanation",
     "verify",
 ]

@@ -68,5 +68,5 @@ def test_static_batch_stays_static(light_models):
 
 
 def test_bad_batch_value(light_models):
-    with pytest.raises(orc.ReciproCamError, match="batch must be"):
+    with pytest.raises(orc.ReciproCamError, match="`batch` must be"):
         orc.patch(light_models["resnet50"], batch=0)

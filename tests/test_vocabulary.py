@@ -206,8 +206,14 @@ def test_explainer_explain_paths_is_what_the_cli_runs(gap, tmp_path):
     (folder / "broken.png").write_bytes(b"not a photo")
     explainer = orc.Explainer(model, preprocess=orc.Preprocess(32, 32), batch_size=2)
     done, skipped = [], []
-    run = explainer.explain_paths(
-        [folder], tmp_path / "out", top_k=1, progress=done.append, on_skip=skipped.append, about={"model": "gap"}
+    run = orc.explain_paths(
+        explainer,
+        [folder],
+        tmp_path / "out",
+        top_k=1,
+        progress=done.append,
+        on_skip=skipped.append,
+        about={"model": "gap"},
     )
     assert sum(done) == 3 and len(skipped) == 1 and "broken.png" in skipped[0]
     assert [r["maps"] for r in run.records] == ["a_maps.npy", "a-2_maps.npy"]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
 
 from ..inference.device import precision_config
-from ..inference.preprocess import recipe_for
 from .options import (
     batch_size_option,
     class_options,
@@ -25,18 +25,12 @@ from .options import (
 
 def _explainer(model, device, precision, labels, recipe, batch_size=None, **patch_options):
     from ..inference.explainer import Explainer
-    from ..model.formats import read_model
-    from ..model.labels import find_labels
-    from ..patching import is_patched, set_input_shape
 
-    loaded = read_model(model)
-    if patch_options.get("input_shape") and not is_patched(loaded):
-        set_input_shape(loaded, patch_options["input_shape"])  # the recipe reads its size off the input
     return Explainer(
-        loaded,
+        model,
         device,
-        preprocess=recipe_for(loaded, recipe),  # before compiling: a refusal costs nothing
-        labels=labels_from(labels) or find_labels(loaded, model),
+        preprocess=recipe,  # resolved against the patched model before compiling: a refusal costs nothing
+        labels=labels_from(labels),
         batch_size=batch_size,
         config=precision_config(precision),
         **patch_options,
@@ -102,11 +96,10 @@ def explain(
     With --ray, rows go to Parquet shards in OUTPUT/shards (read them with ov_reciprocam.shards),
     overlays only with --overlays, and a stopped run resumes where it stopped.
     """
-    from ..inference import imaging
     from ..output import files
+    from ..output.explain_files import explain_paths
 
     files.check_output_dir(output)
-    paths = imaging.collect_images(list(images))
     recipe, labels = recipe_from(options), options.pop("labels")
     explainer = _explainer(model, device, precision, labels, recipe, batch_size, **options)
     if explainer.batch_note:
@@ -120,7 +113,14 @@ def explain(
         "colormap": colormap,
         "about": {"model": str(model), "device": device},
     }
-    with click.progressbar(length=len(paths), label="explaining", file=sys.stderr) as bar:
+    bars, bar = ExitStack(), None
+
+    def start(count: int) -> None:
+        nonlocal bar
+        bar = bars.enter_context(click.progressbar(length=count, label="explaining", file=sys.stderr))
+
+    common |= {"on_start": start, "progress": lambda n: bar.update(n)}
+    with bars:
         if ray_address:
             from ..output.cluster import explain_paths_on_ray
             from ..output.explain_files import ExplainerSpec
@@ -131,22 +131,21 @@ def explain(
             run = explain_paths_on_ray(
                 explainer,
                 spec,
-                paths,
+                images,
                 output,
                 address=ray_address,
                 overlays=bool(overlays),
                 actors=actors,
                 cpus_per_actor=cpus_per_actor,
-                progress=bar.update,
                 **common,
             )
         else:
-            run = explainer.explain_paths(
-                paths,
+            run = explain_paths(
+                explainer,
+                images,
                 output,
                 overlays=overlays is not False,
                 full_maps=full_maps,
-                progress=bar.update,
                 on_skip=lambda why: click.echo(f"\nskipped: {why}", err=True),
                 **common,
             )
@@ -156,7 +155,8 @@ def explain(
         f"explained {len(run.records)} images in {run.seconds:.1f} s ({run.images_per_s:.1f} images/s) -> {output}/"
     )
     if run.failed:
-        raise click.ClickException(f"{len(run.failed)} of {len(paths)} images could not be read (see results.json)")
+        total = len(run.records) + len(run.failed)
+        raise click.ClickException(f"{len(run.failed)} of {total} images could not be read (see results.json)")
 
 
 @click.command(short_help="How close model B's maps are to model A's (INT8 vs FP32).")

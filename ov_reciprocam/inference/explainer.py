@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import openvino as ov
@@ -17,15 +14,13 @@ from ..methods.saliency import SALIENCY, SALIENCY_CLASSES
 from ..model.formats import read_model
 from ..model.labels import find_labels
 from ..model.rt_info import PatchInfo
-from ..output import files, pictures
+from ..output import pictures
 from ..patching import patch
+from ..vocabulary import Recipe
 from . import imaging, probe
 from .device import compile_for
 from .preprocess import Preprocess, recipe_for
 from .scores import probabilities
-
-if TYPE_CHECKING:
-    from ..output import explain_files
 
 DEFAULT_BATCH = 8
 
@@ -80,70 +75,20 @@ class Explanation:
         return None if self.classes[i].flat else imaging.peak(self.upsampled[i])
 
     def overlay(
-        self, which: int | str, alpha: float = 0.5, colormap: str = "jet", max_side: int | None = None
+        self, which: int | str, alpha: float = 0.5, colormap: str = "jet", height: int | None = None
     ) -> np.ndarray:
         """The heatmap of class `which` on the photo, captioned with its label and probability.
 
-        max_side: draw on a copy shrunk to fit this many pixels (thumbnails), not on the full photo.
+        height: draw on a copy scaled to this many pixels high (a contact sheet's row), not on the full photo.
         """
         i = self._index(which)
         image, saliency = self.image, self.upsampled[i]
-        if max_side:
-            image, saliency = pictures.shrink_to(image, max_side), pictures.shrink_to(saliency, max_side)
+        if height:
+            image, saliency = pictures.to_height(image, height), pictures.to_height(saliency, height)
         caption = f"{self.classes[i].label} {self.classes[i].score:.2f}"
         if self.classes[i].flat:  # nothing to show: the photo, and the caption says why
             caption, alpha = f"{caption} (flat map)", 0.0
         return pictures.overlay(image, saliency, caption, alpha, colormap)
-
-    def record(self, stem: str, overlays: bool = True) -> dict:
-        """The JSON-ready summary of this photo; `stem` names its overlays (None when not written)."""
-        explained = []
-        for rank, c in enumerate(self.classes):
-            peak = self.peak(c.class_id)
-            explained.append(
-                {
-                    "class_id": c.class_id,
-                    "label": c.label,
-                    "score": c.score,
-                    "overlay": f"{stem}_{rank + 1}_{_safe(c.label)}.png" if overlays else None,
-                    "peak": list(peak) if peak else None,
-                    "flat": c.flat,
-                }
-            )
-        return {
-            "image": self.source,
-            "size": [int(self.image.shape[1]), int(self.image.shape[0])],
-            "predictions": [{"class_id": p.class_id, "label": p.label, "score": p.score} for p in self.predictions],
-            "explained": explained,
-        }
-
-    def save(
-        self,
-        out_dir: str | os.PathLike,
-        stem: str,
-        alpha: float = 0.5,
-        colormap: str = "jet",
-        *,
-        overlays: bool = True,
-        maps: bool = True,
-        full_maps: bool = False,
-    ) -> dict:
-        """Write overlays and .npy maps (each optional); return the JSON-ready record of this photo.
-
-        full_maps: also write the maps at photo resolution (float16; large for large photos).
-        """
-        out_dir = Path(out_dir)
-        record = self.record(stem, overlays)
-        if overlays:
-            for entry in record["explained"]:
-                files.write_png(out_dir / entry["overlay"], self.overlay(entry["class_id"], alpha, colormap))
-        if maps:
-            record |= {"maps": files.write_npy(out_dir / f"{stem}_maps.npy", self.maps).name, "maps_full": None}
-        if full_maps:
-            # float16 halves the size of photo-resolution stacks; maps live in [0, 1], so 3 digits suffice.
-            full = files.write_npy(out_dir / f"{stem}_maps_full.npy", self.upsampled.astype(np.float16))
-            record["maps_full"] = full.name
-        return record
 
     @property
     def maps(self) -> np.ndarray:
@@ -151,16 +96,12 @@ class Explanation:
         return np.stack([c.saliency for c in self.classes])
 
 
-def _safe(label: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label)[:60]
-
-
 class Explainer:
     """A compiled, patched model that turns photos into predictions and saliency maps.
 
     model: a plain model (patched here, in memory) or one patched before, as ov.Model or path.
-    preprocess: the recipe; by default read from the model's rt_info (model_info) and input shape;
-        a model without one needs it given (Preprocess(width, height) for raw 0-255 BGR pixels).
+    preprocess: a Preprocess, or a Recipe (what differs from rt_info: mean, scale, rgb, raw_pixels, ...);
+        by default the model's rt_info (model_info) and input shape; a model without one needs it given.
     labels: class names; by default from rt_info model_info/labels, or labels.txt beside the model.
     config: OpenVINO compile properties, e.g. {"INFERENCE_PRECISION_HINT": "f32"}.
     batch_size: photos per inference on a dynamic-batch model (a static batch decides it).
@@ -172,7 +113,7 @@ class Explainer:
         model: ov.Model | str | os.PathLike,
         device: str = "CPU",
         *,
-        preprocess: Preprocess | None = None,
+        preprocess: Preprocess | Recipe | None = None,
         labels: Sequence[str] | None = None,
         batch_size: int | None = None,
         config: dict | None = None,
@@ -187,7 +128,10 @@ class Explainer:
             info = PatchInfo.read(loaded)
         self.model = loaded
         self.info = info
-        self.preprocess = preprocess or recipe_for(loaded)  # refuses to guess one the model does not carry
+        # A Recipe is resolved against the patched model (its input size settled); none given, rt_info's, and a
+        # model without one is refused rather than fed guessed pixels.
+        given = preprocess if isinstance(preprocess, Preprocess) else None
+        self.preprocess = given or recipe_for(loaded, preprocess)
         self.labels = list(labels or find_labels(loaded, model) or [])
         self.output_index = info.output_index
         self.classes = info.classes
@@ -289,14 +233,3 @@ class Explainer:
                 shown = imaging.as_channels(photo, 3)  # overlays are drawn on BGR
                 results.append(Explanation(names[start + i], shown, probs[i], top, explained, self.preprocess))
         return results
-
-    def explain_paths(
-        self, images: Sequence[str | os.PathLike], output: str | os.PathLike, **options
-    ) -> explain_files.ExplainRun:
-        """Explain files, folders and globs and write overlays, maps, contact_sheet.png and results.json.
-
-        Options and the returned ExplainRun: see `explain_files.explain_paths`.
-        """
-        from ..output.explain_files import explain_paths
-
-        return explain_paths(self, images, output, **options)

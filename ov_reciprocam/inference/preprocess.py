@@ -297,7 +297,7 @@ def recipe_for(model: ov.Model, given: Recipe | None = None, *, strict: bool = T
     elif strict and all(v is None for v in values) and not Preprocess.has_recipe(model):
         raise ReciproCamError(
             "the model has no preprocessing recipe (rt_info model_info): give `mean`/`scale`/`rgb`, "
-            "or `raw_pixels` if it really takes 0-255 BGR pixels"
+            "or `raw_pixels` if it really takes 0-255 BGR pixels (in Python: preprocess=Preprocess(...) or Recipe(...))"
         )
     recipe = Preprocess.from_model(model, **overrides)
     recipe.check_range()

@@ -25,6 +25,7 @@ from ..quality import eval_report
 from ..quality.evaluate import EvalSettings, Evaluator, check_photos, summarize
 from . import files, shards
 from .explain_files import (
+    SHEET_ROWS,
     ExplainerSpec,
     ExplainRun,
     Outputs,
@@ -32,6 +33,7 @@ from .explain_files import (
     explain_batch,
     header,
     name_photos,
+    redrawn,
     write_summary,
 )
 
@@ -170,6 +172,7 @@ def explain_paths_on_ray(
     colormap: str = "jet",
     actors: int | None = None,
     cpus_per_actor: int = 1,
+    on_start: Callable[[int], None] | None = None,
     progress: Callable[[int], None] | None = None,
     about: dict | None = None,
 ) -> ExplainRun:
@@ -179,6 +182,8 @@ def explain_paths_on_ray(
     """
     output = files.check_output_dir(output)
     paths = imaging.collect_images([os.fspath(i) for i in images])
+    if on_start:
+        on_start(len(paths))
     for name in classes or ():  # an unknown class fails before any photo is read
         explainer.class_id(name)
     out = Outputs(
@@ -197,6 +202,9 @@ def explain_paths_on_ray(
         progress=progress,
     )
     seconds = time.perf_counter() - start
+    if overlays:  # shards keep maps, not pictures: the sheet's rows are drawn here from the photos
+        explained = [i for i, r in enumerate(rows) if r.record is not None][:SHEET_ROWS]
+        rows = [redrawn(r, explainer.preprocess, out) if i in explained else r for i, r in enumerate(rows)]
     run = write_summary(out, rows, header(explainer, about))
     run.seconds = seconds
     return run

@@ -12,17 +12,17 @@ path, the stem naming its files, its JSON-ready record and maps, or the reason i
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ..errors import ReciproCamError
 from ..inference import imaging
-from ..inference.explainer import Explainer
+from ..inference.explainer import ClassMap, Explainer, Explanation
 from ..inference.preprocess import Preprocess
 from . import files, pictures
 
@@ -37,6 +37,72 @@ class Row:
     record: dict | None = None
     maps: np.ndarray | None = field(default=None, repr=False)  # [k, h, w] float32
     error: str | None = None
+    tiles: tuple[np.ndarray, ...] = field(default=(), repr=False)  # contact-sheet overlays, drawn in memory
+
+
+def record_of(explanation: Explanation, stem: str, overlays: bool = True) -> dict:
+    """The JSON-ready summary of one photo, as results.json lists it; `stem` names its overlays (None when not
+    written)."""
+    explained = []
+    for rank, c in enumerate(explanation.classes):
+        peak = explanation.peak(c.class_id)
+        explained.append(
+            {
+                "class_id": c.class_id,
+                "label": c.label,
+                "score": c.score,
+                "overlay": f"{stem}_{rank + 1}_{_safe(c.label)}.png" if overlays else None,
+                "peak": list(peak) if peak else None,
+                "flat": c.flat,
+            }
+        )
+    image = explanation.image
+    return {
+        "image": explanation.source,
+        "size": [int(image.shape[1]), int(image.shape[0])],
+        "predictions": [{"class_id": p.class_id, "label": p.label, "score": p.score} for p in explanation.predictions],
+        "explained": explained,
+    }
+
+
+def save_explanation(
+    explanation: Explanation,
+    out_dir: str | os.PathLike,
+    stem: str,
+    alpha: float = 0.5,
+    colormap: str = "jet",
+    *,
+    overlays: bool = True,
+    maps: bool = True,
+    full_maps: bool = False,
+) -> dict:
+    """Write one photo's overlays and .npy maps (each optional); return its JSON-ready record.
+
+    full_maps: also write the maps at photo resolution (float16; large for large photos).
+    """
+    out_dir = Path(out_dir)
+    record = record_of(explanation, stem, overlays)
+    if overlays:
+        for entry in record["explained"]:
+            files.write_png(out_dir / entry["overlay"], explanation.overlay(entry["class_id"], alpha, colormap))
+    if maps:
+        record |= {"maps": files.write_npy(out_dir / f"{stem}_maps.npy", explanation.maps).name, "maps_full": None}
+    if full_maps:
+        # float16 halves the size of photo-resolution stacks; maps live in [0, 1], so 3 digits suffice.
+        full = files.write_npy(out_dir / f"{stem}_maps_full.npy", explanation.upsampled.astype(np.float16))
+        record["maps_full"] = full.name
+    return record
+
+
+def sheet_tiles(explanation: Explanation, out: Outputs) -> tuple[np.ndarray, ...]:
+    """The photo's row of the contact sheet: each explained class's overlay, drawn at the row height."""
+    return tuple(
+        explanation.overlay(c.class_id, out.alpha, out.colormap, height=THUMBNAIL) for c in explanation.classes
+    )
+
+
+def _safe(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label)[:60]
 
 
 @dataclass(frozen=True)
@@ -112,8 +178,13 @@ def name_photos(paths: Sequence[str | os.PathLike]) -> list[tuple[str, str]]:
     return [(str(p), files.unique_stem(Path(p).stem, taken)) for p in paths]
 
 
-def explain_batch(explainer: Explainer, photos: Sequence[tuple[str, str]], out: Outputs) -> list[Row]:
-    """Rows for one batch of (path, stem), in that order; a photo that cannot be read becomes an error row."""
+def explain_batch(
+    explainer: Explainer, photos: Sequence[tuple[str, str]], out: Outputs, tiles: bool = False
+) -> list[Row]:
+    """Rows for one batch of (path, stem), in that order; a photo that cannot be read becomes an error row.
+
+    tiles: also draw each photo's contact-sheet row (in memory: the sheet never reads a PNG back).
+    """
     pictures, readable, failed = [], [], {}
     for path, stem in photos:
         try:
@@ -125,7 +196,8 @@ def explain_batch(explainer: Explainer, photos: Sequence[tuple[str, str]], out: 
     results = explainer.explain(pictures, out.top_k, list(out.classes) or None, sources, out.threshold)
     done = {}
     for (path, stem), result in zip(readable, results, strict=True):
-        record = result.save(
+        record = save_explanation(
+            result,
             out.directory,
             stem,
             out.alpha,
@@ -134,7 +206,8 @@ def explain_batch(explainer: Explainer, photos: Sequence[tuple[str, str]], out: 
             maps=out.npy_maps,
             full_maps=out.full_maps,
         )
-        done[path] = Row(path, stem, record, result.maps.astype(np.float32))
+        drawn = sheet_tiles(result, out) if tiles and out.overlays else ()
+        done[path] = Row(path, stem, record, result.maps.astype(np.float32), tiles=drawn)
     return [done.get(path) or failed[path] for path, _ in photos]
 
 
@@ -143,8 +216,8 @@ def write_summary(out: Outputs, rows: Sequence[Row], header: dict) -> ExplainRun
     run = ExplainRun(Path(out.directory))
     run.records = [r.record for r in rows if r.record is not None]
     run.failed = [{"image": r.image, "error": r.error} for r in rows if r.error is not None]
-    if out.overlays and run.records:
-        sheet = [[_thumbnail(run.output / e["overlay"]) for e in r["explained"]] for r in run.records[:SHEET_ROWS]]
+    sheet = [list(r.tiles) for r in rows if r.record is not None and r.tiles][:SHEET_ROWS]
+    if out.overlays and sheet:
         files.write_png(run.output / "contact_sheet.png", pictures.contact_sheet(sheet))
     files.write_json(run.output / "results.json", header | {"images": run.records, "failed": run.failed})
     return run
@@ -167,17 +240,21 @@ def explain_paths(
     colormap: str = "jet",
     overlays: bool = True,
     full_maps: bool = False,
+    on_start: Callable[[int], None] | None = None,
     progress: Callable[[int], None] | None = None,
     on_skip: Callable[[str], None] | None = None,
     about: dict | None = None,
 ) -> ExplainRun:
     """Explain every photo in `images` (files, folders, globs) and write the results into `output`.
 
-    progress: called with the number of photos just handled; on_skip: with the reason a photo was skipped.
+    on_start: called with the number of photos found; progress: with the number just handled; on_skip: with
+    the reason a photo was skipped.
     about: extra entries for results.json (say, the model path).
     """
     output = files.check_output_dir(output)
     paths = imaging.collect_images([os.fspath(i) for i in images])
+    if on_start:
+        on_start(len(paths))
     for name in classes or ():  # an unknown class fails before any photo is read
         explainer.class_id(name)
     out = Outputs(
@@ -193,7 +270,7 @@ def explain_paths(
     photos, rows = name_photos(paths), []
     start = time.perf_counter()
     for i in range(0, len(photos), explainer.batch_size):
-        batch = explain_batch(explainer, photos[i : i + explainer.batch_size], out)
+        batch = explain_batch(explainer, photos[i : i + explainer.batch_size], out, tiles=len(rows) < SHEET_ROWS)
         for row in batch:
             if row.error and on_skip:
                 on_skip(row.error)
@@ -206,8 +283,18 @@ def explain_paths(
     return run
 
 
-def _thumbnail(png: Path) -> np.ndarray:
-    picture = cv2.imread(str(png))
-    if picture is None:
-        raise ReciproCamError(f"cannot read back the overlay {png}")
-    return pictures.to_height(picture, THUMBNAIL)
+def redrawn(row: Row, preprocess: Preprocess, out: Outputs) -> Row:
+    """A row that came back from a shard (which keeps maps, not pictures), with its contact-sheet row drawn
+    from the photo and its maps."""
+    photo = pictures_of(row.image, preprocess)
+    classes = [
+        ClassMap(e["class_id"], e["label"], e["score"], saliency, e["flat"])
+        for e, saliency in zip(row.record["explained"], row.maps, strict=True)
+    ]
+    explanation = Explanation(row.image, photo, np.zeros(0), [], classes, preprocess)
+    return replace(row, tiles=sheet_tiles(explanation, out))
+
+
+def pictures_of(path: str, preprocess: Preprocess) -> np.ndarray:
+    """The photo as overlays are drawn on it: read as the model reads it, then BGR."""
+    return imaging.as_channels(imaging.read_image(path, preprocess.channels), 3)
