@@ -50,9 +50,9 @@ def test_the_class_scores_are_found_by_structure_not_order(build, index):
 
 
 def test_inspect_lists_every_output_with_its_role():
-    roles = {r.name: r.role for r in output_roles(orc.read_model(heads.extra_outputs()))}
+    roles = {r.name: r.text for r in output_roles(orc.read_model(heads.extra_outputs()))}
     assert roles == {"top_score": "skipped: rank < 2", "scores": "class scores", "best": "skipped: rank < 2"}
-    roles = {r.name: r.role for r in output_roles(orc.read_model(heads.no_batch_axis()))}
+    roles = {r.name: r.text for r in output_roles(orc.read_model(heads.no_batch_axis()))}
     assert roles["cells"] == "skipped: axis 0 is not the input's batch"
 
 

@@ -9,12 +9,14 @@ kind (logits, probabilities, log-probabilities, sigmoids) comes from the ops tha
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from enum import Enum
 
 import openvino as ov
 
 from ..errors import ReciproCamError
 from ..vocabulary import ScoreKind
 from .dataflow import DataGraph, key_of, node_name
+from .ops import is_constant
 from .quantization import RELABEL_OPS as _RELABEL_OPS
 from .quantization import Affine, scores_behind
 
@@ -24,6 +26,14 @@ _SELECT_OPS = frozenset({"Slice", "StridedSlice", "Gather", "Multiply", "Divide"
 _POOL_OPS = frozenset({"ReduceMean", "AvgPool", "AdaptiveAvgPool", "ReduceMax", "MaxPool", "AdaptiveMaxPool"})
 
 
+class Role(Enum):
+    """What `find_scores` takes a model output for."""
+
+    CLASS_SCORES = "class scores"
+    CANDIDATE = "candidate"  # could hold them, but structure singles out another or none
+    SKIPPED = "skipped"  # cannot hold them (`OutputRole.why`)
+
+
 @dataclass(frozen=True)
 class OutputRole:
     """What `find_scores` took one model output for."""
@@ -31,7 +41,13 @@ class OutputRole:
     index: int
     name: str
     shape: str
-    role: str  # "class scores", "candidate", or why it was skipped
+    role: Role
+    why: str | None = None  # why it was skipped
+
+    @property
+    def text(self) -> str:
+        """As `inspect` prints it: the role, and for a skipped output why."""
+        return f"{self.role.value}: {self.why}" if self.why else self.role.value
 
 
 def output_name(model: ov.Model, index: int) -> str:
@@ -49,14 +65,16 @@ def output_roles(model: ov.Model, graph: DataGraph | None = None) -> list[Output
     for i, result in enumerate(model.get_results()):
         source = result.input_value(0)
         why = _not_class_scores(source, batch, graph)
-        roles.append(OutputRole(i, output_name(model, i), shape_text(source), why or "candidate"))
-    candidates = [r for r in roles if r.role == "candidate"]
+        roles.append(
+            OutputRole(i, output_name(model, i), shape_text(source), Role.SKIPPED if why else Role.CANDIDATE, why)
+        )
+    candidates = [r for r in roles if r.role is Role.CANDIDATE]
     sources = {r.index: scores_behind(model.get_results()[r.index].input_value(0))[0] for r in candidates}
     # The strongest evidence first: an activation that makes scores, then a classifier-shaped layer.
     activated = [r for r in candidates if kind_of(sources[r.index])[1] is not ScoreKind.LOGITS]
     linear = [r for r in candidates if _is_linear_head(sources[r.index])]
     chosen = next((group for group in (activated, linear, candidates) if len(group) == 1), [])
-    return [replace(r, role="class scores") if r in chosen else r for r in roles]
+    return [replace(r, role=Role.CLASS_SCORES) if r in chosen else r for r in roles]
 
 
 def shape_text(output: ov.Output) -> str:
@@ -67,16 +85,16 @@ def _not_class_scores(source: ov.Output, batch: ov.Dimension, graph: DataGraph) 
     """Why an output cannot hold class scores [N, classes] or [N, classes, 1, 1]; None if it can."""
     shape = source.get_partial_shape()
     if shape.rank.is_dynamic or shape.rank.get_length() < 2:
-        return "skipped: rank < 2"
+        return "rank < 2"
     rank = shape.rank.get_length()
     if rank not in (2, 4) or (rank == 4 and not all(d.is_static and d.get_length() == 1 for d in shape[2:])):
-        return "skipped: not [N, classes] or [N, classes, 1, 1]"
+        return "not [N, classes] or [N, classes, 1, 1]"
     if not shape[1].is_static or shape[1].get_length() < 2:
-        return "skipped: fewer than 2 classes"
+        return "fewer than 2 classes"
     if not shape[0].compatible(batch) or (batch.is_dynamic and shape[0].is_static and shape[0].get_length() != 1):
-        return "skipped: axis 0 is not the input's batch"
+        return "axis 0 is not the input's batch"
     if key_of(source) not in graph.order:
-        return "skipped: does not depend on the input"
+        return "does not depend on the input"
     return None
 
 
@@ -104,12 +122,12 @@ def find_scores(model: ov.Model, graph: DataGraph, name: str | None = None) -> t
         if not found:
             listed = ", ".join(r.name for r in roles)
             raise ReciproCamError(f"`scores_output` '{name}' is not an output of the model (it has {listed})")
-        if found[0].role not in ("candidate", "class scores"):
-            raise ReciproCamError(f"`scores_output` '{name}' cannot hold class scores ({found[0].role})")
+        if found[0].role is Role.SKIPPED:
+            raise ReciproCamError(f"`scores_output` '{name}' cannot hold class scores ({found[0].why})")
         chosen = found[0]
     else:
-        picked = [r for r in roles if r.role == "class scores"]
-        candidates = [r for r in roles if r.role == "candidate"]
+        picked = [r for r in roles if r.role is Role.CLASS_SCORES]
+        candidates = [r for r in roles if r.role is Role.CANDIDATE]
         if not picked and candidates:
             listed = ", ".join(f"{r.name} {r.shape}" for r in candidates)
             raise ReciproCamError(
@@ -132,7 +150,7 @@ def _skip(out: ov.Output, kinds: frozenset) -> ov.Output:
 
 def _constant_operands(node: ov.Node) -> bool:
     """Every input but the first is a constant (slice bounds, gather indices, a scale)."""
-    return all(v.get_node().get_type_name() == "Constant" for v in node.input_values()[1:])
+    return all(is_constant(v) for v in node.input_values()[1:])
 
 
 def _before_max_shift(out: ov.Output) -> ov.Output:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import openvino as ov
 
+from .ops import constant_value
+
 # Ops that only relabel a tensor on its way to or from a port.
 RELABEL_OPS = frozenset({"Reshape", "Squeeze", "Unsqueeze", "Convert"})
 # Ops that move axes of an input before it is dequantized (TFLite's NHWC ports).
@@ -83,13 +85,10 @@ def fake_quantize_map(node: ov.Node, forward: bool = False) -> Affine | None:
         return None
     bounds = []
     for value in node.input_values()[1:]:
-        producer = value.get_node()
-        if producer.get_type_name() != "Constant":
+        data = constant_value(value)
+        if data is None or data.size != 1:
             return None
-        data = np.asarray(producer.get_data(), np.float64).reshape(-1)
-        if data.size != 1:
-            return None
-        bounds.append(float(data[0]))
+        bounds.append(float(data.reshape(-1)[0]))
     in_low, in_high, out_low, out_high = bounds
     if out_high == out_low or in_high == in_low:
         return None
@@ -160,10 +159,11 @@ def _constant_step(node: ov.Node, data: ov.Output) -> Affine | None:
         return None
     values = node.input_values()
     others = [v for v in values if v != data]
-    constant = _constant(others[0]) if len(others) == 1 else None
+    # A frontend converts an integer zero point to float in-graph.
+    constant = constant_value(others[0], through=("Convert",)) if len(others) == 1 else None
     if constant is None or constant.size != 1 or (kind in ("Subtract", "Divide") and values[0] != data):
         return None  # c - x and c / x are no quantize steps
-    c = float(constant[0])
+    c = float(constant.reshape(-1)[0])
     if kind == "Subtract":
         return Affine(1.0, c)
     if kind == "Add":
@@ -171,13 +171,3 @@ def _constant_step(node: ov.Node, data: ov.Output) -> Affine | None:
     if kind == "Multiply":
         return Affine(c, 0.0) if c else None
     return Affine(1.0 / c, 0.0) if c else None
-
-
-def _constant(value: ov.Output) -> np.ndarray | None:
-    """A constant's values, through the Convert a frontend puts on an integer zero point; None if not one."""
-    node = value.get_node()
-    if node.get_type_name() == "Convert":
-        node = node.input_value(0).get_node()
-    if node.get_type_name() != "Constant":
-        return None
-    return np.asarray(node.get_data(), np.float64).reshape(-1)

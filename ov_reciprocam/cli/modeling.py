@@ -124,7 +124,7 @@ def inspect(model: Path, scores_output, target_layout, input_shape) -> None:
         set_input_shape(loaded, input_shape)
     click.echo("outputs:")
     for role in output_roles(loaded):
-        click.echo(f"  {role.name}  {role.shape}  {role.role}")
+        click.echo(f"  {role.name}  {role.shape}  {role.text}")
     # A transformer's candidates are its blocks' inputs; a CNN's, its spatial maps.
     located = locate_family(loaded, PatchOptions.of(scores_output=scores_output, target_layout=target_layout)).located
     scores = loaded.outputs[located.output_index]

@@ -31,6 +31,7 @@ from .explain_files import (
     Outputs,
     Row,
     explain_batch,
+    found_photos,
     header,
     name_photos,
     redrawn,
@@ -180,12 +181,7 @@ def explain_paths_on_ray(
 
     explainer: built here from `spec`, to check the options before the cluster starts.
     """
-    output = files.check_output_dir(output)
-    paths = imaging.collect_images([os.fspath(i) for i in images])
-    if on_start:
-        on_start(len(paths))
-    for name in classes or ():  # an unknown class fails before any photo is read
-        explainer.class_id(name)
+    output, paths = found_photos(explainer, images, output, classes, on_start)
     out = Outputs(
         str(output), top_k, tuple(classes or ()), threshold, overlays, npy_maps=False, alpha=alpha, colormap=colormap
     )

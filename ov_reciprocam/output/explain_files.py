@@ -228,6 +228,23 @@ def header(explainer: Explainer, about: dict | None) -> dict:
     return (about or {}) | {"preprocess": explainer.preprocess.describe(), "labels": explainer.labels or None}
 
 
+def found_photos(
+    explainer: Explainer,
+    images: Sequence[str | os.PathLike],
+    output: str | os.PathLike,
+    classes: Sequence[int | str] | None,
+    on_start: Callable[[int], None] | None,
+) -> tuple[Path, list[Path]]:
+    """What every driver checks before the first photo: the output folder, the photos, the classes asked for."""
+    output = files.check_output_dir(output)
+    paths = imaging.collect_images([os.fspath(i) for i in images])
+    if on_start:
+        on_start(len(paths))
+    for name in classes or ():  # an unknown class fails before any photo is read
+        explainer.class_id(name)
+    return output, paths
+
+
 def explain_paths(
     explainer: Explainer,
     images: Sequence[str | os.PathLike],
@@ -251,12 +268,7 @@ def explain_paths(
     the reason a photo was skipped.
     about: extra entries for results.json (say, the model path).
     """
-    output = files.check_output_dir(output)
-    paths = imaging.collect_images([os.fspath(i) for i in images])
-    if on_start:
-        on_start(len(paths))
-    for name in classes or ():  # an unknown class fails before any photo is read
-        explainer.class_id(name)
+    output, paths = found_photos(explainer, images, output, classes, on_start)
     out = Outputs(
         str(output),
         top_k,

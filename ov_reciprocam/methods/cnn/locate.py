@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections import deque
 
-import numpy as np
 import openvino as ov
 
 from ...analysis.dataflow import SPATIAL_OPS, DataGraph, chain_path, key_of, node_name
 from ...analysis.head import shape_text
+from ...analysis.ops import REDUCE_OPS, constant_ints
 from ...errors import ReciproCamError
 from ...vocabulary import Layout
 from ..base import FeatureMap, Head, Located, named_target_output
@@ -25,7 +25,6 @@ _NCHW_OPS = SPATIAL_OPS | {"BatchNormInference"}
 # Ops that join or part maps along one axis, keeping the layout; ops that may move axes.
 _JOIN_OPS = frozenset({"Concat", "Split", "VariadicSplit"})
 _RELAYOUT_OPS = frozenset({"Transpose", "Reshape", "DepthToSpace", "SpaceToDepth", "ShuffleChannels"})
-_REDUCE_OPS = frozenset({"ReduceMean", "ReduceMax", "ReduceSum", "ReduceMin", "ReduceL2", "ReduceProd"})
 
 
 def locate(
@@ -81,13 +80,6 @@ def _feature_map(output: ov.Output, graph: DataGraph, layout: str | None = None,
     )
 
 
-def _constant_ints(value: ov.Output) -> list[int] | None:
-    node = value.get_node()
-    if node.get_type_name() != "Constant":
-        return None
-    return [int(x) for x in np.asarray(node.get_data()).reshape(-1)]
-
-
 def _layout_evidence(output: ov.Output, graph: DataGraph) -> str | None:
     """What the producer or a consumer of a 4-D tensor says about its layout, if anything."""
     producer = output.get_node()
@@ -95,7 +87,7 @@ def _layout_evidence(output: ov.Output, graph: DataGraph) -> str | None:
     if kind in _NCHW_OPS:
         return Layout.NCHW
     if kind == "Transpose":
-        perm = _constant_ints(producer.input_value(1))
+        perm = constant_ints(producer.input_value(1))
         if perm == [0, 2, 3, 1]:
             return Layout.NHWC
         if perm == [0, 3, 1, 2]:
@@ -106,13 +98,13 @@ def _layout_evidence(output: ov.Output, graph: DataGraph) -> str | None:
         if kind in _NCHW_OPS and consumer.get_index() == 0:
             return Layout.NCHW
         if kind == "Transpose" and consumer.get_index() == 0:
-            perm = _constant_ints(node.input_value(1))
+            perm = constant_ints(node.input_value(1))
             if perm == [0, 3, 1, 2]:
                 return Layout.NHWC
             if perm == [0, 2, 3, 1]:
                 return Layout.NCHW
-        if kind in _REDUCE_OPS and consumer.get_index() == 0:
-            axes = _constant_ints(node.input_value(1))
+        if kind in REDUCE_OPS and consumer.get_index() == 0:
+            axes = constant_ints(node.input_value(1))
             if axes is not None:
                 axes_set = {a % 4 for a in axes}
                 if axes_set == {2, 3}:

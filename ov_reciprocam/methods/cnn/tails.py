@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import openvino as ov
 
+from ...analysis.ops import WEIGHT_STEPS, is_constant
 from ...vocabulary import Layout, TailKind
 from ..base import Located
 
@@ -67,8 +68,8 @@ def final_linear(located: Located) -> FinalLinear | None:
         return None
     node, bias = located.logits.get_node(), None
     if node.get_type_name() == "Add":
-        constants = [v for v in node.input_values() if _constant_input(v)]
-        others = [v for v in node.input_values() if not _constant_input(v)]
+        constants = [v for v in node.input_values() if _weight(v)]
+        others = [v for v in node.input_values() if not _weight(v)]
         if len(constants) != 1 or len(others) != 1 or not constants[0].get_partial_shape().is_static:
             return None
         if int(np.prod(list(constants[0].get_partial_shape().get_shape()))) != located.classes:
@@ -78,7 +79,7 @@ def final_linear(located: Located) -> FinalLinear | None:
         return None
     x, w = node.get_input_partial_shape(0), node.get_input_partial_shape(1)
     attrs = node.get_attributes()
-    if attrs["transpose_a"] or not _constant_input(node.input_value(1)) or not w.is_static or w.rank.get_length() != 2:
+    if attrs["transpose_a"] or not _weight(node.input_value(1)) or not w.is_static or w.rank.get_length() != 2:
         return None
     if x.rank.is_dynamic or x.rank.get_length() != 2:
         return None
@@ -111,14 +112,6 @@ def plan(model: ov.Model, located: Located) -> TailPlan:
         chain.append(node)
         node = outs[0].get_node()
     return TailPlan(TailKind.GENERIC)
-
-
-def _constant_input(value: ov.Output) -> bool:
-    """A weight: Constant, possibly behind a decompression Convert or a Reshape of constants."""
-    node = value.get_node()
-    while node.get_type_name() in ("Convert", "Reshape", "Unsqueeze", "Squeeze"):
-        node = node.input_value(0).get_node()
-    return node.get_type_name() == "Constant"
 
 
 def _spatial_axes(layout: str) -> set[int]:
@@ -158,7 +151,7 @@ def _is_per_pixel(node: ov.Node, t) -> bool:
         attrs = node.get_attributes()
         kernel = node.get_input_partial_shape(1)
         return (
-            _constant_input(node.input_value(1))
+            _weight(node.input_value(1))
             and kernel.is_static
             and list(kernel.get_shape())[2:] == [1, 1]
             and list(attrs["strides"]) == [1, 1]
@@ -166,7 +159,7 @@ def _is_per_pixel(node: ov.Node, t) -> bool:
             and not any(attrs["pads_end"])
         )
     if kind in _BINARY:
-        constants = [v for v in node.input_values() if _constant_input(v)]
+        constants = [v for v in node.input_values() if _weight(v)]
         if len(constants) != 1:
             return False
         # A per-channel (or scalar) constant, never one that varies over H or W.
@@ -177,7 +170,7 @@ def _is_per_pixel(node: ov.Node, t) -> bool:
         dims = [1] * (4 - len(dims)) + dims
         return all(dims[a] == 1 for a in _spatial_axes(t.layout)) and dims[0] == 1
     if kind == "BatchNormInference":
-        return all(_constant_input(v) for v in node.input_values()[1:])
+        return all(_weight(v) for v in node.input_values()[1:])
     return False
 
 
@@ -200,7 +193,7 @@ def _is_linear(matmul: ov.Node, flatten: ov.Node, located: Located) -> bool:
     return (
         matmul.input_value(0).get_node().get_instance_id() == flatten.get_instance_id()
         and not attrs["transpose_a"]
-        and _constant_input(matmul.input_value(1))
+        and _weight(matmul.input_value(1))
         and matmul.get_input_partial_shape(1).is_static
         and matmul.get_input_partial_shape(1).rank.get_length() == 2
     )
@@ -219,3 +212,8 @@ def flatten_of_dynamic_size(model: ov.Model, located: Located) -> str | None:
             if result.rank.is_dynamic or result.rank.get_length() < 4:
                 return node.get_friendly_name()
     return None
+
+
+def _weight(value: ov.Output) -> bool:
+    """A weight: a Constant, maybe behind a decompression Convert or a Reshape of constants."""
+    return is_constant(value, WEIGHT_STEPS)

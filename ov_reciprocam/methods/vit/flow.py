@@ -17,6 +17,7 @@ import numpy as np
 import openvino as ov
 
 from ...analysis.dataflow import Key, key_of
+from ...analysis.ops import REDUCE_OPS, constant_value
 from .attention import input_free
 
 _ELEMENTWISE = frozenset(
@@ -26,7 +27,6 @@ _ELEMENTWISE = frozenset(
         "Round", "Sigmoid", "Sin", "SoftPlus", "Sqrt", "SquaredDifference", "Subtract", "Swish", "Tanh",
     }
 )  # fmt: skip
-_REDUCE = frozenset({"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL2", "ReduceProd"})
 # Ops whose result depends on shapes: tokens counted differently would change what they do.
 _SHAPE_BOUND = frozenset({"ShapeOf", "Broadcast", "Tile", "Range", "Pad"})
 
@@ -114,10 +114,10 @@ def _elementwise(node: ov.Node, inputs: list[Rows | None]) -> Rows:
 
 
 def _constant(node: ov.Node, index: int) -> np.ndarray:
-    source = node.input_value(index).get_node()
-    if source.get_type_name() != "Constant":
+    value = constant_value(node.input_value(index))
+    if value is None:
         raise _GiveUp
-    return np.asarray(source.get_data())
+    return value
 
 
 def _axes(node: ov.Node, index: int, rank: int) -> list[int]:
@@ -336,7 +336,7 @@ def _pick(tokens: tuple[int, ...], how: Callable[[np.ndarray], np.ndarray]) -> t
 _RULES: dict[str, Callable[[ov.Node, Rows, int], list[Rows]]] = {
     "MatMul": _matmul,
     "MVN": _normalize,
-    **dict.fromkeys(_REDUCE, _reduce),
+    **dict.fromkeys(REDUCE_OPS, _reduce),
     "Transpose": _transpose,
     "Squeeze": _squeeze,
     "Unsqueeze": _unsqueeze,
