@@ -27,7 +27,7 @@ from ov_reciprocam.quality.fidelity import compare, summary
 from ov_reciprocam.quality.quantize import augment, quantize
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "support"))
 from light import reweighted  # noqa: E402
 
 PHOTOS = sorted(p for p in (REPO / "samples" / "images").iterdir() if p.suffix in (".png", ".jpg"))

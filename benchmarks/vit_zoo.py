@@ -33,10 +33,10 @@ import ov_reciprocam as orc
 from ov_reciprocam.methods.vit.family import TOKENS as TOKEN_FAMILY
 from ov_reciprocam.model.reshape import set_input_shape
 from ov_reciprocam.model.rt_info import PatchInfo
-from ov_reciprocam.vocabulary import Layout
 from ov_reciprocam.quality import bench
+from ov_reciprocam.vocabulary import Layout
 
-sys.path.insert(0, str(zoo.REPO / "tests"))
+sys.path.insert(0, str(zoo.REPO / "tests" / "support"))
 from reference import CONFIG, compile_f32, recipro_cam  # noqa: E402
 from vit_reference import vit_recipro_cam  # noqa: E402
 

@@ -38,7 +38,7 @@ import ov_reciprocam as orc
 from ov_reciprocam.quality import bench
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "support"))
 from reference import CONFIG, compile_f32, recipro_cam  # noqa: E402
 
 DEFAULT_CACHE = Path("/work/zoo_cache")

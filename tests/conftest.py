@@ -5,14 +5,10 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+# Test helpers (builders, brute-force references, tolerances) are plain modules in tests/support.
+sys.path.insert(0, str(Path(__file__).parent / "support"))
 
 from light import reweighted  # noqa: E402
-
-REPO = Path(__file__).resolve().parent.parent
-SAMPLES = REPO / "samples"
-DOG_MODEL = SAMPLES / "models" / "dog_breeds_mobilenetv2" / "dog_breeds_mobilenetv2.xml"
-IMAGES = SAMPLES / "images"
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,9 @@ import openvino as ov
 import openvino.opset13 as ops
 
 from ...vocabulary import Kernel, TailKind
-from ..cnn.build import TailClone, i64
+from ..graph_ops import i64
 from ..scoring import CopyScores, ScoreSource
+from ..tail_clone import TailClone
 from .locate import TokenLocated
 from .rows import GAUSSIAN
 from .shortcut import closed_form_scores

@@ -29,8 +29,9 @@ import openvino.opset13 as ops
 from ...analysis.dataflow import Key, key_of
 from ...vocabulary import TailKind
 from ..base import Located
-from ..cnn.build import TailClone, i64
+from ..graph_ops import i64
 from ..scoring import CopyScores, ScoreSource
+from ..tail_clone import TailClone
 from .attention import Attention, attention_of, input_free
 from .flow import Rows, follow
 from .locate import TokenLocated

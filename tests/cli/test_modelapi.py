@@ -5,9 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from conftest import DOG_MODEL, IMAGES
 from model_api.adapters.utils import RESIZE_TYPES
 from model_api.models import Model
+from paths import DOG_MODEL, IMAGES
 
 import ov_reciprocam as orc
 from ov_reciprocam.cli import main

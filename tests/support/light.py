@@ -49,3 +49,17 @@ def reweighted(name: str, out_dir: Path, seed: int = 0) -> Path:
     path = out_dir / f"{name}.onnx"
     onnx.save(model, path)
     return path
+
+
+# Op type that produces the target, and its (C, H, W). pool5 for AlexNet/VGG/ZFNet, fire9 for SqueezeNet.
+EXPECTED = {
+    "bvlc_alexnet": ("MaxPool", (256, 6, 6)),
+    "densenet121": ("Relu", (1024, 7, 7)),
+    "inception_v1": ("Concat", (1024, 6, 6)),
+    "inception_v2": ("Concat", (1024, 7, 7)),
+    "resnet50": ("Relu", (2048, 7, 7)),
+    "shufflenet": ("Relu", (544, 7, 7)),
+    "squeezenet": ("Concat", (512, 13, 13)),
+    "vgg19": ("MaxPool", (512, 7, 7)),
+    "zfnet512": ("MaxPool", (512, 6, 6)),
+}

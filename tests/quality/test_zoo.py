@@ -21,7 +21,7 @@ pytest.importorskip("torchvision")
 pytest.importorskip("timm")
 pytest.importorskip("onnx")
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import vit_zoo  # noqa: E402
 import zoo  # noqa: E402
 

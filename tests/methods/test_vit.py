@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import openvino as ov
 import pytest
-import transformers
+import vits
 from reference import compile_f32
 from tolerance import assert_maps_match
 from vit_reference import vit_recipro_cam
@@ -31,8 +31,8 @@ VARIANTS = {
     "mean_sdpa": {"pool": "mean", "sdpa": True},
     "mean_position_bias": {"prefix": 0, "pool": "mean", "position_bias": True},
 }
-GRID = transformers.GRID
-SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "images"
+GRID = vits.GRID
+SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "images"
 
 
 def _images(n: int, seed: int = 0) -> np.ndarray:
@@ -41,7 +41,7 @@ def _images(n: int, seed: int = 0) -> np.ndarray:
 
 @pytest.mark.parametrize("name", VARIANTS)
 def test_target_is_last_block_input_not_patch_conv(name):
-    model = transformers.vit(**VARIANTS[name])
+    model = vits.vit(**VARIANTS[name])
     patched = orc.patch(model)
     assert patched.get_rt_info(["ov_reciprocam", "layout"]).astype(str) == Layout.TOKENS
     assert patched.get_rt_info(["ov_reciprocam", "feature_shape"]).astype(str) == f"16,{GRID},{GRID}"
@@ -52,10 +52,9 @@ def test_target_is_last_block_input_not_patch_conv(name):
 def test_heads_take_the_closed_form_unless_positions_bias_the_attention(name):
     pooling = "tokens_mean" if VARIANTS[name].get("pool") == "mean" else "tokens_prefix"
     expected = "tokens" if VARIANTS[name].get("position_bias") else pooling
-    assert orc.patch(transformers.vit(**VARIANTS[name])).get_rt_info(["ov_reciprocam", "path"]).astype(str) == expected
+    assert orc.patch(vits.vit(**VARIANTS[name])).get_rt_info(["ov_reciprocam", "path"]).astype(str) == expected
     assert (
-        orc.patch(transformers.vit(**VARIANTS[name]), fast=False).get_rt_info(["ov_reciprocam", "path"]).astype(str)
-        == "tokens"
+        orc.patch(vits.vit(**VARIANTS[name]), fast=False).get_rt_info(["ov_reciprocam", "path"]).astype(str) == "tokens"
     )
 
 
@@ -63,7 +62,7 @@ def test_heads_take_the_closed_form_unless_positions_bias_the_attention(name):
 @pytest.mark.parametrize("kernel", ["gaussian", "onehot"])
 @pytest.mark.parametrize("name", VARIANTS)
 def test_maps_equal_brute_force(name, kernel, fast):
-    model = transformers.vit(**VARIANTS[name])
+    model = vits.vit(**VARIANTS[name])
     image = _images(1)
     reference = vit_recipro_cam(model, image, GRID, GRID, kernel)
     maps = compile_f32(orc.patch(model, normalize=False, kernel=kernel, fast=fast))(image)[orc.SALIENCY][0]
@@ -72,7 +71,7 @@ def test_maps_equal_brute_force(name, kernel, fast):
 
 @pytest.mark.parametrize("name", ["cls", "distilled_sdpa", "mean_no_prefix", "cls_position_bias"])
 def test_batches_give_each_image_its_own_map(name):
-    compiled = compile_f32(orc.patch(transformers.vit(**VARIANTS[name])))
+    compiled = compile_f32(orc.patch(vits.vit(**VARIANTS[name])))
     images = _images(5, seed=3)
     alone = np.concatenate([compiled(images[i : i + 1])[orc.SALIENCY] for i in range(5)])
     for n in (2, 5):
@@ -82,14 +81,14 @@ def test_batches_give_each_image_its_own_map(name):
 
 @pytest.mark.parametrize("name", VARIANTS)
 def test_original_outputs_bit_identical(name):
-    model = transformers.vit(**VARIANTS[name])
+    model = vits.vit(**VARIANTS[name])
     plain, patched = compile_f32(model), compile_f32(orc.patch(model))
     images = _images(VARIANTS[name].get("batch", 2), seed=1)
     assert np.array_equal(plain(images)[0], patched(images)[0])
 
 
 def test_earlier_block_as_target_equals_brute_force():
-    model = transformers.vit(blocks=3)
+    model = vits.vit(blocks=3)
     first = locate_tokens(model).blocks[0].tokens
     image = _images(1, seed=4)
     reference = vit_recipro_cam(model, image, GRID, GRID, block=0)
@@ -102,14 +101,14 @@ def test_earlier_block_as_target_equals_brute_force():
 
 def test_bad_kernel_is_a_clear_error():
     with pytest.raises(orc.ReciproCamError, match="`kernel` must be one of gaussian, onehot"):
-        orc.patch(transformers.vit(), kernel="box")
+        orc.patch(vits.vit(), kernel="box")
 
 
 def test_cli_inspect_patch_and_explain(tmp_path):
     from test_cli import run
 
     source = tmp_path / "vit.xml"
-    ov.save_model(transformers.vit(blocks=3), source, compress_to_fp16=False)
+    ov.save_model(vits.vit(blocks=3), source, compress_to_fp16=False)
     listed = run("inspect", source)
     assert listed.returncode == 0, listed.stderr
     blocks = [line for line in listed.stdout.splitlines() if "tokens 16x4x4" in line]
@@ -125,7 +124,7 @@ def test_cli_inspect_patch_and_explain(tmp_path):
 
 
 def test_top_k_uint8_upsampled_maps_follow_the_full_maps():
-    model = transformers.vit(prefix=2, sdpa=True)
+    model = vits.vit(prefix=2, sdpa=True)
     images = _images(2, seed=5)
     full = compile_f32(orc.patch(model))(images)[orc.SALIENCY]
     result = compile_f32(orc.patch(model, top_k=3, uint8=True, upsample=True))(images)

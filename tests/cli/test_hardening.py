@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import openvino as ov
 import pytest
-from conftest import DOG_MODEL, IMAGES, REPO
+from paths import DOG_MODEL, IMAGES, REPO
 from reference import CONFIG
 from tolerance import assert_maps_match, assert_pictures_match
 

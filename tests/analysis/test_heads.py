@@ -11,7 +11,7 @@ import numpy as np
 import openvino as ov
 import pytest
 from commands import cli
-from conftest import IMAGES
+from paths import IMAGES
 from reference import compile_f32, recipro_cam
 from tolerance import assert_maps_match
 

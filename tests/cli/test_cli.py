@@ -6,7 +6,7 @@ import builders
 import openvino as ov
 import pytest
 from commands import cli as run
-from conftest import DOG_MODEL
+from paths import DOG_MODEL
 
 import ov_reciprocam as orc
 

@@ -11,7 +11,7 @@ import numpy as np
 import openvino as ov
 import pytest
 from commands import cli
-from conftest import DOG_MODEL, IMAGES
+from paths import DOG_MODEL, IMAGES
 from tolerance import assert_maps_match
 
 import ov_reciprocam as orc

@@ -15,7 +15,7 @@ import pytest
 import quantized
 from builders import backbone
 from commands import cli
-from conftest import SAMPLES
+from paths import SAMPLES
 from quantized import Port
 from reference import CONFIG, compile_f32, find_target, recipro_cam
 from tolerance import assert_maps_match, assert_maps_match_up_to_ties

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import DOG_MODEL, IMAGES
+from paths import DOG_MODEL, IMAGES
 from reference import compile_f32
 
 import ov_reciprocam as orc

@@ -5,10 +5,9 @@ from __future__ import annotations
 import builders
 import numpy as np
 import pytest
-from conftest import DOG_MODEL
-from light import NAMES
+from light import EXPECTED, NAMES
+from paths import DOG_MODEL
 from reference import compile_f32, recipro_cam
-from test_locate import EXPECTED
 from tolerance import assert_maps_match
 
 import ov_reciprocam as orc

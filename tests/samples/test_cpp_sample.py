@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 import openvino as ov
 import pytest
-import transformers
-from conftest import DOG_MODEL, IMAGES, REPO
+import vits
+from paths import DOG_MODEL, IMAGES, REPO
 from reference import CONFIG, compile_f32
 
 import ov_reciprocam as orc
@@ -106,7 +106,7 @@ def check_against(ranked: list[Ranked], probs: np.ndarray, maps: np.ndarray, lab
     ids=["logits-head f32-maps", "softmax-head u8-maps", "transformer"],
 )
 def test_tensor_input_matches_python(sample, tmp_path, softmax, uint8, vit):
-    model = transformers.vit() if vit else builders.gap_linear(softmax=softmax)
+    model = vits.vit() if vit else builders.gap_linear(softmax=softmax)
     xml = orc.save(orc.patch(model, uint8=uint8), tmp_path / "model_xai.xml")
     x = np.random.default_rng(7).normal(size=(1, 3, 32, 32)).astype(np.float32)
     x.tofile(tmp_path / "input.bin")

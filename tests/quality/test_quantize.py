@@ -6,9 +6,9 @@ import builders
 import numpy as np
 import openvino as ov
 import pytest
-import transformers
+import vits
 from commands import cli as run
-from conftest import DOG_MODEL, IMAGES
+from paths import DOG_MODEL, IMAGES
 from reference import CONFIG, compile_f32, find_target, recipro_cam
 from tolerance import assert_maps_match
 
@@ -145,12 +145,12 @@ def test_static_batch_and_flatten_head(calibration):
 
 def test_quantized_transformer_keeps_its_closed_form_in_floating_point(calibration):
     recipe = orc.Preprocess(32, 32, "NCHW")
-    patched = quantize(orc.patch(transformers.vit()), calibration[:3], recipe)
+    patched = quantize(orc.patch(vits.vit()), calibration[:3], recipe)
     assert patched.get_rt_info(["ov_reciprocam", "path"]).astype(str) == "tokens_prefix"
     assert not any(op.get_type_name() == "FakeQuantize" for op in saliency_subgraph(patched))
     assert _fake_quantize_count(patched) > 0
     maps = compile_f32(patched)(recipe(calibration[0])[None])[orc.SALIENCY]
-    assert maps.shape == (1, transformers.CLASSES, transformers.GRID, transformers.GRID) and np.ptp(maps[0]) > 0
+    assert maps.shape == (1, vits.CLASSES, vits.GRID, vits.GRID) and np.ptp(maps[0]) > 0
 
 
 def test_pearson_and_spearman():

@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import builders
 import pytest
-from conftest import DOG_MODEL
-from light import NAMES
+from light import EXPECTED, NAMES
+from paths import DOG_MODEL
 
 import ov_reciprocam as orc
 from ov_reciprocam.vocabulary import ScoreKind
-
-# Op type that produces the target, and its (C, H, W). pool5 for AlexNet/VGG/ZFNet, fire9 for SqueezeNet.
-EXPECTED = {
-    "bvlc_alexnet": ("MaxPool", (256, 6, 6)),
-    "densenet121": ("Relu", (1024, 7, 7)),
-    "inception_v1": ("Concat", (1024, 6, 6)),
-    "inception_v2": ("Concat", (1024, 7, 7)),
-    "resnet50": ("Relu", (2048, 7, 7)),
-    "shufflenet": ("Relu", (544, 7, 7)),
-    "squeezenet": ("Concat", (512, 13, 13)),
-    "vgg19": ("MaxPool", (512, 7, 7)),
-    "zfnet512": ("MaxPool", (512, 6, 6)),
-}
 
 
 def _producer(located: orc.Located) -> str:

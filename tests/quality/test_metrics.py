@@ -2,20 +2,18 @@
 
 The "model" here is a numpy function with a known response: the class probability is
 0.2 + 0.6 * (mean of channel 0 over the top-left 4x4 region R of an 8x8 image in [0, 1]).
-tests/test_eval.py runs the same cases through a real OpenVINO model.
+tests/quality/test_eval.py runs the same cases through a real OpenVINO model.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from known import BOX, FLAT
 
 from ov_reciprocam.quality import metrics
 
 WHITE = np.ones((8, 8, 3), np.float32)
-BOX = np.zeros((8, 8), np.float32)
-BOX[:4, :4] = 1.0  # a perfect map: exactly the region the model reads
-FLAT = np.full((8, 8), 0.5, np.float32)
 
 
 def known_response(images: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 from commands import cli
-from conftest import DOG_MODEL, IMAGES
+from paths import DOG_MODEL, IMAGES
 from tolerance import assert_maps_match
 
 pytest.importorskip("ray")

@@ -9,7 +9,7 @@ import zipfile
 from dataclasses import dataclass, field
 
 import pytest
-from conftest import SAMPLES
+from paths import SAMPLES
 
 from ov_reciprocam.errors import ReciproCamError
 from ov_reciprocam.model.tflite_metadata import ColorSpace, TfliteMetadata, read_tflite_metadata

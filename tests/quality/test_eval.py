@@ -13,8 +13,8 @@ import openvino.opset13 as ops
 import pytest
 from click.testing import CliRunner
 from commands import cli as run
-from conftest import DOG_MODEL, IMAGES
-from test_metrics import BOX, FLAT
+from known import BOX, FLAT
+from paths import DOG_MODEL, IMAGES
 
 import ov_reciprocam as orc
 from ov_reciprocam.cli import main

@@ -13,7 +13,7 @@ import numpy as np
 import openvino as ov
 import pytest
 from click.testing import CliRunner
-from conftest import DOG_MODEL, IMAGES
+from paths import DOG_MODEL, IMAGES
 
 from ov_reciprocam.cli import main
 from ov_reciprocam.model.labels import labels_of

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builders
 import numpy as np
 import pytest
-from conftest import DOG_MODEL
+from paths import DOG_MODEL
 from reference import compile_f32
 from tolerance import assert_maps_match
 
