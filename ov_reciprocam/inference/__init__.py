@@ -1,1 +1,1 @@
-""""""
+"""Running models on photos and returning data: recipes, compiled Explainers, the probe, reported scores."""

@@ -1,4 +1,4 @@
-"""What a classifier's scores are, what scores the masked copies, and scores -> probabilities to report."""
+"""A model's raw scores as the probabilities every report shows: dequantized, softmaxed or exponentiated by kind."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Images in and out: finding and reading photos, heatmaps, overlays, contact sheets."""
+"""Pictures out: heatmaps, captioned overlays, contact sheets."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Score saliency methods on photos with the metrics of ov_reciprocam.metrics (rendering: `eval_report`).
+"""Score saliency methods on photos with the metrics of `quality.metrics` (rendering: `eval_report`).
 
 Where things happen (docs/quality.md explains why):
 * perturbation metrics (Average Drop, Increase, Deletion/Insertion, Coherency) mask the photo as

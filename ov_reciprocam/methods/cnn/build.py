@@ -1,4 +1,4 @@
-"""Build the Recipro-CAM subgraph: scores of the masked copies, then maps.
+"""The CNN family's masked copies, scored by a clone of the tail (or an exact shortcut past it).
 
 For a feature map F of shape [B, K, H, W] Recipro-CAM scores B*H*W copies, copy (b, n) keeping
 F[b] only at spatial position n. The tail (the ops between target and logits) is cloned to score
