@@ -11,7 +11,7 @@ from ..analysis.dataflow import DataGraph, node_name, on_chain
 from ..analysis.head import find_scores, kind_of
 from ..analysis.quantization import Affine
 from ..errors import ReciproCamError
-from ..vocabulary import PatchOptions, ScoreKind
+from ..vocabulary import Layout, PatchOptions, ScoreKind
 
 if TYPE_CHECKING:
     from ..model.rt_info import PatchInfo
@@ -24,7 +24,7 @@ class FeatureMap:
 
     output: ov.Output = field(compare=False, repr=False)
     name: str
-    layout: str | None  # "NCHW" or "NHWC"; None while no op says (a target always has one)
+    layout: Layout | None  # None while no op says (a target always has one)
     channels: int
     height: int
     width: int

@@ -13,7 +13,7 @@ from enum import Enum
 import openvino as ov
 
 from ..analysis.quantization import Affine
-from ..vocabulary import Score, ScoreKind, TailKind
+from ..vocabulary import Layout, Score, ScoreKind, TailKind
 
 RT_KEY = "ov_reciprocam"
 MODEL_INFO = "model_info"
@@ -45,7 +45,7 @@ class PatchInfo:
 
     version: str
     target: str  # the feature map's tensor name, else its path (a name a later read finds again)
-    layout: str  # of the feature map: NCHW or NHWC
+    layout: Layout  # of the feature map: NCHW, NHWC, or a transformer's tokens
     feature_shape: tuple[int, int, int]  # channels, height, width
     classes: int
     output_index: int  # the model output that holds the class scores
@@ -99,7 +99,7 @@ class PatchInfo:
         return cls(
             version=text["version"],
             target=text["target"],
-            layout=text["layout"],
+            layout=Layout(text["layout"]),
             feature_shape=tuple(int(v) for v in text["feature_shape"].split(",")),
             classes=int(text["classes"]),
             output_index=int(text["output_index"]),

@@ -28,7 +28,7 @@ _RELAYOUT_OPS = frozenset({"Transpose", "Reshape", "DepthToSpace", "SpaceToDepth
 
 
 def locate(
-    model: ov.Model, target: str | None = None, output: str | None = None, target_layout: str | None = None
+    model: ov.Model, target: str | None = None, output: str | None = None, target_layout: Layout | None = None
 ) -> Located:
     """Find the class scores, their kind, the logits and the Recipro-CAM target of a single-input classifier.
 
@@ -59,12 +59,14 @@ def _static_dims(output: ov.Output) -> list[int] | None:
     return [d.get_length() if d.is_static else -1 for d in shape[1:]]
 
 
-def _feature_map(output: ov.Output, graph: DataGraph, layout: str | None = None, path: str = "") -> FeatureMap | None:
+def _feature_map(
+    output: ov.Output, graph: DataGraph, layout: Layout | None = None, path: str = ""
+) -> FeatureMap | None:
     """The tensor as a feature map; its layout from `layout`, else from the ops around it (None if none says)."""
     dims = _static_dims(output)
     if dims is None:
         return None
-    layout = layout or _layout(output, graph)
+    layout = Layout(layout) if layout else _layout(output, graph)
     c, h, w = dims if layout != Layout.NHWC else (dims[2], dims[0], dims[1])
     if c < 0 or (layout is None and -1 in dims):
         return None  # the channel count sizes the subgraph; with no layout, which dim it is is unknown
@@ -80,7 +82,7 @@ def _feature_map(output: ov.Output, graph: DataGraph, layout: str | None = None,
     )
 
 
-def _layout_evidence(output: ov.Output, graph: DataGraph) -> str | None:
+def _layout_evidence(output: ov.Output, graph: DataGraph) -> Layout | None:
     """What the producer or a consumer of a 4-D tensor says about its layout, if anything."""
     producer = output.get_node()
     kind = producer.get_type_name()
@@ -132,7 +134,7 @@ def _same_layout_neighbours(output: ov.Output, graph: DataGraph) -> list[ov.Outp
     return found
 
 
-def _layout(output: ov.Output, graph: DataGraph) -> str | None:
+def _layout(output: ov.Output, graph: DataGraph) -> Layout | None:
     """NCHW or NHWC, from the nearest op that fixes it (through ops that keep it); None if none does."""
     seen = {key_of(output)}
     queue = deque([output])
@@ -148,7 +150,7 @@ def _layout(output: ov.Output, graph: DataGraph) -> str | None:
     return None
 
 
-def _with_layout(fm: FeatureMap, layout: str | None, graph: DataGraph) -> FeatureMap:
+def _with_layout(fm: FeatureMap, layout: Layout | None, graph: DataGraph) -> FeatureMap:
     """`fm` in the layout the user gave, or as found; a one-line error when neither says."""
     if layout is not None:
         given = _feature_map(fm.output, graph, layout, fm.path)
