@@ -105,7 +105,7 @@ def test_bad_kernel_is_a_clear_error():
 
 
 def test_cli_inspect_patch_and_explain(tmp_path):
-    from test_cli import run
+    from commands import cli as run
 
     source = tmp_path / "vit.xml"
     ov.save_model(vits.vit(blocks=3), source, compress_to_fp16=False)

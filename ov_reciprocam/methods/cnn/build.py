@@ -117,9 +117,10 @@ def _pooled_copies(pool: ov.Node, at_zero: ov.Output | None, t: FeatureMap) -> o
     k = mapped.get_partial_shape()[1 if t.layout == Layout.NCHW else 3].get_length()
     dtype = mapped.get_element_type().to_dtype()
     if t.layout == Layout.NCHW:
-        # Position-major although g(F) is NCHW: the CPU plugin holds g(F) channels-last, and a
-        # class-major softmax/reorder measured slower than this transpose on SqueezeNet.
-        per_position = ops.transpose(ops.reshape(mapped, pattern(0, k, hw), special_zero=True), i64(0, 2, 1))
+        # Position-major although g(F) is NCHW: the CPU plugin holds g(F) channels-last, and a class-major
+        # softmax/reorder measured slower on SqueezeNet. The rank-4 NCHW -> NHWC permutation runs on a JIT
+        # kernel, where the rank-3 one ran on the reference kernel (see `saliency._class_major`).
+        per_position = ops.reshape(ops.transpose(mapped, i64(0, 2, 3, 1)), pattern(0, hw, k), special_zero=True)
     else:
         per_position = ops.reshape(mapped, pattern(0, hw, k), special_zero=True)
     positions = as_scalar(hw, dtype)
@@ -152,7 +153,7 @@ def _linear_copies(matmul: ov.Node, t: FeatureMap) -> ov.Output:
             if transpose_b
             else ops.transpose(ops.reshape(weights, i64(k, hw, d), False), i64(1, 2, 0))
         )
-        vectors = ops.transpose(ops.reshape(t.output, i64(0, k, hw), special_zero=True), i64(0, 2, 1))
+        vectors = ops.reshape(ops.transpose(t.output, i64(0, 2, 3, 1)), i64(0, hw, k), special_zero=True)
     else:  # flat index n*K + k
         grouped = (
             ops.transpose(ops.reshape(weights, i64(d, hw, k), False), i64(1, 0, 2))
