@@ -34,10 +34,11 @@ def row(path: Path, seconds: float, baselines: bool) -> list[str]:
         f"{f32.plain_ms:.2f}",
         f"{f32.patched_ms:.2f}",
         f"**{f32.ratio:.2f}**",
-        f"{f32.floor:.2f}",
+        f"{f32.floor:.2f} / {f32.floor_bytes:.2f}",
         f"{default.plain_ms:.2f}",
         f"{default.patched_ms:.2f}",
         f"**{default.ratio:.2f}**",
+        f"{default.floor_bytes:.2f}",
         f"**{top5.ratio:.2f}**",
         f"{top5.floor:.2f}",
         f"{growth / 1024:+.1f} kB",
@@ -61,11 +62,11 @@ def main() -> None:
     cpu = ov.Core().get_property("CPU", "FULL_DEVICE_NAME")
     print(f"{datetime.datetime.now():%Y-%m-%d %H:%M}, {cpu}, {os.cpu_count()} cores, OpenVINO {ov.get_version()}\n")
     print(
-        "| model | path | f32 plain ms | f32 patched ms | f32 ratio | floor | default plain ms | default patched ms "
-        "| default ratio | top-5 logits ratio (f32) | top-5 floor | IR growth | Score-CAM ms (x ours) "
-        "| RISE ms (x ours) | load |"
+        "| model | path | f32 plain ms | f32 patched ms | f32 ratio | floor (MACs / +bytes) | default plain ms "
+        "| default patched ms | default ratio | default floor +bytes | top-5 logits ratio (f32) | top-5 floor "
+        "| IR growth | Score-CAM ms (x ours) | RISE ms (x ours) | load |"
     )
-    print("|---" * 15 + "|")
+    print("|---" * 16 + "|")
     for path in args.models:
         print("| " + " | ".join(row(path, args.seconds, path.stem in args.baselines)) + " |", flush=True)
 

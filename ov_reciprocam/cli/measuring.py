@@ -64,7 +64,9 @@ def bench(model, device, batch_sizes, seconds, precision, baselines, rise_masks,
 
     MODEL may be plain (patched here with the options below) or patched (measured against
     itself without the saliency outputs). The floor column is the ratio exact Recipro-CAM cannot
-    beat: 1 + the tail's multiply-accumulates that must run once per position / the model's.
+    beat: 1 + the tail's multiply-accumulates that must run once per position / the model's. The
+    +bytes column adds what moving the copies' scores [B, H*W, classes] costs: three read-write
+    passes over them, each timed here as one elementwise op on the device.
     """
     import json
 
@@ -91,10 +93,11 @@ def bench(model, device, batch_sizes, seconds, precision, baselines, rise_masks,
         click.echo(json.dumps(report, indent=2))
         return
     click.echo(f"{model}  device {device}  precision {precision}  tail {results[0].path}")
-    click.echo("batch  plain ms  patched ms  ratio  floor  plain img/s  patched img/s  runs")
+    click.echo("batch  plain ms  patched ms  ratio  floor  +bytes  plain img/s  patched img/s  runs")
     for r in results:
         click.echo(
             f"{r.batch:>5}  {r.plain_ms:>8.2f}  {r.patched_ms:>10.2f}  {r.ratio:>5.2f}  {r.floor:>5.2f}"
+            f"  {r.floor_bytes:>6.2f}"
             f"  {r.plain_images_per_s:>11.1f}  {r.patched_images_per_s:>13.1f}  {r.runs:>4}"
         )
     for name, b in report.get("baselines", {}).items():

@@ -36,9 +36,31 @@ class Measurement:
     ratio: float
     plain_images_per_s: float
     patched_images_per_s: float
-    floor: float
+    floor: float  # 1 + the MACs the branch must add / the model's
+    floor_bytes: float  # the MAC floor + the passes over the copies' scores the branch must make, timed here
     path: str
     runs: int
+
+
+# The fewest full passes over the copies' scores [B, H*W, classes]: the tail writes them, the activation reads
+# and writes them, min and max read them, the scaling to [0, 1] and the move to [B, classes, H, W] read and
+# write them once more. Three read-write passes, each as costly as one elementwise op over them.
+SCORE_PASSES = 3
+
+
+def elementwise_ms(count: int, device: str = "CPU", config: dict | None = None, runs: int = 60) -> float:
+    """Median time of one elementwise op (read and write) over `count` floats, compiled as the models are."""
+    x = ov.opset13.parameter([count], ov.Type.f32)
+    compiled = compile_for(ov.Model([ov.opset13.result(ov.opset13.relu(x))], [x]), device, config)
+    data = np.random.default_rng(0).standard_normal(count).astype(np.float32)
+    for _ in range(5):
+        compiled(data)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        compiled(data)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return float(np.median(times))
 
 
 def strip_saliency(model: ov.Model) -> ov.Model:
@@ -123,6 +145,9 @@ def measure(
                 progress((index + min(1.0, (time.perf_counter() - start) / budget)) / len(batches))
         plain_ms, patched_ms = (float(np.median(t)) for t in times)
         info = PatchInfo.read(patched)
+        floor = found.family.floor(plain, found, info)
+        scores = batch * found.located.target.height * found.located.target.width * found.located.classes
+        passes = SCORE_PASSES * elementwise_ms(scores, device, config) / plain_ms
         results.append(
             Measurement(
                 batch=batch,
@@ -131,7 +156,8 @@ def measure(
                 ratio=patched_ms / plain_ms,
                 plain_images_per_s=batch * 1e3 / plain_ms,
                 patched_images_per_s=batch * 1e3 / patched_ms,
-                floor=found.family.floor(plain, found, info),
+                floor=floor,
+                floor_bytes=floor + passes,
                 path=info.path,
                 runs=len(times[0]),
             )
