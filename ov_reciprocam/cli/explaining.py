@@ -20,6 +20,7 @@ from .options import (
     preprocess_options,
     ray_options,
     recipe_from,
+    report_option,
 )
 
 
@@ -40,7 +41,7 @@ def _explainer(model, device, precision, labels, recipe, batch_size=None, **patc
 @click.command(short_help="Explain a model's predictions on photos: overlays, maps, JSON.")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.argument("images", nargs=-1, required=True)
-@output_option("Folder for overlays, maps, contact_sheet.png and results.json.", default="explanations")
+@output_option("Folder for overlays, maps, contact sheets, results.json and report.html.", default="explanations")
 @class_options(3, "Explain each photo's K likeliest classes.")
 @device_option()
 @batch_size_option(None, "Photos per inference on a dynamic-batch model")
@@ -64,6 +65,7 @@ def _explainer(model, device, precision, labels, recipe, batch_size=None, **patc
     show_default=True,
     help="Multi-label models: explain every label this likely (not a top-k).",
 )
+@report_option
 @ray_options
 @patch_options
 @preprocess_options
@@ -84,13 +86,15 @@ def explain(
     actors,
     cpus_per_actor,
     overlays,
+    report_page,
     **options,
 ):
     """Explain MODEL's predictions on IMAGES (files, folders or globs).
 
     MODEL is a plain model (patched in memory) or one patched before. Writes, into OUTPUT: one
     overlay PNG per image and class, NAME_maps.npy (feature resolution), NAME_maps_full.npy
-    (photo resolution, float16, with --full-maps), contact_sheet.png and results.json.
+    (photo resolution, float16, with --full-maps), contact_sheet_001.png (16 photos a sheet, the first
+    64 photos), results.json, and report.html (open it in a browser: every photo, filter and sort).
     Unreadable photos are reported and skipped; the exit code is then 1.
 
     With --ray, rows go to Parquet shards in OUTPUT/shards (read them with ov_reciprocam.shards),
@@ -111,7 +115,8 @@ def explain(
         "threshold": threshold,
         "alpha": alpha,
         "colormap": colormap,
-        "about": {"model": str(model), "device": device},
+        "about": {"model": str(model), "device": device, "precision": precision},
+        "report": report_page,
     }
     bars, bar = ExitStack(), None
 

@@ -23,6 +23,7 @@ from .options import (
     preprocess_options,
     ray_options,
     recipe_from,
+    report_option,
     target_option,
 )
 
@@ -211,9 +212,12 @@ def quantize_command(model, calib_images, output, subset_size, preset, device, l
 @device_option()
 @batch_size_option(32, "Inputs per inference")
 @precision_option("f32", "auto is the device default")
+@report_option
 @ray_options
 @preprocess_options
-def eval_command(model, images, output, precision, labels, ray_address, actors, cpus_per_actor, overlays, **options):
+def eval_command(
+    model, images, output, precision, labels, ray_address, actors, cpus_per_actor, overlays, report_page, **options
+):
     """Score saliency methods on MODEL (a plain classifier) and IMAGES (files, folders or globs).
 
     Per image and method, and averaged: Average Drop, Increase in Confidence, Deletion and
@@ -281,11 +285,14 @@ def eval_command(model, images, output, precision, labels, ray_address, actors, 
     }
     report = {"model": str(model), "device": settings.device, "precision": precision}
     report |= {"preprocess": settings.recipe.describe(), "settings": described}
-    plotted = eval_report.write_report(output, report, records, summary, names)
+    plotted = eval_report.write_report(output, report, records, summary, names, page=report_page)
     if not plotted:
         click.echo(eval_report.PLOT_NOTE, err=True)
     click.echo(eval_report.table(records, summary))
-    click.echo(f"report -> {output}/ (metrics.json, metrics.csv{', curves_*.png' if plotted else ''}, *_maps.png)")
+    page = ", report.html" if report_page else ""
+    click.echo(
+        f"report -> {output}/ (metrics.json, metrics.csv{', curves_*.png' if plotted else ''}, *_maps.png{page})"
+    )
     if failed:
         raise click.ClickException(f"{len(failed)} images could not be read (see the shards' error rows)")
 

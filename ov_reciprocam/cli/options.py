@@ -176,6 +176,14 @@ def labels_from(path: Path | None) -> list[str] | None:
     return read_labels(path) if path else None
 
 
+report_option = click.option(
+    "--report/--no-report",
+    "report_page",
+    default=True,
+    show_default=True,
+    help="Also write report.html, a page to browse the results in (opens from disk).",
+)
+
 # Running `explain` on a Ray cluster.
 ray_options = stack(
     click.option(

@@ -169,6 +169,7 @@ def explain_paths_on_ray(
     classes: Sequence[int | str] | None = None,
     threshold: float = 0.5,
     overlays: bool = False,
+    report: bool = True,
     alpha: float = 0.5,
     colormap: str = "jet",
     actors: int | None = None,
@@ -183,7 +184,15 @@ def explain_paths_on_ray(
     """
     output, paths = found_photos(explainer, images, output, classes, on_start)
     out = Outputs(
-        str(output), top_k, tuple(classes or ()), threshold, overlays, npy_maps=False, alpha=alpha, colormap=colormap
+        str(output),
+        top_k,
+        tuple(classes or ()),
+        threshold,
+        overlays,
+        npy_maps=False,
+        alpha=alpha,
+        colormap=colormap,
+        report=report,
     )
     connect(address)
     start = time.perf_counter()

@@ -2,7 +2,8 @@
 
 Writes into one folder: per photo and explained class an overlay PNG, NAME_maps.npy (feature
 resolution), NAME_maps_full.npy (photo resolution, only when asked: large photos make large
-files), then contact_sheet.png and results.json. Unreadable photos are skipped and listed.
+files), a thumbnail in thumbs/ for report.html, then contact_sheet_NNN.png, results.json and
+report.html. Unreadable photos are skipped and listed.
 
 `explain_batch` is the one function every driver runs on a batch of photos: `explain_paths` here,
 batch after batch, and `cluster.explain_paths_on_ray` in an actor pool. A row is one photo: its
@@ -24,9 +25,10 @@ from ..errors import ReciproCamError
 from ..inference import imaging
 from ..inference.explainer import ClassMap, Explainer, Explanation
 from ..inference.preprocess import Preprocess
-from . import files, pictures
+from . import files, pictures, report
 
-SHEET_ROWS = 64  # photos on the contact sheet; more would make a picture nobody opens
+SHEET_ROWS = 64  # photos on the contact sheets (report.html lists every photo)
+SHEET_PAGE = 16  # photos per contact sheet: contact_sheet_001.png, contact_sheet_002.png, ...
 THUMBNAIL = 224  # px, a contact-sheet cell
 
 
@@ -118,6 +120,7 @@ class Outputs:
     full_maps: bool = False
     alpha: float = 0.5
     colormap: str = "jet"
+    report: bool = True  # report.html, and a thumbnail per photo for it
 
 
 @dataclass
@@ -207,25 +210,39 @@ def explain_batch(
             full_maps=out.full_maps,
         )
         drawn = sheet_tiles(result, out) if tiles and out.overlays else ()
+        if out.report:
+            first = result.classes[0].class_id
+            thumbnail = result.overlay(first, out.alpha, out.colormap, height=report.THUMB_HEIGHT)
+            files.write_jpeg(Path(out.directory) / report.thumbnail_name(stem), thumbnail)
         done[path] = Row(path, stem, record, result.maps.astype(np.float32), tiles=drawn)
     return [done.get(path) or failed[path] for path, _ in photos]
 
 
 def write_summary(out: Outputs, rows: Sequence[Row], header: dict) -> ExplainRun:
-    """results.json (header, one record per explained photo, the failures) and, with overlays, contact_sheet.png."""
+    """results.json (header, one record per explained photo, the failures); with overlays the contact sheets,
+    `SHEET_PAGE` photos each; with `report`, report.html."""
     run = ExplainRun(Path(out.directory))
     run.records = [r.record for r in rows if r.record is not None]
     run.failed = [{"image": r.image, "error": r.error} for r in rows if r.error is not None]
     sheet = [list(r.tiles) for r in rows if r.record is not None and r.tiles][:SHEET_ROWS]
-    if out.overlays and sheet:
-        files.write_png(run.output / "contact_sheet.png", pictures.contact_sheet(sheet))
+    if out.overlays:
+        for page, start in enumerate(range(0, len(sheet), SHEET_PAGE), 1):
+            picture = pictures.contact_sheet(sheet[start : start + SHEET_PAGE])
+            files.write_png(run.output / f"contact_sheet_{page:03d}.png", picture)
     files.write_json(run.output / "results.json", header | {"images": run.records, "failed": run.failed})
+    if out.report:
+        photos = [(r.stem, r.record) for r in rows if r.record is not None]
+        page = report.explain_page(report.settings_of(header), photos, run.output)
+        report.write_page(run.output / "report.html", page)
     return run
 
 
 def header(explainer: Explainer, about: dict | None) -> dict:
     """What results.json says before the images: `about` (say, the model path), the recipe, the labels."""
-    return (about or {}) | {"preprocess": explainer.preprocess.describe(), "labels": explainer.labels or None}
+    from .. import __version__
+
+    recipe = explainer.preprocess.describe()
+    return (about or {}) | {"version": __version__, "preprocess": recipe, "labels": explainer.labels or None}
 
 
 def found_photos(
@@ -257,6 +274,7 @@ def explain_paths(
     colormap: str = "jet",
     overlays: bool = True,
     full_maps: bool = False,
+    report: bool = True,
     on_start: Callable[[int], None] | None = None,
     progress: Callable[[int], None] | None = None,
     on_skip: Callable[[str], None] | None = None,
@@ -266,7 +284,7 @@ def explain_paths(
 
     on_start: called with the number of photos found; progress: with the number just handled; on_skip: with
     the reason a photo was skipped.
-    about: extra entries for results.json (say, the model path).
+    about: extra entries for results.json (say, the model path); report: also write report.html.
     """
     output, paths = found_photos(explainer, images, output, classes, on_start)
     out = Outputs(
@@ -278,6 +296,7 @@ def explain_paths(
         full_maps=full_maps,
         alpha=alpha,
         colormap=colormap,
+        report=report,
     )
     photos, rows = name_photos(paths), []
     start = time.perf_counter()

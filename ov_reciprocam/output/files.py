@@ -35,6 +35,13 @@ def _umask() -> int:
     return mask
 
 
+def write_jpeg(path: str | os.PathLike, image: np.ndarray, quality: int = 85) -> Path:
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ReciproCamError(f"cannot encode {path} as JPEG")
+    return write_bytes(path, encoded.tobytes())
+
+
 def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
     ok, encoded = cv2.imencode(".png", image)
     if not ok:

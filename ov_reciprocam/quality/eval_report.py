@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from ..output import files, pictures
+from ..output import report as pages
 from . import metrics
 from .evaluate import METRICS
 
@@ -118,8 +119,11 @@ def write_maps(output: Path, stem: str, photo: np.ndarray, result: dict, objects
     return path.name
 
 
-def write_report(output: Path, report: dict, records: list[dict], summary: dict, names: list[str]) -> bool:
-    """metrics.json, metrics.csv and (with matplotlib) curves_METHOD.png; returns whether plots were drawn."""
+def write_report(
+    output: Path, report: dict, records: list[dict], summary: dict, names: list[str], page: bool = True
+) -> bool:
+    """metrics.json, metrics.csv, (with matplotlib) curves_METHOD.png and (with `page`) report.html; returns
+    whether plots were drawn."""
     plots = curve_plots(records, names)
     for name, png in (plots or {}).items():
         files.write_bytes(output / f"curves_{name}.png", png)
@@ -131,4 +135,8 @@ def write_report(output: Path, report: dict, records: list[dict], summary: dict,
     }
     files.write_json(output / "metrics.json", report)
     files.write_bytes(output / "metrics.csv", csv_text(records, summary).encode())
+    if page:
+        curves = report["curve_plots"] or []
+        html = pages.eval_page(pages.settings_of(report), records, summary, list(METRICS), curves)
+        pages.write_page(output / "report.html", html)
     return plots is not None

@@ -247,7 +247,7 @@ def _command_cases(tmp_path: Path, dog_xai: Path) -> dict[str, tuple[list, set[s
         ),
         "explain": (
             ["explain", dog_xai, *photos, "-o", out, "--full-maps"],
-            {"results.json", "contact_sheet.png", "both_maps.npy", "horses_maps_full.npy"},
+            {"results.json", "contact_sheet_001.png", "report.html", "both_maps.npy", "horses_maps_full.npy"},
         ),
         "quantize": (
             ["quantize", dog_xai, *photos, "--subset-size", "2", "-o", out / "dog_int8.xml"],
@@ -256,7 +256,7 @@ def _command_cases(tmp_path: Path, dog_xai: Path) -> dict[str, tuple[list, set[s
         "compare": (["compare", dog_xai, dog_xai, photos[0], "--json", out / "fidelity.json"], {"fidelity.json"}),
         "eval": (
             ["eval", DOG_MODEL, photos[0], "--methods", "reciprocam", "--steps", "4", "-o", out, *recipe],
-            {"metrics.json", "metrics.csv"},
+            {"metrics.json", "metrics.csv", "report.html"},
         ),
         "inspect": (["inspect", dog_xai], None),
         "bench": (["bench", dog_xai, "--seconds", "0.5"], None),

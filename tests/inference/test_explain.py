@@ -141,7 +141,7 @@ def test_explain_folder_writes_everything(dog_xai, tmp_path):
     assert len(list(out.glob("*.png"))) == 4 * 2 + 1
     # One 224-px row per photo, tiles as wide as each photo's aspect gives, no bands between rows.
     widest = max(round(r["size"][0] * 224 / r["size"][1]) for r in report["images"])
-    assert cv2.imread(str(out / "contact_sheet.png")).shape == (4 * 224, 2 * widest, 3)
+    assert cv2.imread(str(out / "contact_sheet_001.png")).shape == (4 * 224, 2 * widest, 3)
 
 
 def test_plain_model_with_flags(tmp_path):
