@@ -45,7 +45,8 @@ function apply(){const s=state(),box=document.getElementById('items'),items=[...
   items.sort((a,b)=>{const x=parseFloat(a.dataset[key]),y=parseFloat(b.dataset[key]);return desc?y-x:x-y});
   for(const e of items)box.appendChild(e)}
  for(const c of document.querySelectorAll('[data-control]'))c.value=s[c.dataset.control]||'';
- const n=document.getElementById('count');if(n)n.textContent=shown+' of '+items.length;}
+ const n=document.getElementById('count');if(n)n.textContent=shown+' of '+items.length;
+ document.body.dataset.ready=Math.round(performance.now());}
 function set(k,v){const s=state();if(v)s[k]=v;else delete s[k];
  location.hash=Object.entries(s).map(([a,b])=>encodeURIComponent(a)+'='+encodeURIComponent(b)).join('&')}
 addEventListener('hashchange',apply);addEventListener('DOMContentLoaded',apply);
@@ -82,7 +83,7 @@ def explain_page(settings: dict, photos: Sequence[tuple[str, dict]], folder: Pat
         tops.add(top["label"])
         flat = any(e["flat"] for e in record["explained"])
         thumb = thumbnail_name(stem)
-        picture = f"<img src='{html.escape(thumb)}' alt=''>" if (folder / thumb).exists() else ""
+        picture = f"<img src='{html.escape(thumb)}' alt='' loading='lazy'>" if (folder / thumb).exists() else ""
         explained = "".join(
             "<li>"
             + (f"<a href='{html.escape(e['overlay'])}'>" if e["overlay"] else "")
