@@ -42,10 +42,17 @@ class ScoreKind(Enum):
     PROBABILITIES = "probabilities"  # a softmax (maybe sliced, gathered or scaled after)
     LOG_PROBABILITIES = "log_probabilities"
     SIGMOIDS = "sigmoids"  # independent per-label probabilities: a multi-label model
+    # One unit: a binary classifier, explained as two classes (negative = 1 - p, positive = p).
+    BINARY_SIGMOID = "binary (sigmoid)"  # the unit's probability
+    BINARY_LOGIT = "binary (logit)"  # the unit's logit, from a linear head
 
     @property
     def multilabel(self) -> bool:
         return self is ScoreKind.SIGMOIDS
+
+    @property
+    def binary(self) -> bool:
+        return self in (ScoreKind.BINARY_SIGMOID, ScoreKind.BINARY_LOGIT)
 
 
 class Score(Enum):
@@ -58,6 +65,8 @@ class Score(Enum):
 
     def resolve(self, kind: ScoreKind) -> Score:
         """AUTO made concrete for a model whose scores are of `kind`."""
+        if kind.binary and self is not Score.LOGITS:  # a softmax over (0, z) is the sigmoid of z
+            return Score.SIGMOID
         if self is not Score.AUTO:
             return self
         return Score.SIGMOID if kind.multilabel else Score.SOFTMAX

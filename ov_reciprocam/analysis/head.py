@@ -65,6 +65,8 @@ def output_roles(model: ov.Model, graph: DataGraph | None = None) -> list[Output
     for i, result in enumerate(model.get_results()):
         source = result.input_value(0)
         why = _not_class_scores(source, batch, graph)
+        if why is None and _units(source) == 1 and not _binary_head(scores_behind(source)[0]):
+            why = "one unit that is neither a sigmoid nor a linear layer's logit"
         roles.append(
             OutputRole(i, output_name(model, i), shape_text(source), Role.SKIPPED if why else Role.CANDIDATE, why)
         )
@@ -89,13 +91,27 @@ def _not_class_scores(source: ov.Output, batch: ov.Dimension, graph: DataGraph) 
     rank = shape.rank.get_length()
     if rank not in (2, 4) or (rank == 4 and not all(d.is_static and d.get_length() == 1 for d in shape[2:])):
         return "not [N, classes] or [N, classes, 1, 1]"
-    if not shape[1].is_static or shape[1].get_length() < 2:
-        return "fewer than 2 classes"
+    if not shape[1].is_static or shape[1].get_length() < 1:
+        return "no classes"
     if not shape[0].compatible(batch) or (batch.is_dynamic and shape[0].is_static and shape[0].get_length() != 1):
         return "axis 0 is not the input's batch"
     if key_of(source) not in graph.order:
         return "does not depend on the input"
     return None
+
+
+def _units(source: ov.Output) -> int:
+    return source.get_partial_shape()[1].get_length()
+
+
+def _binary_head(scores: ov.Output) -> bool:
+    """One unit a binary classifier gives: a sigmoid's probability, or a linear layer's logit."""
+    return kind_of(scores)[1] is ScoreKind.SIGMOIDS or _is_linear_head(scores)
+
+
+def binary_kind(kind: ScoreKind) -> ScoreKind:
+    """The kind of a one-unit output whose activation reads as `kind`."""
+    return ScoreKind.BINARY_SIGMOID if kind is ScoreKind.SIGMOIDS else ScoreKind.BINARY_LOGIT
 
 
 def _is_linear_head(source: ov.Output) -> bool:

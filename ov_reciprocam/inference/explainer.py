@@ -132,7 +132,9 @@ class Explainer:
         # model without one is refused rather than fed guessed pixels.
         given = preprocess if isinstance(preprocess, Preprocess) else None
         self.preprocess = given or recipe_for(loaded, preprocess)
-        self.labels = list(labels or find_labels(loaded, model) or [])
+        # A binary classifier's two classes are the unit's complement and the unit itself.
+        unnamed = ["negative", "positive"] if info.score_kind.binary else []
+        self.labels = list(labels or find_labels(loaded, model) or unnamed)
         self.output_index = info.output_index
         self.classes = info.classes
         self.kept_classes = info.top_k

@@ -20,6 +20,9 @@ def probabilities(scores: np.ndarray, kind: ScoreKind, dequantize: Affine | None
     """
     if dequantize is not None and not dequantize.identity:
         scores = dequantize.real(scores)
+    if kind.binary:  # one unit: the positive class's probability, and its complement
+        p = scores if kind is ScoreKind.BINARY_SIGMOID else 1.0 / (1.0 + np.exp(-np.asarray(scores, np.float64)))
+        return np.concatenate([1.0 - p, p], axis=-1)
     if kind is ScoreKind.LOGITS:
         return softmax(scores)
     if kind is ScoreKind.LOG_PROBABILITIES:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 import openvino as ov
 
 from ..analysis.dataflow import DataGraph, node_name, on_chain
-from ..analysis.head import find_scores, kind_of
+from ..analysis.head import binary_kind, find_scores, kind_of
 from ..analysis.quantization import Affine
 from ..errors import ReciproCamError
 from ..vocabulary import Layout, PatchOptions, ScoreKind
@@ -90,11 +90,14 @@ class Head:
         graph = DataGraph(model)
         output_index, scores, dequantize = find_scores(model, graph, output)
         logits, kind = kind_of(scores)
+        if scores.get_partial_shape()[1].get_length() == 1:
+            kind = binary_kind(kind)
         return cls(graph, output_index, scores, logits, kind, dequantize, graph.dominators(scores))
 
     @property
     def classes(self) -> int:
-        return int(self.scores.get_partial_shape()[1].get_length())
+        """The classes the maps explain: a binary classifier's one unit stands for two."""
+        return 2 if self.kind.binary else int(self.scores.get_partial_shape()[1].get_length())
 
     def located(self, target: FeatureMap, candidates: tuple[FeatureMap, ...]) -> Located:
         """The Located of `target` (one of `candidates`) under this head."""

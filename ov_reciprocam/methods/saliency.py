@@ -38,7 +38,8 @@ def saliency(
     t = located.target
     h, w, hw = spatial_sizes(t)
     kept = picks.get_partial_shape()[1].get_length() if picks is not None else located.classes
-    per_image = ops.reshape(scores.values, pattern(-1, hw, kept if scores.picked else located.classes), False)
+    width = 1 if activation.pairs else kept if scores.picked else located.classes
+    per_image = ops.reshape(scores.values, pattern(-1, hw, width), False)
     if per_image.get_output_element_type(0) != ov.Type.f32:
         per_image = ops.convert(per_image, ov.Type.f32)
     # A softmax is over every class: `tail_scores` picks classes only where no softmax follows.
@@ -47,6 +48,9 @@ def saliency(
         Activation.SOFTMAX: lambda x: ops.softmax(x, -1),
         Activation.SIGMOID: ops.sigmoid,
         Activation.EXP: ops.exp,
+        Activation.PAIR: _pair,
+        Activation.SIGMOID_PAIR: lambda x: _pair(ops.sigmoid(x)),
+        Activation.LOGIT_PAIR: lambda x: ops.concat([ops.negative(x), x], -1),
     }[activation](per_image)
     outputs = {}
     if picks is not None and not scores.picked:
@@ -69,6 +73,11 @@ def saliency(
         maps = ops.convert(ops.round(ops.clamp(scaled, 0.0, 255.0), "half_to_even"), ov.Type.u8)
     outputs[SALIENCY] = maps.output(0)
     return {SALIENCY: outputs.pop(SALIENCY), **outputs}
+
+
+def _pair(p: ov.Output) -> ov.Node:
+    """A binary classifier's probability [..., 1] as its two classes [..., 2]: (1 - p, p)."""
+    return ops.concat([ops.subtract(ops.constant(np.float32(1)), p), p], -1)
 
 
 def _class_major(per_image: ov.Output, h: Size, w: Size, classes: int) -> ov.Node:

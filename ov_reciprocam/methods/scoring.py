@@ -29,6 +29,15 @@ class Activation(Enum):
     SOFTMAX = "softmax"
     SIGMOID = "sigmoid"
     EXP = "exp"  # log-probabilities back to probabilities
+    # A binary classifier's one unit as its two classes (negative, positive):
+    PAIR = "pair"  # a probability p as (1 - p, p)
+    SIGMOID_PAIR = "sigmoid_pair"  # a logit z as (1 - sigmoid(z), sigmoid(z))
+    LOGIT_PAIR = "logit_pair"  # a logit z as (-z, z)
+
+    @property
+    def pairs(self) -> bool:
+        """Turns one unit into two classes."""
+        return self in (Activation.PAIR, Activation.SIGMOID_PAIR, Activation.LOGIT_PAIR)
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,12 @@ def score_source(located: Located, score: Score) -> ScoreSource:
     scaled as the model does), so that a map and its reported score speak of the same number.
     """
     kind, score = located.kind, score.resolve(located.kind)
+    if kind.binary:
+        if score is Score.LOGITS:
+            return ScoreSource(located.logits, Activation.LOGIT_PAIR)
+        if kind is ScoreKind.BINARY_SIGMOID:
+            return ScoreSource(located.scores, Activation.PAIR)
+        return ScoreSource(located.logits, Activation.SIGMOID_PAIR)
     if score is Score.SOFTMAX and kind is not ScoreKind.SIGMOIDS:
         activation = {ScoreKind.PROBABILITIES: Activation.NONE, ScoreKind.LOG_PROBABILITIES: Activation.EXP}
         return ScoreSource(located.scores, activation.get(kind, Activation.SOFTMAX))
@@ -65,6 +80,11 @@ def score_source(located: Located, score: Score) -> ScoreSource:
 
 
 def top_classes(located: Located, k: int) -> ov.Output:
-    """[B, k] ids of each image's k highest scores, best first."""
-    ranking = ops.reshape(located.scores, i64(0, located.classes), special_zero=True)
+    """[B, k] ids of each image's k highest scores, best first (a binary classifier's: of 1 - p and p)."""
+    if located.kind.binary:
+        unit = ops.reshape(located.scores, i64(0, 1), special_zero=True)
+        p = ops.sigmoid(unit) if located.kind is ScoreKind.BINARY_LOGIT else unit
+        ranking = ops.concat([ops.subtract(ops.constant(np.float32(1)), p), p], 1)
+    else:
+        ranking = ops.reshape(located.scores, i64(0, located.classes), special_zero=True)
     return ops.topk(ranking, ops.constant(np.int64(k)), 1, "max", "value", ov.Type.i32).output(1)

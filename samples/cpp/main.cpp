@@ -203,6 +203,10 @@ int run(const Options& opt) {
         for (float& s : scores) s = static_cast<float>(s / sum);
     } else if (kind == "log_probabilities") {
         for (float& s : scores) s = std::exp(s);
+    } else if (kind.rfind("binary", 0) == 0) {  // one unit: the classes (negative, positive) are (1 - p, p)
+        const float z = scores.at(0);
+        const float p = kind == "binary (logit)" ? 1.0f / (1.0f + std::exp(-z)) : z;
+        scores = {1.0f - p, p};
     }  // probabilities and per-label sigmoids are reported as the model gives them
     const ov::Tensor saliency = request.get_tensor(SALIENCY);  // by name: [1, classes, H, W]
     const ov::Shape shape = saliency.get_shape();

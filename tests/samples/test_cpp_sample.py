@@ -168,3 +168,16 @@ def test_quantized_scores_output_is_dequantized_as_python_does(sample, tmp_path)
     stored = out[0][0]
     assert stored.dtype == np.uint8
     check_against(ranked, stored.astype(np.float64) / 256, out[orc.SALIENCY][0], [f"class_{c}" for c in range(10)])
+
+
+def test_binary_classifier_reports_p_and_its_complement(sample, tmp_path):
+    """One sigmoid-less unit: the app reports (1 - p, p) with p the logit's sigmoid, as Python does."""
+    from binary import binary
+
+    xml = orc.save(orc.patch(binary("logit")), tmp_path / "binary_xai.xml")
+    x = np.random.default_rng(3).normal(size=(1, 3, 32, 32)).astype(np.float32)
+    x.tofile(tmp_path / "input.bin")
+    ranked = run_sample(sample, xml, tmp_path / "input.bin", tmp_path, top_k=2)
+    out = compile_f32(ov.Core().read_model(xml))(x)
+    p = 1.0 / (1.0 + np.exp(-float(out[0][0, 0])))
+    check_against(ranked, np.array([1.0 - p, p]), out[orc.SALIENCY][0], ["class_0", "class_1"])

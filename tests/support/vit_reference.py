@@ -49,9 +49,16 @@ def _weights(n: int, h: int, w: int, kernel: str) -> np.ndarray:
 
 
 def vit_recipro_cam(
-    model: ov.Model, image: np.ndarray, h: int, w: int, kernel: str = "gaussian", block: int = -1
+    model: ov.Model,
+    image: np.ndarray,
+    h: int,
+    w: int,
+    kernel: str = "gaussian",
+    block: int = -1,
+    score: str = "softmax",
 ) -> np.ndarray:
-    """Softmax maps [classes, h, w] of one image [1, ...], not normalized, masking at the input of `block`."""
+    """Softmax (or `score="sigmoid"`) maps [classes, h, w] of one image [1, ...], not normalized, masking at the
+    input of `block`."""
     model = model.clone()
     tokens, norm = _cut_points(model, block)
     probe = compile_f32(ov.Model([ov.opset13.result(tokens), ov.opset13.result(norm)], model.get_parameters()))
@@ -71,6 +78,9 @@ def vit_recipro_cam(
     for n in range(h * w):
         mask = np.concatenate([np.ones(prefix), _weights(n, h, w, kernel)]).astype(np.float32)[None, :, None]
         out = tail([x * mask, z * mask])[0].reshape(-1).astype(np.float64)
-        e = np.exp(out - out.max())
-        maps[:, n] = e / e.sum()
+        if score == "sigmoid":
+            maps[:, n] = 1.0 / (1.0 + np.exp(-out))
+        else:
+            e = np.exp(out - out.max())
+            maps[:, n] = e / e.sum()
     return maps.reshape(-1, h, w)

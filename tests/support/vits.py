@@ -62,11 +62,12 @@ def vit(
     batch: int = -1,
     seed: int = 0,
     position_bias: bool = False,
+    binary: bool = False,
 ) -> ov.Model:
     """[B, 3, 32, 32] -> 4x4 patch tokens of width 16 (+ `prefix` learned tokens) -> blocks -> norm -> pool -> linear.
 
     pool: "cls" reads token 0 (with two prefix tokens, the mean of tokens 0 and 1, as DeiT-distilled
-    averages its two heads); "mean" averages the patch tokens.
+    averages its two heads); "mean" averages the patch tokens. binary: a one-unit head and a sigmoid.
     """
     rng = np.random.default_rng(seed)
     image = ops.parameter([batch, 3, 32, 32], ov.Type.f32, name="image")
@@ -85,5 +86,6 @@ def vit(
     else:
         patch_tokens = ops.slice(x, _i64(prefix), _i64(prefix + GRID * GRID), _i64(1), _i64(1))
         pooled = ops.reduce_mean(patch_tokens, _i64(1), keep_dims=False)
-    logits = _linear(pooled, rng, DIM, CLASSES, scale=4.0)
-    return ov.Model([ops.result(ops.softmax(logits, 1))], [image], "vit")
+    logits = _linear(pooled, rng, DIM, 1 if binary else CLASSES, scale=4.0)
+    scores = ops.sigmoid(logits) if binary else ops.softmax(logits, 1)
+    return ov.Model([ops.result(scores)], [image], "vit")
