@@ -15,6 +15,7 @@ from .options import (
     device_option,
     labels_from,
     output_option,
+    overlays_option,
     patch_options,
     precision_option,
     preprocess_options,
@@ -65,6 +66,7 @@ def _explainer(model, device, precision, labels, recipe, batch_size=None, **patc
     show_default=True,
     help="Multi-label models: explain every label this likely (not a top-k).",
 )
+@overlays_option
 @report_option
 @ray_options
 @patch_options

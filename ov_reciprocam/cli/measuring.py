@@ -215,9 +215,7 @@ def quantize_command(model, calib_images, output, subset_size, preset, device, l
 @report_option
 @ray_options
 @preprocess_options
-def eval_command(
-    model, images, output, precision, labels, ray_address, actors, cpus_per_actor, overlays, report_page, **options
-):
+def eval_command(model, images, output, precision, labels, ray_address, actors, cpus_per_actor, report_page, **options):
     """Score saliency methods on MODEL (a plain classifier) and IMAGES (files, folders or globs).
 
     Per image and method, and averaged: Average Drop, Increase in Confidence, Deletion and
@@ -232,8 +230,6 @@ def eval_command(
     from ..quality import eval_report
     from ..quality.evaluate import BLUR, TOLERANCE, eval_settings, evaluate_paths
 
-    if overlays is not None:
-        raise click.UsageError("--overlays/--no-overlays is for explain; eval always writes NAME_maps.png")
     files.check_output_dir(output)
     settings = eval_settings(
         model,

@@ -201,11 +201,12 @@ ray_options = stack(
         show_default=True,
         help="With --ray: OpenVINO threads per copy.",
     ),
-    click.option(
-        "--overlays/--no-overlays",
-        default=None,
-        help="Write overlay PNGs and the contact sheet.  [default: yes; with --ray, no]",
-    ),
+)
+# explain's pictures (eval always writes its NAME_maps.png, so it has no such switch).
+overlays_option = click.option(
+    "--overlays/--no-overlays",
+    default=None,
+    help="Write overlay PNGs and the contact sheets.  [default: yes; with --ray, no]",
 )
 
 
