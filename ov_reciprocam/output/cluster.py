@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -31,11 +30,9 @@ from .explain_files import (
     Outputs,
     Row,
     explain_batch,
-    found_photos,
-    header,
+    explain_paths,
     name_photos,
     redrawn,
-    write_summary,
 )
 
 LOCAL = "local"
@@ -182,37 +179,41 @@ def explain_paths_on_ray(
 
     explainer: built here from `spec`, to check the options before the cluster starts.
     """
-    output, paths = found_photos(explainer, images, output, classes, on_start)
-    out = Outputs(
-        str(output),
-        top_k,
-        tuple(classes or ()),
-        threshold,
-        overlays,
-        npy_maps=False,
+
+    def on_ray(photos: list[tuple[str, str]], out: Outputs) -> list[Row]:
+        connect(address)
+        rows = explain_on_ray(
+            spec,
+            photos,
+            out,
+            Path(out.directory) / SHARDS,
+            actors=actors,
+            cpus_per_actor=cpus_per_actor,
+            batch_size=explainer.batch_size,
+            progress=progress,
+        )
+        if not overlays:
+            return rows
+        # Shards keep maps, not pictures: the sheets' rows are drawn here from the photos.
+        explained = [i for i, r in enumerate(rows) if r.record is not None][:SHEET_ROWS]
+        return [redrawn(r, explainer.preprocess, out) if i in explained else r for i, r in enumerate(rows)]
+
+    return explain_paths(
+        explainer,
+        images,
+        output,
+        top_k=top_k,
+        classes=classes,
+        threshold=threshold,
         alpha=alpha,
         colormap=colormap,
+        overlays=overlays,
+        npy_maps=False,
         report=report,
+        on_start=on_start,
+        about=about,
+        make_rows=on_ray,
     )
-    connect(address)
-    start = time.perf_counter()
-    rows = explain_on_ray(
-        spec,
-        name_photos(paths),
-        out,
-        output / SHARDS,
-        actors=actors,
-        cpus_per_actor=cpus_per_actor,
-        batch_size=explainer.batch_size,
-        progress=progress,
-    )
-    seconds = time.perf_counter() - start
-    if overlays:  # shards keep maps, not pictures: the sheet's rows are drawn here from the photos
-        explained = [i for i, r in enumerate(rows) if r.record is not None][:SHEET_ROWS]
-        rows = [redrawn(r, explainer.preprocess, out) if i in explained else r for i, r in enumerate(rows)]
-    run = write_summary(out, rows, header(explainer, about))
-    run.seconds = seconds
-    return run
 
 
 def evaluate_paths_on_ray(

@@ -252,7 +252,7 @@ def found_photos(
     classes: Sequence[int | str] | None,
     on_start: Callable[[int], None] | None,
 ) -> tuple[Path, list[Path]]:
-    """What every driver checks before the first photo: the output folder, the photos, the classes asked for."""
+    """What is checked before the first photo: the output folder, the photos, the classes asked for."""
     output = files.check_output_dir(output)
     paths = imaging.collect_images([os.fspath(i) for i in images])
     if on_start:
@@ -260,6 +260,9 @@ def found_photos(
     for name in classes or ():  # an unknown class fails before any photo is read
         explainer.class_id(name)
     return output, paths
+
+
+RowMaker = Callable[[list[tuple[str, str]], Outputs], list[Row]]  # (path, stem) of every photo -> their rows
 
 
 def explain_paths(
@@ -273,41 +276,41 @@ def explain_paths(
     alpha: float = 0.5,
     colormap: str = "jet",
     overlays: bool = True,
+    npy_maps: bool = True,
     full_maps: bool = False,
     report: bool = True,
     on_start: Callable[[int], None] | None = None,
     progress: Callable[[int], None] | None = None,
     on_skip: Callable[[str], None] | None = None,
     about: dict | None = None,
+    make_rows: RowMaker | None = None,
 ) -> ExplainRun:
     """Explain every photo in `images` (files, folders, globs) and write the results into `output`.
 
     on_start: called with the number of photos found; progress: with the number just handled; on_skip: with
     the reason a photo was skipped.
     about: extra entries for results.json (say, the model path); report: also write report.html.
+    make_rows: who explains the photos: by default this process, batch after batch; `cluster` passes an
+    actor pool's.
     """
     output, paths = found_photos(explainer, images, output, classes, on_start)
-    out = Outputs(
-        str(output),
-        top_k,
-        tuple(classes or ()),
-        threshold,
-        overlays,
-        full_maps=full_maps,
-        alpha=alpha,
-        colormap=colormap,
-        report=report,
-    )
-    photos, rows = name_photos(paths), []
+    fields = {"npy_maps": npy_maps, "full_maps": full_maps, "alpha": alpha, "colormap": colormap, "report": report}
+    out = Outputs(str(output), top_k, tuple(classes or ()), threshold, overlays, **fields)
+
+    def here(photos: list[tuple[str, str]], out: Outputs) -> list[Row]:
+        rows: list[Row] = []
+        for i in range(0, len(photos), explainer.batch_size):
+            batch = explain_batch(explainer, photos[i : i + explainer.batch_size], out, tiles=len(rows) < SHEET_ROWS)
+            for row in batch:
+                if row.error and on_skip:
+                    on_skip(row.error)
+            rows += batch
+            if progress:
+                progress(len(batch))
+        return rows
+
     start = time.perf_counter()
-    for i in range(0, len(photos), explainer.batch_size):
-        batch = explain_batch(explainer, photos[i : i + explainer.batch_size], out, tiles=len(rows) < SHEET_ROWS)
-        for row in batch:
-            if row.error and on_skip:
-                on_skip(row.error)
-        rows += batch
-        if progress:
-            progress(len(batch))
+    rows = (make_rows or here)(name_photos(paths), out)
     seconds = time.perf_counter() - start
     run = write_summary(out, rows, header(explainer, about))
     run.seconds = seconds
