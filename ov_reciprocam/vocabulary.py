@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from enum import Enum
 
+import numpy as np
+
 
 class _Word(str, Enum):
     """An enum whose members read as their values wherever text is made (f-strings, rt_info, JSON)."""
@@ -33,6 +35,32 @@ class Layout(_Word):
     def channels(self, shape):
         """The channel dim of a 4-D image shape in this layout."""
         return shape[3] if self is Layout.NHWC else shape[1]
+
+
+@dataclass(frozen=True)
+class Affine:
+    """real = (stored - zero_point) * scale: the float value an integer (or quantized-grid) value stands for."""
+
+    scale: float = 1.0
+    zero_point: float = 0.0
+
+    @property
+    def identity(self) -> bool:
+        return self.scale == 1.0 and self.zero_point == 0.0
+
+    def __str__(self) -> str:
+        return f"(q - {self.zero_point:g}) * {self.scale:g}"
+
+    def real(self, stored: np.ndarray) -> np.ndarray:
+        """Stored values -> the floats they stand for (float64, so that 255 * scale is exact enough)."""
+        if self.identity:
+            return np.asarray(stored, np.float64)
+        return (np.asarray(stored, np.float64) - self.zero_point) * self.scale
+
+    def then(self, inner: Affine) -> Affine:
+        """`inner` applied to what `self` gives: the composed map from stored values to `inner`'s reals."""
+        # inner((s - z1) * s1) = ((s - z1) * s1 - z2) * s2 = (s - (z1 + z2 / s1)) * s1 * s2
+        return Affine(self.scale * inner.scale, self.zero_point + inner.zero_point / self.scale)
 
 
 class ScoreKind(Enum):

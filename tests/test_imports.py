@@ -38,3 +38,47 @@ def test_a_family_never_imports_another_familys_names(family):
     for path in (PACKAGE / "methods" / family).glob("*.py"):
         text = path.read_text()
         assert f".{other}" not in text and f"methods.{other}" not in text, path
+
+
+# docs/architecture.md's layers, top first: a module imports its own layer or the ones above it.
+LAYERS = ["errors", "vocabulary", "model", "analysis", "methods", "patching", "inference", "output", "quality", "cli"]
+# Two edges go down, each to a module that imports nothing back: Explanation.overlay draws in memory with
+# output.pictures, and patch records the recipe it is given with inference.preprocess.
+ALLOWED = {("inference", "output.pictures"), ("patching", "inference.preprocess")}
+
+
+def _layer(module: str) -> str:
+    return module.removeprefix("ov_reciprocam.").split(".")[0]
+
+
+def _imports(path: Path, module: str) -> set[str]:
+    """The package modules `path` imports, at any depth, resolved to absolute names."""
+    import ast
+
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            name = ".".join(base + ([node.module] if node.module else []))
+            if name.startswith("ov_reciprocam"):
+                submodules = {f"{name}.{a.name}" for a in node.names} & set(MODULES)
+                found |= submodules or {name}  # `from ..output import pictures` imports the module, not the package
+    return {m for m in found if m.removeprefix("ov_reciprocam.").split(".")[0] in LAYERS}
+
+
+def test_every_module_imports_only_its_layer_and_the_ones_above():
+    wrong = []
+    for module in MODULES:
+        if module == "ov_reciprocam" or _layer(module) not in LAYERS:
+            continue
+        path = PACKAGE.joinpath(*module.split(".")[1:])
+        path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+        for target in _imports(path, module):
+            here, there = LAYERS.index(_layer(module)), LAYERS.index(_layer(target))
+            allowed = any(
+                _layer(module) == a and target.removeprefix("ov_reciprocam.").startswith(b) for a, b in ALLOWED
+            )
+            if there > here and not allowed:
+                wrong.append(f"{module} imports {target}")
+    assert not wrong, wrong

@@ -14,11 +14,11 @@ from enum import Enum
 import openvino as ov
 
 from ..errors import ReciproCamError
-from ..vocabulary import ScoreKind
+from ..vocabulary import Affine, ScoreKind
 from .dataflow import DataGraph, key_of, node_name
 from .ops import is_constant
 from .quantization import RELABEL_OPS as _RELABEL_OPS
-from .quantization import Affine, scores_behind
+from .quantization import scores_behind
 
 _KINDS = {"Softmax": ScoreKind.PROBABILITIES, "LogSoftmax": ScoreKind.LOG_PROBABILITIES, "Sigmoid": ScoreKind.SIGMOIDS}
 # Ops that pick or scale classes after the softmax (with constant operands).

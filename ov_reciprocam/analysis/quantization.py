@@ -14,38 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 import openvino as ov
 
+from ..vocabulary import Affine
 from .ops import constant_value
 
 # Ops that only relabel a tensor on its way to or from a port.
 RELABEL_OPS = frozenset({"Reshape", "Squeeze", "Unsqueeze", "Convert"})
 # Ops that move axes of an input before it is dequantized (TFLite's NHWC ports).
 _LAYOUT_OPS = frozenset({"Transpose", "Reshape", "Squeeze", "Unsqueeze"})
-
-
-@dataclass(frozen=True)
-class Affine:
-    """real = (stored - zero_point) * scale: the float value an integer (or quantized-grid) value stands for."""
-
-    scale: float = 1.0
-    zero_point: float = 0.0
-
-    @property
-    def identity(self) -> bool:
-        return self.scale == 1.0 and self.zero_point == 0.0
-
-    def __str__(self) -> str:
-        return f"(q - {self.zero_point:g}) * {self.scale:g}"
-
-    def real(self, stored: np.ndarray) -> np.ndarray:
-        """Stored values -> the floats they stand for (float64, so that 255 * scale is exact enough)."""
-        if self.identity:
-            return np.asarray(stored, np.float64)
-        return (np.asarray(stored, np.float64) - self.zero_point) * self.scale
-
-    def then(self, inner: Affine) -> Affine:
-        """`inner` applied to what `self` gives: the composed map from stored values to `inner`'s reals."""
-        # inner((s - z1) * s1) = ((s - z1) * s1 - z2) * s2 = (s - (z1 + z2 / s1)) * s1 * s2
-        return Affine(self.scale * inner.scale, self.zero_point + inner.zero_point / self.scale)
 
 
 @dataclass(frozen=True)

@@ -226,8 +226,8 @@ def eval_command(model, images, output, precision, labels, ray_address, actors, 
     With --ray, photos are scored in an actor pool, rows go to OUTPUT/shards, a photo that cannot
     be read is reported instead of stopping the run, and a stopped run resumes where it stopped.
     """
-    from ..output import cluster, files
-    from ..quality import eval_report
+    from ..output import files
+    from ..quality import eval_report, on_ray
     from ..quality.evaluate import BLUR, TOLERANCE, eval_settings, evaluate_paths
 
     files.check_output_dir(output)
@@ -253,7 +253,7 @@ def eval_command(model, images, output, precision, labels, ray_address, actors, 
     failed = []
     with bars:
         if ray_address:
-            records, summary, failed = cluster.evaluate_paths_on_ray(
+            records, summary, failed = on_ray.evaluate_paths_on_ray(
                 settings,
                 list(images),
                 output,

@@ -14,12 +14,12 @@ import openvino as ov
 from openvino.preprocess import ColorFormat, PrePostProcessor, ResizeAlgorithm
 
 from ..analysis.inputs import input_layout
-from ..analysis.quantization import Affine, InputQuantization, input_quantization
+from ..analysis.quantization import InputQuantization, input_quantization
 from ..errors import ReciproCamError
 from ..model.labels import write_labels
 from ..model.rt_info import read_model_info as _info
 from ..model.rt_info import write_model_info
-from ..vocabulary import Layout, Recipe, Resize
+from ..vocabulary import Affine, Layout, Recipe, Resize
 from . import imaging
 
 # fit keeps the aspect and pads right and bottom; letterbox pads both sides equally (centred).

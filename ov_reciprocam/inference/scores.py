@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..analysis.quantization import Affine
-from ..vocabulary import ScoreKind
+from ..vocabulary import Affine, ScoreKind
 
 
 def softmax(x: np.ndarray) -> np.ndarray:

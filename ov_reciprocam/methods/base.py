@@ -9,9 +9,8 @@ import openvino as ov
 
 from ..analysis.dataflow import DataGraph, node_name, on_chain
 from ..analysis.head import binary_kind, find_scores, kind_of
-from ..analysis.quantization import Affine
 from ..errors import ReciproCamError
-from ..vocabulary import Layout, PatchOptions, ScoreKind
+from ..vocabulary import Affine, Layout, PatchOptions, ScoreKind
 
 if TYPE_CHECKING:
     from ..model.rt_info import PatchInfo

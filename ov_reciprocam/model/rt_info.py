@@ -12,8 +12,7 @@ from enum import Enum
 
 import openvino as ov
 
-from ..analysis.quantization import Affine
-from ..vocabulary import Layout, Score, ScoreKind, TailKind
+from ..vocabulary import Affine, Layout, Score, ScoreKind, TailKind
 
 RT_KEY = "ov_reciprocam"
 MODEL_INFO = "model_info"

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 import openvino as ov
 
-from ..analysis.quantization import Affine
 from ..errors import ReciproCamError
 from ..inference.device import compile_for
 from ..inference.preprocess import resize_stack
@@ -24,7 +23,7 @@ from ..methods.base import FeatureMap
 from ..methods.cnn.locate import locate
 from ..model.formats import read_model
 from ..patching import is_patched, set_batch
-from ..vocabulary import Layout, ScoreKind
+from ..vocabulary import Affine, Layout, ScoreKind
 
 DEFAULT_BATCH = 32
 _EPS = 1e-12

@@ -1,0 +1,71 @@
+"""`eval` on a Ray cluster: the same models and methods in each actor of `output.cluster`'s pool, rows in shards."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..errors import ReciproCamError
+from ..inference import imaging
+from ..output import files, shards
+from ..output.cluster import LOCAL, SHARDS, connect, run_pool
+from ..output.explain_files import Row, name_photos
+from . import eval_report
+from .evaluate import EvalSettings, Evaluator, check_photos, summarize
+
+
+class _EvalWorker:
+    """A Ray actor: the models and methods of an eval run, built once; each photo becomes a row."""
+
+    def __init__(self, settings: EvalSettings, output: str, threads: int) -> None:
+        config = {**(settings.config or {}), "INFERENCE_NUM_THREADS": threads}
+        self.evaluator = Evaluator(dataclasses.replace(settings, config=config))
+        self.output = Path(output)
+
+    def __call__(self, batch: dict):
+        rows = []
+        for image, stem in zip(batch["image"], batch["stem"], strict=True):
+            try:
+                photo = imaging.read_image(image)
+            except ReciproCamError as exc:
+                rows.append(Row(image, stem, error=str(exc)))
+                continue
+
+            def write(_path, picture, result, objects, stem=stem) -> str:
+                return eval_report.write_maps(self.output, stem, picture, result, objects)
+
+            rows.append(Row(image, stem, self.evaluator.evaluate(Path(image), write, photo)))
+        return shards.to_table(rows)
+
+
+def evaluate_paths_on_ray(
+    settings: EvalSettings,
+    images: Sequence[str | os.PathLike],
+    output: str | os.PathLike,
+    *,
+    address: str = LOCAL,
+    actors: int | None = None,
+    cpus_per_actor: int = 1,
+    batch_size: int = 1,
+    on_ready: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[list[dict], dict, list[dict]]:
+    """`evaluate.evaluate_paths` on Ray: rows in OUTPUT/shards; returns the records, the summary and the failures.
+
+    A photo that cannot be read is a failure row, not a failed job; the summary covers the others.
+    """
+    output = files.check_output_dir(output)
+    paths = imaging.collect_images([os.fspath(i) for i in images])
+    check_photos(settings, paths, read=False)  # decoding every photo here would cost a pass over the dataset
+    Evaluator(settings).check_boxes(paths)  # options and class names fail here, before the cluster starts
+    if on_ready:
+        on_ready(len(paths))
+    connect(address)
+    pool = {"actors": actors, "cpus_per_actor": cpus_per_actor, "batch_size": batch_size, "progress": progress}
+    arguments = {"settings": settings, "output": str(output)}
+    rows = run_pool(_EvalWorker, arguments, name_photos(paths), output / SHARDS, **pool)
+    records = [r.record for r in rows if r.record is not None]
+    failed = [{"image": r.image, "error": r.error} for r in rows if r.error is not None]
+    return records, summarize(records, list(settings.names)), failed
