@@ -182,6 +182,13 @@ def quantize_command(model, calib_images, output, subset_size, preset, device, l
     "--boxes", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Object boxes: pointing game."
 )
 @click.option(
+    "--masks",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Object masks, NAME_mask.png or NAME.png per photo: pointing game and energy on the object's pixels.",
+)
+@click.option("--mask-value", type=int, metavar="V", help="The masks' object value.  [default: any non-zero pixel]")
+@click.option(
     "--methods",
     metavar="NAME,...",
     default=",".join(METHODS),
@@ -278,6 +285,7 @@ def eval_command(model, images, output, precision, labels, ray_address, actors, 
         "seed": settings.seed,
         "pointing_tolerance_px": TOLERANCE,
         "boxes": str(options["boxes"]) if options["boxes"] else None,
+        "masks": str(options["masks"]) if options["masks"] else None,
     }
     report = {"model": str(model), "device": settings.device, "precision": precision}
     report |= {"preprocess": settings.recipe.describe(), "settings": described}

@@ -17,21 +17,23 @@ from .evaluate import METRICS
 # Which way is better, for the table header.
 _BETTER = {"average_drop": "-", "increase": "+", "deletion_auc": "-", "insertion_auc": "+", "coherency": "+"}
 _BETTER |= {"complexity": "-", "adcc": "+"}
+CURVES_PER_PHOTO = 5  # photos whose own curves are drawn; more get the mean and the interquartile band only
 PLOT_NOTE = "curve plots skipped: matplotlib is not installed (pip install 'ov-reciprocam[plot]')"
 
 
 def table(records: list[dict], summary: dict) -> str:
     """A Markdown table: one row per image and method, then the means."""
-    head = ["image", "class", "method", *(f"{m} ({_BETTER[m]})" for m in METRICS), "pointing", "s"]
+    head = ["image", "class", "method", *(f"{m} ({_BETTER[m]})" for m in METRICS), "pointing", "energy (+)", "s"]
     rows = []
     for r in records:
         for name, m in r["methods"].items():
-            rows.append(
-                [r["image"], r["label"], name, *(f"{m[k]:.3f}" for k in METRICS), _pointing(m), f"{m['seconds']:.2f}"]
-            )
+            values = [f"{m[k]:.3f}" for k in METRICS]
+            energy = _fmt(m.get("energy_pointing"), 3) or "-"
+            rows.append([r["image"], r["label"], name, *values, _pointing(m), energy, f"{m['seconds']:.2f}"])
     for name, s in summary.items():
         point = f"{s['pointing_hits']}/{s['pointing_total']}" if s["pointing_total"] else "-"
-        rows.append(["**mean**", "", name, *(f"{s[k]:.3f}" for k in METRICS), point, f"{s['seconds']:.2f}"])
+        energy = _fmt(s.get("energy_pointing"), 3) or "-"
+        rows.append(["**mean**", "", name, *(f"{s[k]:.3f}" for k in METRICS), point, energy, f"{s['seconds']:.2f}"])
     widths = [max(len(str(c)) for c in col) for col in zip(head, *rows, strict=True)]
 
     def line(cells):
@@ -50,23 +52,28 @@ def csv_text(records: list[dict], summary: dict) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(
-        ["image", "class_id", "label", "probability", "method", *METRICS, "pointing_hit", "peak_distance", "seconds"]
+        ["image", "class_id", "label", "probability", "method", *METRICS, "pointing_hit", "peak_distance"]
+        + ["energy_pointing", "seconds"]
     )
     for r in records:
         for name, m in r["methods"].items():
             writer.writerow(
                 [r["image"], r["class_id"], r["label"], f"{r['probability']:.6f}", name]
                 + [f"{m[k]:.6f}" for k in METRICS]
-                + [m.get("pointing_hit", ""), _fmt(m.get("peak_distance")), f"{m['seconds']:.4f}"]
+                + [m.get("pointing_hit", ""), _fmt(m.get("peak_distance")), _fmt(m.get("energy_pointing"), 6)]
+                + [f"{m['seconds']:.4f}"]
             )
     for name, s in summary.items():
         hits = f"{s['pointing_hits']}/{s['pointing_total']}" if s["pointing_total"] else ""
-        writer.writerow(["mean", "", "", "", name, *(f"{s[k]:.6f}" for k in METRICS), hits, "", f"{s['seconds']:.4f}"])
+        energy = _fmt(s.get("energy_pointing"), 6)
+        writer.writerow(
+            ["mean", "", "", "", name, *(f"{s[k]:.6f}" for k in METRICS), hits, "", energy, f"{s['seconds']:.4f}"]
+        )
     return out.getvalue()
 
 
-def _fmt(value: float | None) -> str:
-    return "" if value is None else f"{value:.2f}"
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
 
 
 def side_by_side(photo: np.ndarray, result: dict, boxes: list[list[float]] | None, tile: int = 320) -> np.ndarray:
@@ -95,19 +102,26 @@ def curve_plots(records: list[dict], names: list[str]) -> dict[str, bytes] | Non
         return None
     plots = {}
     for name in names:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
         for ax, kind in zip(axes, ("deletion", "insertion"), strict=True):
             curves = np.array([r["methods"][name]["curves"][kind] for r in records])
             x = np.linspace(0, 1, curves.shape[1])
-            for r, curve in zip(records, curves, strict=True):
-                ax.plot(x, curve, lw=1, alpha=0.6, label=f"{r['image']} ({metrics.auc(curve):.3f})")
-            ax.plot(x, curves.mean(axis=0), "k", lw=2.5, label=f"mean ({metrics.auc(curves.mean(axis=0)):.3f})")
-            ax.set(title=f"{name}: {kind} (AUC)", xlabel="fraction of pixels", ylim=(0, 1.02))
-            ax.legend(fontsize=7)
+            if len(records) <= CURVES_PER_PHOTO:  # more lines than this is a tangle: the band says it
+                for r, curve in zip(records, curves, strict=True):
+                    ax.plot(x, curve, lw=1, alpha=0.6, label=f"{Path(r['image']).name} ({metrics.auc(curve):.3f})")
+            low, high = np.percentile(curves, [25, 75], axis=0)
+            ax.fill_between(x, low, high, color="0.6", alpha=0.35, label=f"25-75 % of {len(records)} photos")
+            mean = curves.mean(axis=0)
+            ax.plot(x, mean, "k", lw=2.5, label="mean")
+            ax.set(
+                title=f"{name}: {kind}, mean AUC {metrics.auc(mean):.3f}", xlabel="fraction of pixels", ylim=(0, 1.02)
+            )
         axes[0].set_ylabel("class probability")
+        # Beside the axes, not over them: the legend lists the photos' lines.
+        axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
         fig.tight_layout()
         buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=100)
+        fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
         plt.close(fig)
         plots[name] = buffer.getvalue()
     return plots

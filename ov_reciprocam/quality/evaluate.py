@@ -99,6 +99,7 @@ def evaluate_image(
     steps: int = 50,
     baseline: str = "zero",
     boxes: list[list[float]] | None = None,
+    mask: np.ndarray | None = None,
 ) -> dict:
     """Every metric of every method on one BGR photo, explaining `class_id`.
 
@@ -135,9 +136,15 @@ def evaluate_image(
         photo_map = space.recipe.to_image(native, (photo.shape[1], photo.shape[0]))
         peak = imaging.peak(photo_map)
         found["peak"] = list(peak)
-        if boxes:
+        if mask is not None:  # the object's own pixels: pointing and energy on them
+            found["peak_distance"] = metrics.region_distance(peak, mask)
+            found["pointing_hit"] = found["peak_distance"] <= TOLERANCE
+            found["energy_pointing"] = metrics.energy_pointing(photo_map, mask)
+        elif boxes:
             found["peak_distance"] = min(metrics.box_distance(peak, b) for b in boxes)
             found["pointing_hit"] = metrics.pointing_hit(peak, boxes, TOLERANCE)
+            region = metrics.boxes_region((photo.shape[1], photo.shape[0]), boxes)
+            found["energy_pointing"] = metrics.energy_pointing(photo_map, region)
         found |= {"seconds": seconds, "masked_probability": o, "curves": {"deletion": deletion, "insertion": insertion}}
         results[name] = found | {"photo_map": photo_map}
     return {"probability": y, "methods": results}
@@ -152,6 +159,8 @@ def summarize(records: list[dict], names: list[str]) -> dict:
         pointed = [row["pointing_hit"] for row in rows if "pointing_hit" in row]
         entry |= {"pointing_hits": sum(pointed), "pointing_total": len(pointed)}
         entry["pointing_accuracy"] = sum(pointed) / len(pointed) if pointed else None
+        energies = [row["energy_pointing"] for row in rows if "energy_pointing" in row]
+        entry["energy_pointing"] = float(np.mean(energies)) if energies else None
         entry["seconds"] = float(np.mean([row["seconds"] for row in rows]))
         summary[name] = entry
     return summary
@@ -176,6 +185,20 @@ def _boxes_of(boxes: dict, path: Path) -> list[dict] | None:
     return boxes.get(str(path)) or boxes.get(path.name)
 
 
+def read_mask(folder: Path, photo: Path, size: tuple[int, int], value: int | None = None) -> np.ndarray | None:
+    """[H, W] bool for a (W, H) photo from `folder`/NAME_mask.png or NAME.png: its non-zero pixels, or those equal
+    to `value`; resized to the photo with the nearest pixel. None when the folder has no mask for it."""
+    for name in (f"{photo.stem}_mask.png", f"{photo.stem}.png"):
+        if (path := folder / name).is_file():
+            labels = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+            if labels is None:
+                raise ReciproCamError(f"cannot read the mask {path}")
+            if labels.shape[::-1] != size:
+                labels = cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST)
+            return labels != 0 if value is None else labels == value
+    return None
+
+
 def _methods_option(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     unknown = [n for n in names if n not in METHODS]
@@ -195,6 +218,8 @@ class EvalSettings:
     recipe: Preprocess
     names: tuple[str, ...]
     boxes: dict = field(default_factory=dict)
+    masks: str | None = None  # a folder of object masks, NAME_mask.png or NAME.png
+    mask_value: int | None = None  # the masks' object value; None: any non-zero pixel
     class_choice: str | None = None
     steps: int = 50
     baseline: str = "zero"
@@ -266,6 +291,7 @@ class Evaluator:
             steps=s.steps,
             baseline=s.baseline,
             boxes=[o["box"] for o in objects] or None,
+            mask=read_mask(Path(s.masks), path, (photo.shape[1], photo.shape[0]), s.mask_value) if s.masks else None,
         )
         written = on_image(path, photo, result, objects) if on_image else None
         for m in result["methods"].values():
@@ -279,6 +305,8 @@ def eval_settings(
     model: str | os.PathLike,
     *,
     boxes: Path | None = None,
+    masks: Path | None = None,
+    mask_value: int | None = None,
     methods: str = ",".join(METHODS),
     class_choice: str | None = None,
     steps: int = 50,
@@ -292,8 +320,10 @@ def eval_settings(
     labels: list[str] | None = None,
     recipe: Recipe | None = None,
 ) -> EvalSettings:
-    """The options of an eval run, checked: methods, boxes, the model (plain, with a recipe)."""
+    """The options of an eval run, checked: methods, boxes, masks, the model (plain, with a recipe)."""
     names = _methods_option(methods)
+    if masks is not None and not Path(masks).is_dir():
+        raise ReciproCamError(f"`masks` must be a folder of masks (NAME_mask.png or NAME.png), got {masks}")
     box_data = read_boxes(boxes)
     if class_choice == FROM_BOXES and not box_data:
         raise ReciproCamError("`class_choice` boxes needs `boxes`")
@@ -308,6 +338,8 @@ def eval_settings(
         recipe,
         tuple(names),
         box_data,
+        os.fspath(masks) if masks else None,
+        mask_value,
         class_choice,
         steps,
         baseline,

@@ -122,3 +122,27 @@ def box_distance(point: tuple[float, float], box: Sequence[float]) -> float:
 def pointing_hit(point: tuple[float, float], boxes: Sequence[Sequence[float]], tolerance: float = 15.0) -> bool:
     """The pointing game (Zhang et al. 2016): the peak lies within `tolerance` px of some box."""
     return any(box_distance(point, b) <= tolerance for b in boxes)
+
+
+def boxes_region(size: tuple[int, int], boxes: Sequence[Sequence[float]]) -> np.ndarray:
+    """[H, W] bool: the pixels of a (W, H) photo inside any of the boxes [x0, y0, x1, y1]."""
+    w, h = size
+    region = np.zeros((h, w), bool)
+    for x0, y0, x1, y1 in boxes:
+        region[max(0, round(y0)) : max(0, round(y1)), max(0, round(x0)) : max(0, round(x1))] = True
+    return region
+
+
+def energy_pointing(saliency: np.ndarray, region: np.ndarray) -> float:
+    """The energy-based pointing game (Wang et al. 2020, Score-CAM): the share of the map's mass on the object."""
+    total = float(saliency.sum())
+    return float(saliency[region].sum()) / total if total > 0 else 0.0
+
+
+def region_distance(point: tuple[float, float], region: np.ndarray) -> float:
+    """Euclidean distance in pixels from (x, y) to the nearest pixel of `region`; 0 on it, inf for no region."""
+    ys, xs = np.nonzero(region)
+    if xs.size == 0:
+        return float("inf")
+    x, y = point
+    return float(np.sqrt(((xs - x) ** 2 + (ys - y) ** 2).min()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import sys
 
 import cv2
@@ -14,12 +15,13 @@ import pytest
 from click.testing import CliRunner
 from commands import cli as run
 from known import BOX, FLAT
-from paths import DOG_MODEL, IMAGES
+from paths import DOG_MODEL, IMAGES, SAMPLES
 
 import ov_reciprocam as orc
 from ov_reciprocam.cli import main
 from ov_reciprocam.inference.imaging import read_image
 from ov_reciprocam.quality import baselines
+from ov_reciprocam.quality import metrics as metrics_of
 from ov_reciprocam.quality.baselines import BlackBox
 from ov_reciprocam.quality.evaluate import METHODS, METRICS, InputSpace, evaluate_image
 
@@ -133,7 +135,8 @@ def test_cli_on_known_model_without_matplotlib(tmp_path, monkeypatch):
     assert "matplotlib is not installed (pip install 'ov-reciprocam[plot]')" in result.output
     report = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert report["curve_plots"] is None and "matplotlib" in report["curve_plots_note"]
-    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == ["metrics.csv", "metrics.json", "white_maps.png"]
+    names = sorted(p.name for p in (tmp_path / "report").iterdir())
+    assert names == ["metrics.csv", "metrics.json", "report.html", "white_maps.png"]
     (image,) = report["images"]
     assert (image["class_id"], image["label"]) == (0, "class_0")
     assert image["probability"] == pytest.approx(0.8, abs=1e-6)
@@ -219,3 +222,26 @@ def test_dog_maps_beat_their_own_reversal(dog_report):
     _, _, report = dog_report
     for name, s in report["summary"].items():
         assert s["deletion_auc"] < s["insertion_auc"], name
+
+
+def test_masks_give_the_pointing_game_and_energy_on_the_objects_pixels(tmp_path):
+    """The real Open Images bird and its mask (value 3 = bird): pointing on the mask, and the energy there."""
+    photos = SAMPLES / "openimages"
+    coral = SAMPLES / "models" / "coral" / "mobilenet_v1_0.25_128_quant.tflite"
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    shutil.copy(photos / "bird_segmentation_mask.png", masks / "bird_segmentation_mask.png")
+    out = tmp_path / "report"
+    args = ["eval", coral, photos / "bird_segmentation.png", "-o", out, "--methods", "reciprocam", "--steps", "4"]
+    done = run(*args, "--masks", masks, "--mask-value", "3")
+    assert done.returncode == 0, done.stderr
+    (image,) = json.loads((out / "metrics.json").read_text())["images"]
+    found = image["methods"]["reciprocam"]
+    bird = cv2.imread(str(masks / "bird_segmentation_mask.png"), cv2.IMREAD_GRAYSCALE) == 3
+    x, y = found["peak"]
+    assert found["peak_distance"] == pytest.approx(0.0 if bird[y, x] else metrics_of.region_distance((x, y), bird))
+    assert found["pointing_hit"] == (found["peak_distance"] <= 15)
+    assert bird.mean() < found["energy_pointing"] <= 1.0  # more of the map on the bird than the bird's share of pixels
+    assert "energy (+)" in done.stdout
+    refused = run("eval", coral, photos / "bird.png", "-o", tmp_path / "x", "--masks", tmp_path / "nowhere")
+    assert refused.returncode != 0 and "--masks" in refused.stderr

@@ -118,3 +118,20 @@ def test_pointing_game_with_15_px_tolerance():
     assert not metrics.pointing_hit((89, 161), [box])  # 15.6 px
     assert metrics.pointing_hit((300, 300), [box, [290, 290, 310, 310]])  # any box will do
     assert not metrics.pointing_hit((150, 120), [])
+
+
+def test_energy_pointing_is_the_share_of_the_maps_mass_on_the_object():
+    saliency = np.zeros((4, 4), np.float32)
+    saliency[0, 0], saliency[0, 1], saliency[3, 3] = 3.0, 1.0, 4.0  # mass 8, of which 3 + 1 on the object
+    region = metrics.boxes_region((4, 4), [[0, 0, 2, 1]])  # x in [0, 2), y in [0, 1): pixels (0, 0) and (1, 0)
+    assert region.sum() == 2 and region[0, 0] and region[0, 1] and not region[1, 0]
+    assert metrics.energy_pointing(saliency, region) == pytest.approx(0.5)
+    assert metrics.energy_pointing(np.zeros((4, 4)), region) == 0.0  # no mass: no share
+
+
+def test_region_distance_is_zero_on_the_object_and_euclidean_off_it():
+    region = np.zeros((10, 10), bool)
+    region[2, 3] = True  # the object: the pixel at x = 3, y = 2
+    assert metrics.region_distance((3, 2), region) == 0.0
+    assert metrics.region_distance((6, 6), region) == pytest.approx(5.0)  # a 3-4-5 triangle
+    assert metrics.region_distance((0, 0), np.zeros((4, 4), bool)) == float("inf")
