@@ -213,8 +213,6 @@ class PatchOptions:
                     raise ReciproCamError(f"`{name}` must be one of {choices}, got '{value}'") from None
         if o.uint8 and not o.normalize:
             raise ReciproCamError("uint8 maps need normalize: raw scores have no fixed range to quantize")
-        if o.batch is not None and (o.batch == 0 or o.batch < -1):
-            raise ReciproCamError(f"`batch` must be a positive number or -1 (dynamic), got {o.batch}")
         if o.labels is not None:
             o = replace(o, labels=tuple(o.labels))
         return o

@@ -82,12 +82,13 @@ def patch(model: Path, output, batch, static_batch, labels, embed_preprocessing,
         **options,
     )
     patched = patch_model(model, chosen)
+    recorded = recipe_for(patched, strict=False) if Preprocess.has_recipe(patched) else None
     if recipe.given or embed_preprocessing:
         embedded = " (embedded)" if embed_preprocessing else ""
-        click.echo(f"preprocess {recipe_for(patched, strict=False).describe()}{embedded}")
+        click.echo(f"preprocess {recorded.describe()}{embedded}")
     # One inference before anything is written: a model read wrong still runs, and would give NaN or
     # probabilities that do not sum to 1 (checked on the device asked for, else on the CPU).
-    verify(patched, device or "CPU", recipe_for(patched, strict=False) if Preprocess.has_recipe(patched) else None)
+    verify(patched, device or "CPU", recorded)
     save_model(patched, output, compress_to_fp16=fp16)
     info = PatchInfo.read(patched)
     outputs = ", ".join(f"{output_name(patched, i)} {shape_text(o)}" for i, o in enumerate(patched.outputs))

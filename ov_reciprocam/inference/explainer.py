@@ -36,7 +36,7 @@ class Prediction:
 class ClassMap(Prediction):
     """One explained class of one image, with its map at feature resolution, in [0, 1].
 
-    flat: the class's scores barely moved across positions (below `graph.FLAT_SPREAD`), so the
+    flat: the class's scores barely moved across positions (below `methods.saliency.FLAT_SPREAD`), so the
     model emits zeros rather than scaled float noise; such a map has no peak.
     """
 

@@ -84,8 +84,8 @@ class Preprocess:
         shape = model.get_parameters()[0].get_partial_shape()
         if shape.rank.is_dynamic or shape.rank.get_length() != 4:
             raise ReciproCamError(f"the model input has shape {shape}; expected a 4-D image batch")
-        layout = overrides.pop("layout", None) or input_layout(shape)
-        h, w = Layout(layout).spatial(shape)
+        layout = Layout(overrides.pop("layout", None) or input_layout(shape))
+        h, w = layout.spatial(shape)
         if h.is_dynamic or w.is_dynamic:
             raise ReciproCamError(
                 f"the model input {shape} has a dynamic height or width: photos need one size; "
@@ -99,7 +99,7 @@ class Preprocess:
             "resize": _RESIZE_NAMES.get(str(_info(model, "resize_type")).lower()),
             "interpolation": _interpolation(model),
         }
-        c = Layout(layout).channels(shape)
+        c = layout.channels(shape)
         channels = c.get_length() if c.is_static and c.get_length() in (1, 3, 4) else 3
         recipe = cls(
             width=w.get_length(),

@@ -19,6 +19,7 @@ import openvino as ov
 
 from ..errors import ReciproCamError
 from ..inference.device import compile_for
+from ..inference.probe import probe_input
 from ..methods import locate_family
 from ..methods.saliency import SALIENCY, SALIENCY_CLASSES
 from ..model.formats import read_model
@@ -80,17 +81,12 @@ def ir_growth(plain: ov.Model, patched: ov.Model) -> int:
 
 
 def random_input(model: ov.Model) -> np.ndarray:
-    """A seeded random input; a dynamic batch becomes 1."""
-    param = model.get_parameters()[0]
-    shape = param.get_partial_shape()
-    if any(d.is_dynamic for d in shape[1:]):
+    """A seeded random input of the input's type (`inference.probe.probe_input`); a dynamic batch becomes 1."""
+    image = probe_input(model)
+    if image is None:
+        shape = model.get_parameters()[0].get_partial_shape()
         raise ReciproCamError(f"the input shape {shape} is not static; reshape the model to a fixed image size")
-    dims = [shape[0].get_length() if shape[0].is_static else 1] + [d.get_length() for d in shape[1:]]
-    dtype = param.get_element_type().to_dtype()
-    rng = np.random.default_rng(0)
-    if np.issubdtype(dtype, np.integer):
-        return rng.integers(0, 256, dims).astype(dtype)
-    return rng.standard_normal(dims).astype(dtype)
+    return image
 
 
 def measure(
