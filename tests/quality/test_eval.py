@@ -230,7 +230,7 @@ def test_masks_give_the_pointing_game_and_energy_on_the_objects_pixels(tmp_path)
     coral = SAMPLES / "models" / "coral" / "mobilenet_v1_0.25_128_quant.tflite"
     masks = tmp_path / "masks"
     masks.mkdir()
-    shutil.copy(photos / "bird_segmentation_mask.png", masks / "bird_segmentation_mask.png")
+    shutil.copy(SAMPLES / "masks" / "bird_segmentation_mask.png", masks / "bird_segmentation_mask.png")
     out = tmp_path / "report"
     args = ["eval", coral, photos / "bird_segmentation.png", "-o", out, "--methods", "reciprocam", "--steps", "4"]
     done = run(*args, "--masks", masks, "--mask-value", "3")
