@@ -43,6 +43,9 @@ INTERPOLATIONS = {
 _MODEL_API_INTERPOLATIONS = ("linear", "cubic", "nearest")  # Model API's interpolation_mode, upper-cased
 _PPP_RESIZE = {"linear": ResizeAlgorithm.RESIZE_LINEAR, "cubic": ResizeAlgorithm.RESIZE_CUBIC}
 EMBEDDED_KEY = ["ov_reciprocam", "embedded_preprocessing"]
+# An integer input fed the pixels as they are (`raw_pixels`), which mean 0 and scale 1 alone cannot say: for
+# an integer input they describe the floats its dequantize step stands for.
+RAW_PIXELS_KEY = ["ov_reciprocam", "raw_pixels"]
 
 
 def parse_values(text: str | None) -> tuple[float, ...] | None:
@@ -106,7 +109,7 @@ class Preprocess:
             height=h.get_length(),
             layout=layout,
             channels=channels,
-            quantize=input_quantization(model),
+            quantize=_quantization(model),
         )
         return recipe.with_overrides(**found).with_overrides(**overrides)
 
@@ -154,7 +157,7 @@ class Preprocess:
     def check_range(self) -> None:
         """Refuse a recipe whose values miss what a quantized input stands for: they would all be clipped."""
         q = self.quantize
-        if q is None or self.takes_pixels:
+        if q is None or self.takes_pixels or q.dequantize.identity:  # pixels as they are, as asked
             return
         low, high = q.real_range()
         for m, s in self._per_channel():
@@ -251,6 +254,8 @@ class Preprocess:
         if self.interpolation in _MODEL_API_INTERPOLATIONS:
             info["interpolation_mode"] = self.interpolation.upper()
         write_model_info(model, info)
+        if self.quantize is not None and self.quantize.dequantize.identity:
+            model.set_rt_info("True", RAW_PIXELS_KEY)
         if labels:
             write_labels(model, labels)
 
@@ -292,8 +297,8 @@ def recipe_for(model: ov.Model, given: Recipe | None = None, *, strict: bool = T
         if any(v is not None for v in values):
             raise ReciproCamError("`raw_pixels` means no mean, scale or RGB swap; drop it or drop `mean`/`scale`/`rgb`")
         overrides |= {"mean": (0.0,), "scale": (1.0,), "rgb": False}
-        if (q := input_quantization(model)) is not None:  # pixels straight into the integer port
-            overrides["quantize"] = InputQuantization(Affine(), q.dtype)
+        if (q := input_quantization(model)) is not None:
+            overrides["quantize"] = _as_they_are(q)
     elif strict and all(v is None for v in values) and not Preprocess.has_recipe(model):
         raise ReciproCamError(
             "the model has no preprocessing recipe (rt_info model_info): give `mean`/`scale`/`rgb`, "
@@ -302,6 +307,17 @@ def recipe_for(model: ov.Model, given: Recipe | None = None, *, strict: bool = T
     recipe = Preprocess.from_model(model, **overrides)
     recipe.check_range()
     return recipe
+
+
+def _quantization(model: ov.Model) -> InputQuantization | None:
+    """How photos reach the model's integer input, if it has one: quantized, or as they are (rt_info says)."""
+    q = input_quantization(model)
+    return _as_they_are(q) if q is not None and model.has_rt_info(RAW_PIXELS_KEY) else q
+
+
+def _as_they_are(q: InputQuantization) -> InputQuantization:
+    """Pixels straight into the integer port (clipped to its type's range)."""
+    return InputQuantization(Affine(), q.dtype)
 
 
 def _interpolation(model: ov.Model) -> str | None:

@@ -285,3 +285,25 @@ def test_explain_input_shape_fixes_a_dynamic_size_plain_model(tmp_path):
     assert done.returncode == 0, done.stderr
     maps = np.load(tmp_path / "out" / "both_maps.npy")
     assert maps.shape[1:] == (12, 16)  # the backbone divides by 4
+
+
+def test_raw_pixels_go_into_an_integer_input_as_they_are_and_stay_recorded(onnx_case, tmp_path):
+    case, path = onnx_case
+    image = CASES[case][0]
+    if image.kind == "float":
+        pytest.skip("a float input takes the pixels as floats")
+    xml = tmp_path / "raw.xml"
+    done = cli("patch", path, "-o", xml, "--raw-pixels")
+    assert done.returncode == 0, done.stderr
+    recipe = orc.Preprocess.from_model(ov.Core().read_model(xml))  # read back from rt_info
+    photo = read_image(CORAL_PHOTOS[0])
+    size, channels = CASES[case][4], CASES[case][3]
+    if channels == 1:  # grey first, then resized, as the recipe does
+        pixels = cv2.resize(cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY), (size, size), interpolation=cv2.INTER_LINEAR)[None]
+    else:  # BGR: --raw-pixels swaps nothing
+        pixels = cv2.resize(photo, (size, size), interpolation=cv2.INTER_LINEAR).transpose(2, 0, 1)
+    info = np.iinfo(image.kind)
+    expected = np.clip(pixels, info.min, info.max).astype(image.kind)  # clipped to the port's type, not scaled
+    np.testing.assert_array_equal(recipe(photo), expected)
+    explained = cli("explain", xml, CORAL_PHOTOS[0], "-o", tmp_path / "out")
+    assert explained.returncode == 0, explained.stderr
