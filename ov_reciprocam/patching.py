@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import openvino as ov
 
@@ -47,6 +48,7 @@ def patch(model: ov.Model | str | os.PathLike, options: PatchOptions | None = No
     if o.batch is not None:
         set_batch(model, o.batch)
     found = locate_family(model, o)
+    o = replace(o, kernel=o.kernel or found.family.kernel)
     located = found.located
     if o.top_k is not None and not 1 <= o.top_k <= located.classes:
         raise ReciproCamError(f"`top_k` must be between 1 and the number of classes ({located.classes}), got {o.top_k}")
@@ -98,6 +100,7 @@ def _record(model: ov.Model, found: Found, scores: CopyScores, o: PatchOptions) 
         picked=scores.picked,
         top_k=o.top_k or 0,
         upsampled=o.upsample,
+        kernel=o.kernel,
         scores_scale=located.dequantize.scale,
         scores_zero_point=located.dequantize.zero_point,
         **found.family.record(found, o),

@@ -112,10 +112,21 @@ class TailKind(_Word):
 
 
 class Kernel(_Word):
-    """Which patch tokens a transformer's masked copy n keeps."""
+    """What masked copy n keeps of the feature map (or of the patch tokens)."""
 
     GAUSSIAN = "gaussian"  # the 3x3 neighbourhood of n, weighted [[1, 2, 1], [2, 4, 2], [1, 2, 1]] / 16
     ONEHOT = "onehot"  # n alone
+
+
+class Protocol(_Word):
+    """How `eval` perturbs photos and averages its metrics (docs/quality.md gives each choice's source)."""
+
+    # The Recipro-CAM authors' script: maps multiply the normalized input (a removed pixel becomes the mean
+    # colour), upsampled bicubic as PIL does it, coherency and complexity on the maps as made, ADCC of the means.
+    PAPER = "paper"
+    # Maps multiply 0-255 pixels (a removed pixel becomes black), upsampled bilinear and clipped to [0, 1],
+    # coherency and complexity on the input grid, ADCC per photo then averaged.
+    PIXELS = "pixels"
 
 
 class Resize(_Word):
@@ -167,7 +178,8 @@ class PatchOptions:
     upsample: resize the maps to the input's size in-graph.
     fast: take the exact shortcuts (pooled, flatten + linear, transformers' closed form); False: the mosaic.
     replace: drop another tool's `saliency_map` output and add ours.
-    kernel: transformers: which patch tokens copy n keeps.
+    kernel: what copy n keeps: position n alone or its 3x3 neighbourhood; None: the family's paper's choice
+        (CNNs: onehot, Recipro-CAM; transformers: gaussian, ViT-ReciproCAM).
     input_shape: reshape the input first (-1 for a dynamic dimension).
     recipe: how photos become inputs, recorded in rt_info (model_info) for later runs.
     labels: class names, recorded in rt_info; by default a labels.txt beside the model file.
@@ -186,7 +198,7 @@ class PatchOptions:
     upsample: bool = False
     fast: bool = True
     replace: bool = False
-    kernel: Kernel = Kernel.GAUSSIAN
+    kernel: Kernel | None = None
     input_shape: tuple[int, ...] | None = None
     recipe: Recipe = field(default_factory=Recipe)
     labels: tuple[str, ...] | None = None

@@ -10,8 +10,9 @@ import click
 
 from ..inference.device import precision_config
 from ..inference.preprocess import recipe_for
-from ..quality.evaluate import FROM_BOXES, METHODS
+from ..quality.evaluate import DEFAULT_METHODS, FROM_BOXES, METHODS
 from ..quality.quantize import PRESETS, TARGET_DEVICES
+from ..vocabulary import Protocol
 from .options import (
     batch_size_option,
     device_option,
@@ -191,9 +192,9 @@ def quantize_command(model, calib_images, output, subset_size, preset, device, l
 @click.option(
     "--methods",
     metavar="NAME,...",
-    default=",".join(METHODS),
+    default=",".join(DEFAULT_METHODS),
     show_default=True,
-    help="Comma-separated saliency methods.",
+    help=f"Comma-separated saliency methods, of {', '.join(METHODS)}.",
 )
 @click.option(
     "--class",
@@ -210,6 +211,15 @@ def quantize_command(model, calib_images, output, subset_size, preset, device, l
     default="zero",
     show_default=True,
     help="What deletion puts in place of removed pixels.",
+)
+@click.option(
+    "--protocol",
+    type=click.Choice([p.value for p in Protocol]),
+    default=Protocol.PAPER.value,
+    show_default=True,
+    help="paper: maps multiply the normalized input (removed pixels become the mean colour), bicubic, ADCC of "
+    "the means, as the Recipro-CAM authors' script; pixels: maps multiply 0-255 pixels (removed pixels become "
+    "black), bilinear, ADCC per photo (docs/quality.md).",
 )
 @click.option(
     "--rise-masks", type=click.IntRange(min=1), metavar="N", default=4000, show_default=True, help="RISE random masks."
@@ -279,6 +289,7 @@ def eval_command(model, images, output, precision, labels, ray_address, actors, 
         "methods": names,
         "class": settings.class_choice or "top-1",
         "steps": settings.steps,
+        "protocol": settings.protocol.value,
         "deletion_baseline": settings.baseline,
         "insertion_start": f"Gaussian blur, kernel {BLUR[0]}, sigma {BLUR[1]:g}",
         "rise_masks": settings.rise_masks,

@@ -127,9 +127,8 @@ graph_options = stack(
     click.option(
         "--kernel",
         type=click.Choice(["gaussian", "onehot"]),
-        default="gaussian",
-        show_default=True,
-        help="Transformers: keep each patch token's 3x3 neighbourhood (weighted 1-2-1) or the token alone.",
+        help="What copy n keeps: position n's 3x3 neighbourhood (weighted 1-2-1) or n alone.  "
+        "[default: onehot for CNNs (Recipro-CAM), gaussian for transformers (ViT-ReciproCAM)]",
     ),
 )
 

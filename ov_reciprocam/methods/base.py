@@ -10,7 +10,7 @@ import openvino as ov
 from ..analysis.dataflow import DataGraph, node_name, on_chain
 from ..analysis.head import binary_kind, find_scores, kind_of
 from ..errors import ReciproCamError
-from ..vocabulary import Affine, Layout, PatchOptions, ScoreKind
+from ..vocabulary import Affine, Kernel, Layout, PatchOptions, ScoreKind
 
 if TYPE_CHECKING:
     from ..model.rt_info import PatchInfo
@@ -126,7 +126,10 @@ class Family(Protocol):
     """A method family: whether and where it explains a model, and how it scores the masked copies.
 
     `methods.FAMILIES` lists them, most specific first; `patch` takes the first whose `locate` answers.
+    `kernel` is the family's paper's choice, what `patch` uses when not told (PatchOptions.kernel None).
     """
+
+    kernel: Kernel
 
     def locate(self, model: ov.Model, options: PatchOptions) -> Found | None:
         """The target, or None when the model is not of this family (may fix an open input size)."""

@@ -12,7 +12,7 @@ from enum import Enum
 
 import openvino as ov
 
-from ..vocabulary import Affine, Layout, Score, ScoreKind, TailKind
+from ..vocabulary import Affine, Kernel, Layout, Score, ScoreKind, TailKind
 
 RT_KEY = "ov_reciprocam"
 MODEL_INFO = "model_info"
@@ -56,7 +56,7 @@ class PatchInfo:
     picked: bool  # the cloned tail computes only the top-k classes' logits
     top_k: int  # 0: maps for every class
     upsampled: bool
-    kernel: str | None = None  # transformers: the token kernel (gaussian, onehot)
+    kernel: Kernel | None = None  # what each copy keeps (None: patched before CNNs recorded it, onehot)
     prefix_tokens: int = 0  # transformers: CLS, distillation tokens
     # A quantized scores output (uint8 TFLite, QDQ ONNX): score = (value - zero_point) * scale.
     scores_scale: float = 1.0
@@ -110,7 +110,7 @@ class PatchInfo:
             picked=path.endswith(_PICKED),
             top_k=int(text["top_k"] or 0),
             upsampled=text["upsampled"] == "True",
-            kernel=text["kernel"],
+            kernel=Kernel(text["kernel"]) if text["kernel"] else None,
             prefix_tokens=int(text["prefix_tokens"] or 0),
             scores_scale=float(text["scores_scale"] or 1.0),
             scores_zero_point=float(text["scores_zero_point"] or 0.0),

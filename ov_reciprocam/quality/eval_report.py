@@ -84,7 +84,9 @@ def side_by_side(photo: np.ndarray, result: dict, boxes: list[list[float]] | Non
         cv2.rectangle(framed, (round(b[0]), round(b[1])), (round(b[2]), round(b[3])), (0, 255, 0), thickness)
     row = [pictures.overlay(framed, np.zeros(photo.shape[:2], np.float32), "photo", alpha=0.0)]
     for name, m in result["methods"].items():
-        picture = pictures.overlay(framed, m["photo_map"], f"{name} {_pointing(m)}")
+        scores = f"ADCC {m['adcc']:.2f}, del {m['deletion_auc']:.2f}"
+        pointed = f", {_pointing(m)}" if "pointing_hit" in m else ""
+        picture = pictures.overlay(framed, m["photo_map"], f"{name} {scores}{pointed}")
         cv2.circle(picture, tuple(m["peak"]), 4 * thickness, (255, 255, 255), -1)
         cv2.circle(picture, tuple(m["peak"]), 4 * thickness, (0, 0, 0), thickness)
         row.append(picture)

@@ -2,8 +2,8 @@
 
 Where things happen (docs/quality.md explains why):
 * perturbation metrics (Average Drop, Increase, Deletion/Insertion, Coherency) mask the photo as
-  the model sees it: resized to the input size, uint8 range, before normalization;
-* Complexity is the mean of the map on that input grid;
+  the model sees it, resized to the input size; `Protocol` says in which space (the normalized input, or
+  0-255 pixels), with which upsampling, and on which grid Coherency and Complexity are taken;
 * the pointing game puts each method's native map onto the original photo (Preprocess.to_image)
   and takes its peak (imaging.peak), as `explain` does.
 """
@@ -26,11 +26,13 @@ from ..inference.explainer import Explainer
 from ..inference.preprocess import Preprocess, recipe_for
 from ..model.formats import read_model
 from ..patching import is_patched
-from ..vocabulary import Layout, Recipe
+from ..vocabulary import Layout, Protocol, Recipe
 from . import baselines, metrics
 from .baselines import BlackBox
+from .resample import bicubic
 
-METHODS = ("reciprocam", "reciprocam-logits", "scorecam", "rise")
+METHODS = ("reciprocam", "reciprocam-logits", "reciprocam-gaussian", "scorecam", "rise")
+DEFAULT_METHODS = ("reciprocam", "reciprocam-logits", "scorecam", "rise")
 METRICS = ("average_drop", "increase", "deletion_auc", "insertion_auc", "coherency", "complexity", "adcc")
 TOLERANCE = 15.0  # px, the pointing game's usual margin
 BLUR = (11, 5.0)  # kernel, sigma: the RISE authors' blur for insertion
@@ -40,9 +42,14 @@ Explain = Callable[[np.ndarray, int], np.ndarray]  # (pixels [H, W, 3], class) -
 
 @dataclass(frozen=True)
 class InputSpace:
-    """The photo as the model sees it before normalization: resized BGR pixels, float32 in [0, 255]."""
+    """The photo as the model sees it before normalization: resized BGR pixels, float32 in [0, 255].
+
+    Maps multiply the photo as `protocol` says. Normalization is affine per channel, so a product in
+    normalized space is, in pixels, a blend towards `neutral`, the pixel that normalizes to 0.
+    """
 
     recipe: Preprocess
+    protocol: Protocol = Protocol.PAPER
 
     @property
     def size(self) -> tuple[int, int]:
@@ -60,10 +67,35 @@ class InputSpace:
         """[N, H, W, 3] pixels -> model inputs as the port takes them."""
         return self.recipe.encode(self.normalized(pixels))
 
+    @property
+    def neutral(self) -> np.ndarray:
+        """[C] BGR: the pixel a removed pixel becomes."""
+        if self.protocol is Protocol.PIXELS:
+            return np.zeros(1, np.float32)
+        mean = np.asarray(self.recipe.mean, np.float32)
+        return mean[::-1].copy() if self.recipe.rgb and mean.size == 3 else mean
+
+    def masked(self, pixels: np.ndarray, saliency: np.ndarray) -> np.ndarray:
+        """`pixels` [H, W, C] times `saliency` [H, W] in the protocol's space."""
+        return self.neutral + (pixels - self.neutral) * saliency[..., None]
+
+    def removed(self, pixels: np.ndarray) -> np.ndarray:
+        """`pixels` with every pixel removed."""
+        return np.broadcast_to(self.neutral, pixels.shape).astype(np.float32)
+
     def upsample(self, native: np.ndarray) -> np.ndarray:
-        """A map at the method's own resolution -> [H, W] on the input grid (bilinear), clipped to [0, 1]."""
-        full = native if native.shape == self.size[::-1] else baselines.upsample(native[None], self.size)[0]
-        return np.clip(full, 0.0, 1.0).astype(np.float32)
+        """A map at the method's own resolution -> [H, W] on the input grid: PIL's bicubic, unclipped (paper), or
+        bilinear clipped to [0, 1] (pixels)."""
+        if native.shape == self.size[::-1]:
+            return native.astype(np.float32)
+        if self.protocol is Protocol.PAPER:
+            return bicubic(native, self.size)
+        return np.clip(baselines.upsample(native[None], self.size)[0], 0.0, 1.0).astype(np.float32)
+
+    @property
+    def on_input_grid(self) -> bool:
+        """Coherency and Complexity on the upsampled maps (pixels), or on the maps as the method made them."""
+        return self.protocol is Protocol.PIXELS
 
     def blur(self, pixels: np.ndarray) -> np.ndarray:
         return cv2.GaussianBlur(pixels, (BLUR[0], BLUR[0]), BLUR[1])
@@ -83,6 +115,7 @@ def build_methods(
     every = {
         "reciprocam": lambda: recipro(explainers["softmax"]),
         "reciprocam-logits": lambda: recipro(explainers["logits"]),
+        "reciprocam-gaussian": lambda: recipro(explainers["gaussian"]),
         "scorecam": lambda: black_box(baselines.score_cam),
         "rise": lambda: black_box(lambda b, x, c: baselines.rise(b, x, c, masks=rise_masks, seed=seed)),
     }
@@ -111,7 +144,7 @@ def evaluate_image(
         return box.probs(space.normalized(images))[:, class_id]
 
     blurred = space.blur(pixels)
-    removed = blurred if baseline == "blur" else np.zeros_like(pixels)
+    removed = blurred if baseline == "blur" else space.removed(pixels)
     y = float(score(pixels[None])[0])
     results = {}
     for name, explain in methods.items():
@@ -119,9 +152,10 @@ def evaluate_image(
         native = explain(pixels, class_id)
         seconds = time.perf_counter() - start
         saliency = space.upsample(native)
-        masked = pixels * saliency[..., None]
+        masked = space.masked(pixels, saliency)
         o = float(score(masked[None])[0])
-        again = space.upsample(explain(masked, class_id))
+        again = explain(masked, class_id)
+        first, second = (saliency, space.upsample(again)) if space.on_input_grid else (native, again)
         deletion = metrics.causal_curve(score, pixels, removed, saliency, steps)
         insertion = metrics.causal_curve(score, blurred, pixels, saliency, steps)
         found = {
@@ -129,8 +163,8 @@ def evaluate_image(
             "increase": metrics.increase(y, o),
             "deletion_auc": metrics.auc(deletion),
             "insertion_auc": metrics.auc(insertion),
-            "coherency": metrics.coherency(saliency, again),
-            "complexity": metrics.complexity(saliency),
+            "coherency": metrics.coherency(first, second),
+            "complexity": metrics.complexity(first),
         }
         found["adcc"] = metrics.adcc(found["coherency"], found["complexity"], found["average_drop"])
         photo_map = space.recipe.to_image(native, (photo.shape[1], photo.shape[0]))
@@ -150,12 +184,18 @@ def evaluate_image(
     return {"probability": y, "methods": results}
 
 
-def summarize(records: list[dict], names: list[str]) -> dict:
-    """Per method: the mean of each metric over images, pointing hits over images with boxes, mean seconds."""
+def summarize(records: list[dict], names: list[str], protocol: Protocol = Protocol.PAPER) -> dict:
+    """Per method: the mean of each metric over images, pointing hits over images with boxes, mean seconds.
+
+    ADCC: of the means (paper), or the mean of the photos' (pixels); both are kept, `adcc` is the protocol's.
+    """
     summary = {}
     for name in names:
         rows = [r["methods"][name] for r in records]
         entry = {m: float(np.mean([row[m] for row in rows])) for m in METRICS}
+        entry["adcc_per_photo"] = entry["adcc"]
+        entry["adcc_of_means"] = metrics.adcc(entry["coherency"], entry["complexity"], entry["average_drop"])
+        entry["adcc"] = entry["adcc_of_means" if protocol is Protocol.PAPER else "adcc_per_photo"]
         pointed = [row["pointing_hit"] for row in rows if "pointing_hit" in row]
         entry |= {"pointing_hits": sum(pointed), "pointing_total": len(pointed)}
         entry["pointing_accuracy"] = sum(pointed) / len(pointed) if pointed else None
@@ -230,6 +270,7 @@ class EvalSettings:
     batch_size: int = 32
     config: dict | None = None
     labels: tuple[str, ...] | None = None
+    protocol: Protocol = Protocol.PAPER
 
 
 class Evaluator:
@@ -238,11 +279,15 @@ class Evaluator:
     def __init__(self, settings: EvalSettings) -> None:
         self.settings = s = settings
         common = {"preprocess": s.recipe, "labels": s.labels, "config": s.config}
-        scores = ["softmax"] + (["logits"] if "reciprocam-logits" in s.names else [])
+        variants = {"softmax": {"score": "softmax"}}
+        if "reciprocam-logits" in s.names:
+            variants["logits"] = {"score": "logits"}
+        if "reciprocam-gaussian" in s.names:
+            variants["gaussian"] = {"score": "softmax", "kernel": "gaussian"}
         # The softmax explainer also resolves labels and class names, as `explain` does.
         explainers = {
-            score: Explainer(s.model, s.device, batch_size=s.batch_size, target=s.target, score=score, **common)
-            for score in scores
+            name: Explainer(s.model, s.device, batch_size=s.batch_size, target=s.target, **patching, **common)
+            for name, patching in variants.items()
         }
         self.box = BlackBox.build(
             read_model(s.model),
@@ -253,7 +298,7 @@ class Evaluator:
             batch=s.batch_size,
             encode=s.recipe.encode,
         )
-        self.space = InputSpace(s.recipe)
+        self.space = InputSpace(s.recipe, s.protocol)
         self.methods = build_methods(list(s.names), explainers, self.box, self.space, s.rise_masks, s.seed)
         self.resolve = explainers["softmax"]
         # An unknown class fails here, before any photo is scored.
@@ -307,7 +352,7 @@ def eval_settings(
     boxes: Path | None = None,
     masks: Path | None = None,
     mask_value: int | None = None,
-    methods: str = ",".join(METHODS),
+    methods: str = ",".join(DEFAULT_METHODS),
     class_choice: str | None = None,
     steps: int = 50,
     baseline: str = "zero",
@@ -319,9 +364,15 @@ def eval_settings(
     config: dict | None = None,
     labels: list[str] | None = None,
     recipe: Recipe | None = None,
+    protocol: Protocol | str = Protocol.PAPER,
 ) -> EvalSettings:
     """The options of an eval run, checked: methods, boxes, masks, the model (plain, with a recipe)."""
     names = _methods_option(methods)
+    try:
+        protocol = Protocol(protocol)
+    except ValueError:
+        choices = ", ".join(p.value for p in Protocol)
+        raise ReciproCamError(f"`protocol` must be one of {choices}, got '{protocol}'") from None
     if masks is not None and not Path(masks).is_dir():
         raise ReciproCamError(f"`masks` must be a folder of masks (NAME_mask.png or NAME.png), got {masks}")
     box_data = read_boxes(boxes)
@@ -350,6 +401,7 @@ def eval_settings(
         batch_size,
         config,
         tuple(labels) if labels else None,
+        protocol,
     )
 
 
@@ -382,4 +434,4 @@ def evaluate_paths(
     if on_ready:
         on_ready(len(paths))
     records = [evaluator.evaluate(path, on_image) for path in paths]
-    return records, summarize(records, list(settings.names))
+    return records, summarize(records, list(settings.names), settings.protocol)

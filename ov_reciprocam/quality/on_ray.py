@@ -68,4 +68,4 @@ def evaluate_paths_on_ray(
     rows = run_pool(_EvalWorker, arguments, name_photos(paths), output / SHARDS, **pool)
     records = [r.record for r in rows if r.record is not None]
     failed = [{"image": r.image, "error": r.error} for r in rows if r.error is not None]
-    return records, summarize(records, list(settings.names)), failed
+    return records, summarize(records, list(settings.names), settings.protocol), failed

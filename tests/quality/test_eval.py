@@ -23,7 +23,8 @@ from ov_reciprocam.inference.imaging import read_image
 from ov_reciprocam.quality import baselines
 from ov_reciprocam.quality import metrics as metrics_of
 from ov_reciprocam.quality.baselines import BlackBox
-from ov_reciprocam.quality.evaluate import METHODS, METRICS, InputSpace, evaluate_image
+from ov_reciprocam.quality.evaluate import DEFAULT_METHODS, METRICS, InputSpace, evaluate_image
+from ov_reciprocam.vocabulary import Protocol
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 KNOWN_RECIPE = orc.Preprocess(8, 8, "NCHW", mean=(0.0,), scale=(255.0,))
@@ -51,8 +52,9 @@ def known_box() -> BlackBox:
     return BlackBox.build(known_response_model(), "NCHW", config=F32, target="pool")
 
 
-def _evaluate(box, methods, class_id=0, **options):
-    return evaluate_image(WHITE, class_id, methods, box, InputSpace(KNOWN_RECIPE), steps=4, **options)
+def _evaluate(box, methods, class_id=0, protocol=Protocol.PIXELS, **options):
+    """On the input grid, as the hand-computed answers are (the maps here are at the input's size anyway)."""
+    return evaluate_image(WHITE, class_id, methods, box, InputSpace(KNOWN_RECIPE, protocol), steps=4, **options)
 
 
 def test_known_model_perfect_box_and_flat_map(known_box):
@@ -112,6 +114,37 @@ def test_rise_on_known_model_finds_the_region(known_box):
     assert other[:4, :4].mean() < other[BOX == 0].mean()
 
 
+def test_known_model_average_drop_in_either_space(known_box):
+    """Recipe mean 127.5: a white pixel normalizes to 0.5, so Y = 0.2 + 0.6 * 0.5 = 0.5. The flat 0.5 map halves
+    the normalized input (m = 0.25, O = 0.35, a 30 % drop); in pixels it makes them 127.5, which normalizes to 0
+    (O = 0.2, a 60 % drop)."""
+    recipe = orc.Preprocess(8, 8, "NCHW", mean=(127.5,), scale=(255.0,))
+    drops = {}
+    for protocol in Protocol:
+        space = InputSpace(recipe, protocol)
+        result = evaluate_image(WHITE, 0, {"flat": lambda px, c: FLAT}, known_box, space, steps=4)
+        assert result["probability"] == pytest.approx(0.5, abs=1e-6)
+        drops[protocol.value] = result["methods"]["flat"]["average_drop"]
+    assert drops == pytest.approx({"paper": 30.0, "pixels": 60.0}, abs=1e-4)
+
+
+def test_paper_protocol_multiplies_the_model_input():
+    """The papers' protocol: the map multiplies the normalized tensor, and a removed pixel is its zero."""
+    recipe = orc.Preprocess(16, 12, "NHWC", mean=(10.0, 20.0, 30.0), scale=(2.0, 4.0, 8.0), rgb=True)
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (12, 16, 3), np.uint8)
+    saliency = rng.random((12, 16)).astype(np.float32)
+    space = InputSpace(recipe)
+    pixels = space.pixels(photo)
+    x = space.normalized(pixels[None])[0]
+    np.testing.assert_allclose(space.normalized(space.masked(pixels, saliency)[None])[0], x * saliency[..., None],
+                               atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(space.normalized(space.removed(pixels)[None]), 0, atol=1e-6)
+    in_pixels = InputSpace(recipe, Protocol.PIXELS)
+    np.testing.assert_allclose(in_pixels.masked(pixels, saliency), pixels * saliency[..., None], rtol=1e-6)
+    assert not in_pixels.removed(pixels).any()
+
+
 @pytest.mark.parametrize("resize", ["stretch", "fit", "letterbox", "crop"])
 def test_input_space_pixels_then_inputs_is_the_recipe(resize):
     """Masks are applied to the resized pixels before normalization; with nothing masked, the model
@@ -140,7 +173,7 @@ def test_cli_on_known_model_without_matplotlib(tmp_path, monkeypatch):
     (image,) = report["images"]
     assert (image["class_id"], image["label"]) == (0, "class_0")
     assert image["probability"] == pytest.approx(0.8, abs=1e-6)
-    assert list(image["methods"]) == list(METHODS)
+    assert list(image["methods"]) == list(DEFAULT_METHODS)
 
 
 @pytest.mark.parametrize(
@@ -189,13 +222,13 @@ def test_dog_report_has_every_method_and_metric(dog_report):
     out, _, report = dog_report
     assert [r["image"] for r in report["images"]] == ["both.png", "cheetah_person.jpg", "horses.jpg", "puppies.jpg"]
     for record in report["images"]:
-        assert list(record["methods"]) == list(METHODS)
+        assert list(record["methods"]) == list(DEFAULT_METHODS)
         for m in record["methods"].values():
             assert 0 <= m["average_drop"] <= 100 and m["increase"] in (0, 100)
             assert all(0 <= m[k] <= 1 for k in ("deletion_auc", "insertion_auc", "coherency", "complexity", "adcc"))
             assert len(m["curves"]["deletion"]) == len(m["curves"]["insertion"]) == 51
             assert m["seconds"] > 0
-    for name in METHODS:
+    for name in DEFAULT_METHODS:
         assert report["summary"][name]["pointing_total"] == 2  # both.png and puppies.jpg have boxes
         assert (out / f"curves_{name}.png").stat().st_size > 0
     rows = list(csv.DictReader((out / "metrics.csv").open()))

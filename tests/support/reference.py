@@ -102,6 +102,23 @@ def logits_of(model: ov.Model, output: int = 0) -> ov.Output:
     return out if quantized else model.get_results()[output].input_value(0)  # float logits behind a quantizer
 
 
+GAUSSIAN = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]]) / 16
+
+
+def copy_weights(n: int, h: int, w: int, kernel: str) -> np.ndarray:
+    """Copy n's weight at each of the h*w positions."""
+    y, x = divmod(n, w)
+    grid = np.zeros((h, w))
+    if kernel == "onehot":
+        grid[y, x] = 1
+    else:
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                if 0 <= y + dy < h and 0 <= x + dx < w:
+                    grid[y + dy, x + dx] = GAUSSIAN[dy + 1, dx + 1]
+    return grid.reshape(-1)
+
+
 def recipro_cam(
     model,
     image: np.ndarray,
@@ -111,6 +128,7 @@ def recipro_cam(
     layout: str = "NCHW",
     output: int = 0,
     logits: str | None = None,
+    kernel: str = "onehot",
 ) -> np.ndarray:
     """Maps [classes, H, W] of one image [1, ...], not normalized.
 
@@ -119,6 +137,7 @@ def recipro_cam(
     logits: the name of the logits tensor, for heads whose softmax the walk back does not know.
     features: the target's value to mask, when the caller has it from the very inference it checks
     (INT8 backbones compiled on their own may round a quantizer differently); else computed here.
+    kernel: "onehot" keeps F at the copy's position alone; "gaussian" its 3x3 neighbourhood weighted 1-2-1 / 16.
     """
     import ov_reciprocam as orc
 
@@ -134,11 +153,8 @@ def recipro_cam(
     maps = None
     for y in range(h):
         for x in range(w):
-            masked = np.zeros_like(fmap)
-            if layout == "NCHW":
-                masked[:, :, y, x] = fmap[:, :, y, x]
-            else:
-                masked[:, y, x, :] = fmap[:, y, x, :]
+            keep = copy_weights(y * w + x, h, w, kernel).reshape(h, w).astype(fmap.dtype)
+            masked = fmap * (keep[None, None] if layout == "NCHW" else keep[None, :, :, None])
             values = tail(masked)[0].reshape(-1).astype(np.float64)
             if score == "softmax":
                 e = np.exp(values - values.max())

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import openvino as ov
-from reference import compile_f32, logits_of
-
-GAUSSIAN = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]]) / 16
+from reference import compile_f32, copy_weights, logits_of
 
 
 def _cut_points(model: ov.Model, block: int) -> tuple[ov.Output, ov.Output]:
@@ -33,19 +31,6 @@ def _cut_points(model: ov.Model, block: int) -> tuple[ov.Output, ov.Output]:
             break
         norm = node.output(0)
     return mvn.input_value(0), norm
-
-
-def _weights(n: int, h: int, w: int, kernel: str) -> np.ndarray:
-    y, x = divmod(n, w)
-    grid = np.zeros((h, w))
-    if kernel == "onehot":
-        grid[y, x] = 1
-    else:
-        for dy in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                if 0 <= y + dy < h and 0 <= x + dx < w:
-                    grid[y + dy, x + dx] = GAUSSIAN[dy + 1, dx + 1]
-    return grid.reshape(-1)
 
 
 def vit_recipro_cam(
@@ -76,7 +61,7 @@ def vit_recipro_cam(
     prefix = x.shape[1] - h * w
     maps = np.zeros((scores.get_partial_shape()[1].get_length(), h * w))
     for n in range(h * w):
-        mask = np.concatenate([np.ones(prefix), _weights(n, h, w, kernel)]).astype(np.float32)[None, :, None]
+        mask = np.concatenate([np.ones(prefix), copy_weights(n, h, w, kernel)]).astype(np.float32)[None, :, None]
         out = tail([x * mask, z * mask])[0].reshape(-1).astype(np.float64)
         if score == "sigmoid":
             maps[:, n] = 1.0 / (1.0 + np.exp(-out))

@@ -20,31 +20,45 @@ import openvino as ov
 import openvino.opset13 as ops
 
 from ...errors import ReciproCamError
-from ...vocabulary import Layout
+from ...vocabulary import Kernel, Layout
 from ..base import FeatureMap, Located
 from ..graph_ops import Size, as_scalar, i64, pattern, spatial_sizes
+from ..kernels import copy_weights_in_graph, weight_levels
 from ..scoring import CopyScores, ScoreSource
 from ..tail_clone import TailClone
 from . import tails
 
 
-def masked_copies(target: FeatureMap) -> ov.Output:
-    """[B*H*W, ...] copies of the target, copy n zero everywhere but at spatial position n."""
+def masked_copies(target: FeatureMap, kernel: Kernel = Kernel.ONEHOT) -> ov.Output:
+    """[B*H*W, ...] copies of the target, copy n weighted by row n of `kernels.copy_weights` (one-hot: F at n alone)."""
     h, w, hw = spatial_sizes(target)
     k = target.channels
-    size = ops.constant(np.int64(hw)) if isinstance(hw, int) else ops.squeeze(hw, i64(0))
-    eye = ops.eye(size, size, ops.constant(np.int64(0)), target.output.get_element_type())
+    dtype = target.output.get_element_type()
+    if kernel is Kernel.ONEHOT:  # Eye also covers a size that follows the input's
+        size = ops.constant(np.int64(hw)) if isinstance(hw, int) else ops.squeeze(hw, i64(0))
+        weights = ops.eye(size, size, ops.constant(np.int64(0)), dtype).output(0)
+    else:
+        weights = _as_type(copy_weights_in_graph(h, w, kernel), dtype)
     if target.layout == Layout.NCHW:
         mask_shape, copy_shape = (1, hw, 1, h, w), (-1, k, h, w)
     else:
         mask_shape, copy_shape = (1, hw, h, w, 1), (-1, h, w, k)
-    mask = ops.reshape(eye, pattern(*mask_shape), special_zero=False)
+    mask = ops.reshape(weights, pattern(*mask_shape), special_zero=False)
     copies = ops.multiply(ops.unsqueeze(target.output, i64(1)), mask)
     return ops.reshape(copies, pattern(*copy_shape), special_zero=False).output(0)
 
 
+def _as_type(value: ov.Output, dtype: ov.Type) -> ov.Output:
+    return value if value.get_element_type() == dtype else ops.convert(value, dtype).output(0)
+
+
 def tail_scores(
-    model: ov.Model, located: Located, source: ScoreSource, fast: bool = True, picks: ov.Output | None = None
+    model: ov.Model,
+    located: Located,
+    source: ScoreSource,
+    fast: bool = True,
+    picks: ov.Output | None = None,
+    kernel: Kernel = Kernel.ONEHOT,
 ) -> CopyScores:
     """`source.tensor` for the masked copies, for every class or, given `picks` [B, k], for those classes only.
 
@@ -59,6 +73,11 @@ def tail_scores(
                 f"the tail flattens the target '{t.name}', whose size follows the input's, at '{flatten}': its linear "
                 "layer fits one input size; pass `input_shape`, e.g. 1,3,224,224"
             )
+    if kernel is not Kernel.ONEHOT and not t.static_size:
+        raise ReciproCamError(
+            f"the {kernel.value} kernel needs a feature map of fixed size, and the target '{t.name}' follows the "
+            "input's; pass `input_shape`, e.g. 1,3,224,224"
+        )
     clone = TailClone(model, located)
     if plan.kind is tails.TailKind.POOLED:
         # g is per pixel, so g(0) needs one zero pixel, not a zero map: a broadcast scalar, which
@@ -69,13 +88,17 @@ def tail_scores(
         for op in plan.chain:  # shapes now follow the zero pixel, before _pooled_copies reads them
             clone[op].validate_and_infer_types()
         at_zero = clone[plan.chain[-1]].output(0) if plan.chain else None
-        clone.replace_uses(plan.head, _pooled_copies(plan.head, at_zero, t))
+        if kernel is Kernel.ONEHOT:
+            pooled = _pooled_copies(plan.head, at_zero, t)
+        else:
+            pooled = _pooled_kernel_copies(model, located, plan, at_zero, kernel)
+        clone.replace_uses(plan.head, pooled)
         _pointwise_as_matmul(clone, after=plan.head)
     elif plan.kind is tails.TailKind.FLATTEN_LINEAR:
         clone.feed_target(t.output)  # the clone's flatten is bypassed below; it only has to stay valid
-        clone.replace_uses(plan.head, _linear_copies(clone[plan.head], t))
+        clone.replace_uses(plan.head, _linear_copies(clone[plan.head], t, kernel))
     else:
-        clone.feed_target(masked_copies(t))
+        clone.feed_target(masked_copies(t, kernel))
     pick = fast and picks is not None and source.pickable(located)
     final = tails.final_linear(located) if pick else None
     if final is None or (
@@ -113,16 +136,12 @@ def _pooled_copies(pool: ov.Node, at_zero: ov.Output | None, t: FeatureMap) -> o
     at_zero: g applied to one zero pixel, or None when there are no per-pixel ops (g(0) = 0).
     """
     hw = spatial_sizes(t)[2]
-    mapped = pool.input_value(0)  # g(F), computed by the original model
-    k = mapped.get_partial_shape()[1 if t.layout == Layout.NCHW else 3].get_length()
-    dtype = mapped.get_element_type().to_dtype()
-    if t.layout == Layout.NCHW:
-        # Position-major although g(F) is NCHW: the CPU plugin holds g(F) channels-last, and a class-major
-        # softmax/reorder measured slower on SqueezeNet. The rank-4 NCHW -> NHWC permutation runs on a JIT
-        # kernel, where the rank-3 one ran on the reference kernel (see `saliency._class_major`).
-        per_position = ops.reshape(ops.transpose(mapped, i64(0, 2, 3, 1)), pattern(0, hw, k), special_zero=True)
-    else:
-        per_position = ops.reshape(mapped, pattern(0, hw, k), special_zero=True)
+    # Position-major although g(F) is NCHW: the CPU plugin holds g(F) channels-last, and a class-major
+    # softmax/reorder measured slower on SqueezeNet. The rank-4 NCHW -> NHWC permutation runs on a JIT
+    # kernel, where the rank-3 one ran on the reference kernel (see `saliency._class_major`).
+    per_position = _per_position(pool.input_value(0), t)  # g(F), computed by the original model
+    k = per_position.get_partial_shape()[2].get_length()
+    dtype = per_position.get_element_type().to_dtype()
     positions = as_scalar(hw, dtype)
     if at_zero is not None:  # every other position of copy n holds g(0)
         others = ops.subtract(positions, ops.constant(dtype.type(1)))
@@ -133,7 +152,58 @@ def _pooled_copies(pool: ov.Node, at_zero: ov.Output | None, t: FeatureMap) -> o
     return ops.reshape(pooled, i64(-1, *rest), special_zero=False).output(0)
 
 
-def _linear_copies(matmul: ov.Node, t: FeatureMap) -> ov.Output:
+def _pooled_kernel_copies(
+    model: ov.Model, located: Located, plan: tails.TailPlan, at_zero: ov.Output | None, kernel: Kernel
+) -> ov.Output:
+    """The pooled vector of every copy when copy n keeps F[:, m] weighted by w(n, m) (`kernels.copy_weights`).
+
+    g(copy n) is g(w(n, m) * F[:, m]) at each kept m and g(0) elsewhere. With no per-pixel ops g is the
+    identity and the pooled vector is (W @ F) / (H*W), W the [H*W, H*W] table. Otherwise g runs once on F
+    scaled by each of the kernel's few weights (a second clone of g, on the maps stacked along the batch), and
+    copy n sums, for each weight, the positions that carry it: (sum_l M_l @ g(l * F) + (H*W - kept_n) * g(0)).
+    """
+    t = located.target
+    h, w, hw = spatial_sizes(t)
+    weights = copy_weights_in_graph(h, w, kernel)
+    if not plan.chain:
+        values, matrix = _per_position(plan.head.input_value(0), t), weights  # [B, HW, K], [HW, HW]
+    else:
+        levels = weight_levels(kernel)
+        dtype = t.output.get_element_type().to_dtype()
+        scaled = TailClone(model, located)
+        stacked = ops.concat([ops.multiply(t.output, ops.constant(dtype.type(v))) for v in levels], 0)
+        scaled.feed_target(stacked.output(0))  # [L*B, ...]: g(l * F) for every weight l
+        for op in plan.chain:
+            scaled[op].validate_and_infer_types()
+        mapped = _per_position(scaled[plan.chain[-1]].output(0), t)  # [L*B, HW, K]
+        k = mapped.get_partial_shape()[2].get_length()
+        by_level = ops.transpose(ops.reshape(mapped, i64(len(levels), -1, hw, k), False), i64(1, 0, 2, 3))
+        values = ops.reshape(by_level, i64(-1, len(levels) * hw, k), False).output(0)  # [B, L*HW, K]
+        picks = [ops.convert(ops.equal(weights, ops.constant(np.float32(v))), ov.Type.f32) for v in levels]
+        matrix = ops.concat(picks, 1).output(0)  # [HW, L*HW]: M_l side by side
+    dtype = values.get_element_type()
+    summed = ops.matmul(_as_type(matrix, dtype), values, False, False)  # [B, HW, K]
+    positions = as_scalar(hw, dtype.to_dtype())
+    if at_zero is not None:
+        k = values.get_partial_shape()[2].get_length()
+        kept = ops.reduce_sum(ops.convert(ops.greater(weights, ops.constant(np.float32(0))), dtype), i64(1), True)
+        background = ops.multiply(ops.subtract(positions, kept), ops.reshape(at_zero, i64(1, k), False))  # [HW, K]
+        summed = ops.add(summed, background)
+    pooled = ops.divide(summed, positions)
+    rest = [d.get_length() for d in plan.head.get_output_partial_shape(0)[1:]]
+    return ops.reshape(pooled, i64(-1, *rest), special_zero=False).output(0)
+
+
+def _per_position(mapped: ov.Output, t: FeatureMap) -> ov.Output:
+    """[N, K, H, W] or [N, H, W, K] -> [N, H*W, K]."""
+    hw = spatial_sizes(t)[2]
+    k = mapped.get_partial_shape()[1 if t.layout == Layout.NCHW else 3].get_length()
+    if t.layout == Layout.NCHW:
+        mapped = ops.transpose(mapped, i64(0, 2, 3, 1))
+    return ops.reshape(mapped, pattern(0, hw, k), special_zero=True).output(0)
+
+
+def _linear_copies(matmul: ov.Node, t: FeatureMap, kernel: Kernel = Kernel.ONEHOT) -> ov.Output:
     """Flatten + MatMul of every copy at the cost of one MatMul: [B*H*W, D].
 
     Copy n's flattened vector is zero but for F[:, n], so its product is F[:, n] times the K rows
@@ -141,7 +211,8 @@ def _linear_copies(matmul: ov.Node, t: FeatureMap) -> ov.Output:
     maps: the device runs it as it runs the original FC (one pass over W, in the inference
     precision), where a batched MatMul over positions stayed in f32 at twice the original's time.
     W is regrouped in-graph, so the IR keeps one W; the device folds the regrouping at compile
-    time and holds that second layout of W in memory.
+    time and holds that second layout of W in memory. A copy keeping F[:, m] weighted by w(n, m) sums
+    the positions' products with those weights: [H*W, H*W] @ [B, H*W, D].
     """
     hw, k = t.height * t.width, t.channels
     weights = matmul.input_value(1)
@@ -164,6 +235,9 @@ def _linear_copies(matmul: ov.Node, t: FeatureMap) -> ov.Output:
     kernels = ops.reshape(grouped, i64(hw, d, k, 1, 1), False)  # [groups, out, in, 1, 1]
     per_group = ops.reshape(vectors, i64(0, hw * k, 1, 1), special_zero=True)
     products = ops.group_convolution(per_group, kernels, [1, 1], [0, 0], [0, 0], [1, 1])  # [B, HW*D, 1, 1]
+    if kernel is not Kernel.ONEHOT:
+        weights = _as_type(copy_weights_in_graph(t.height, t.width, kernel), products.get_output_element_type(0))
+        products = ops.matmul(weights, ops.reshape(products, i64(-1, hw, d), False), False, False)
     return ops.reshape(products, i64(-1, d), special_zero=False).output(0)
 
 

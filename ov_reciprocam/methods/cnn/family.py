@@ -6,8 +6,9 @@ import openvino as ov
 
 from ...analysis.cost import macs
 from ...model.rt_info import PatchInfo
-from ...vocabulary import PatchOptions, TailKind
+from ...vocabulary import Kernel, Layout, PatchOptions, TailKind
 from ..base import Found, Located
+from ..kernels import weight_levels
 from ..scoring import CopyScores, ScoreSource
 from . import build, tails
 from .locate import locate
@@ -16,13 +17,15 @@ from .locate import locate
 class CnnFamily:
     """Any single-input classifier with a spatial map on the way to its scores: the family of last resort."""
 
+    kernel = Kernel.ONEHOT
+
     def locate(self, model: ov.Model, options: PatchOptions) -> Found:
         return Found(self, locate(model, options.target, options.scores_output, options.target_layout))
 
     def tail_scores(
         self, model: ov.Model, found: Found, source: ScoreSource, options: PatchOptions, picks: ov.Output | None
     ) -> CopyScores:
-        return build.tail_scores(model, found.located, source, fast=options.fast, picks=picks)
+        return build.tail_scores(model, found.located, source, fast=options.fast, picks=picks, kernel=options.kernel)
 
     def record(self, found: Found, options: PatchOptions) -> dict[str, object]:
         return {}
@@ -30,13 +33,18 @@ class CnnFamily:
     def floor(self, plain: ov.Model, found: Found, info: PatchInfo) -> float:
         located = found.located
         plan = tails.plan(plain, located) if info.tail is not TailKind.GENERIC else tails.TailPlan(info.tail)
-        return _floor_ratio(plain, located, plan, picked=info.top_k if info.picked else None)
+        picked = info.top_k if info.picked else None
+        return _floor_ratio(plain, located, plan, picked=picked, kernel=info.kernel or Kernel.ONEHOT)
 
 
-def _floor_ratio(plain: ov.Model, located: Located, plan: tails.TailPlan, picked: int | None = None) -> float:
+def _floor_ratio(
+    plain: ov.Model, located: Located, plan: tails.TailPlan, picked: int | None = None, kernel: Kernel = Kernel.ONEHOT
+) -> float:
     """1 + the MACs the saliency branch must add / the model's MACs, for the path taken.
 
     picked: the k classes whose logits the final linear layer computes per copy (top-k logits maps).
+    kernel: a neighbourhood kernel adds, on the shortcuts, the [H*W, H*W] sums over positions, and on a
+    pooled tail with per-pixel ops those ops once more per weight of the kernel.
     """
     ops = plain.get_ordered_ops()
     total = sum(macs(op) for op in ops)
@@ -44,16 +52,25 @@ def _floor_ratio(plain: ov.Model, located: Located, plan: tails.TailPlan, picked
     if picked and (final := tails.final_linear(located)) is not None:
         per_copy[final.matmul.get_instance_id()] = macs(final.matmul) * picked // located.classes
     hw = located.target.height * located.target.width
+    spread = kernel is not Kernel.ONEHOT
     if plan.kind is TailKind.POOLED:
-        for op in plan.chain:  # per-pixel ops run once, in the original model
-            per_copy.pop(op.get_instance_id())
-        extra = sum(per_copy.values()) * hw
+        chain = sum(per_copy.pop(op.get_instance_id()) for op in plan.chain)  # per-pixel ops run in the original
+        levels = len(weight_levels(kernel)) if spread and plan.chain else 0
+        width = located.target.channels if not plan.chain else _channels(plan.head, located.target.layout)
+        sums = hw * max(levels, 1) * hw * width if spread else 0
+        extra = sum(per_copy.values()) * hw + levels * chain + sums
     elif plan.kind is TailKind.FLATTEN_LINEAR:
         first = per_copy.pop(plan.head.get_instance_id())
-        extra = first + sum(per_copy.values()) * hw
+        sums = hw * hw * plan.head.get_output_partial_shape(0)[1].get_length() if spread else 0
+        extra = first + sum(per_copy.values()) * hw + sums
     else:
         extra = sum(per_copy.values()) * hw
     return 1.0 + extra / total if total else float("nan")
+
+
+def _channels(pool: ov.Node, layout: Layout) -> int:
+    """The channels of the map a pooling op reads (per-pixel ops keep the target's layout)."""
+    return pool.get_input_partial_shape(0)[1 if layout == Layout.NCHW else 3].get_length()
 
 
 CNN = CnnFamily()

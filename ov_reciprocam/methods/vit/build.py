@@ -15,26 +15,19 @@ import openvino.opset13 as ops
 
 from ...vocabulary import Kernel, TailKind
 from ..graph_ops import i64
+from ..kernels import copy_weights_in_graph
 from ..scoring import CopyScores, ScoreSource
 from ..tail_clone import TailClone
 from .locate import TokenLocated
-from .rows import GAUSSIAN
 from .shortcut import closed_form_scores
 
 
 def token_masks(h: int, w: int, prefix: int, kernel: Kernel, dtype: ov.Type) -> ov.Output:
-    """[h*w, P + h*w]: copy n's weight for every token, built in-graph from Eye(h*w)."""
-    hw = h * w
-    size = ops.constant(np.int64(hw))
-    eye = ops.eye(size, size, ops.constant(np.int64(0)), ov.Type.f32)
-    masks = eye
-    if kernel == Kernel.GAUSSIAN:  # zero padding cuts the kernel at the borders
-        grid = ops.reshape(eye, i64(hw, 1, h, w), special_zero=False)
-        spread = ops.convolution(grid, ops.constant(GAUSSIAN.reshape(1, 1, 3, 3)), [1, 1], [1, 1], [1, 1], [1, 1])
-        masks = ops.reshape(spread, i64(hw, hw), special_zero=False)
+    """[h*w, P + h*w]: copy n's weight for every token, the prefix tokens kept whole."""
+    masks = copy_weights_in_graph(h, w, kernel)
     if prefix:
-        masks = ops.concat([ops.constant(np.ones((hw, prefix), np.float32)), masks], 1)
-    return (ops.convert(masks, dtype) if dtype != ov.Type.f32 else masks).output(0)
+        masks = ops.concat([ops.constant(np.ones((h * w, prefix), np.float32)), masks], 1).output(0)
+    return ops.convert(masks, dtype).output(0) if dtype != ov.Type.f32 else masks
 
 
 def _masked_copies(tokens: ov.Output, masks: ov.Output) -> ov.Output:

@@ -7,7 +7,7 @@ import openvino as ov
 from ...analysis.cost import macs
 from ...model.reshape import set_input_shape
 from ...model.rt_info import PatchInfo
-from ...vocabulary import PatchOptions, TailKind
+from ...vocabulary import Kernel, PatchOptions, TailKind
 from ..base import Found
 from ..scoring import CopyScores, ScoreSource
 from .build import tail_scores
@@ -17,6 +17,8 @@ from .shortcut import closed_form_cost
 
 class TokenFamily:
     """Models whose scores read patch tokens through transformer blocks (ViT, DeiT, BEiT and kin)."""
+
+    kernel = Kernel.GAUSSIAN
 
     def locate(self, model: ov.Model, options: PatchOptions) -> Found | None:
         """The token target; an input of open size is fixed to the one the position embeddings demand,
@@ -35,7 +37,7 @@ class TokenFamily:
         return tail_scores(model, found.own, source, options.kernel, fast=options.fast)
 
     def record(self, found: Found, options: PatchOptions) -> dict[str, object]:
-        return {"kernel": options.kernel.value, "prefix_tokens": found.own.prefix}
+        return {"prefix_tokens": found.own.prefix}
 
     def floor(self, plain: ov.Model, found: Found, info: PatchInfo) -> float:
         return _token_floor_ratio(plain, found.own, info)
@@ -49,7 +51,7 @@ def _token_floor_ratio(plain: ov.Model, found: TokenLocated, info: PatchInfo) ->
     t = found.located.target
     cost = None
     if info.tail in (TailKind.TOKENS_PREFIX, TailKind.TOKENS_MEAN):
-        cost = closed_form_cost(plain, found, gaussian=info.kernel == "gaussian")
+        cost = closed_form_cost(plain, found, gaussian=info.kernel is not Kernel.ONEHOT)
     if cost is None:
         per_copy = sum(macs(op) for op in ops if op.get_instance_id() in found.located.tail)
     else:

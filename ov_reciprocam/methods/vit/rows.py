@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-GAUSSIAN = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], np.float32) / 16
+from ...vocabulary import Kernel
+from ..kernels import copy_weights
 
 
 @dataclass(frozen=True)
@@ -28,20 +29,6 @@ class CopyRows:
         return bool((self.index == self.index[0]).all() and (self.weight == 1).all())
 
 
-def patch_weights(h: int, w: int, gaussian: bool) -> np.ndarray:
-    """[h*w, h*w]: copy n's weight for every patch token (row n), the kernel cut at the borders."""
-    if not gaussian:
-        return np.eye(h * w, dtype=np.float32)
-    weights = np.zeros((h * w, h, w), np.float32)
-    for n in range(h * w):
-        y, x = divmod(n, w)
-        for dy in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                if 0 <= y + dy < h and 0 <= x + dx < w:
-                    weights[n, y + dy, x + dx] = GAUSSIAN[dy + 1, dx + 1]
-    return weights.reshape(h * w, h * w)
-
-
 def prefix_rows(copies: int, prefix: int) -> CopyRows:
     index = np.tile(np.arange(prefix, dtype=np.int64), (copies, 1))
     return CopyRows(index, np.ones(index.shape, np.float32))
@@ -49,7 +36,7 @@ def prefix_rows(copies: int, prefix: int) -> CopyRows:
 
 def all_rows(h: int, w: int, prefix: int, gaussian: bool, averaged: frozenset[int]) -> CopyRows:
     """Rows for a head that averages the tokens `averaged`: prefix, kept, padding, one zeroed token last."""
-    patches = patch_weights(h, w, gaussian)
+    patches = copy_weights(h, w, Kernel.GAUSSIAN if gaussian else Kernel.ONEHOT)
     kept_most = int((patches > 0).sum(axis=1).max())
     width = prefix + kept_most + 1
     index = np.zeros((h * w, width), np.int64)
