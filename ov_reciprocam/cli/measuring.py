@@ -68,7 +68,8 @@ def bench(model, device, batch_sizes, seconds, precision, baselines, rise_masks,
     itself without the saliency outputs). The floor column is the ratio exact Recipro-CAM cannot
     beat: 1 + the tail's multiply-accumulates that must run once per position / the model's. The
     +bytes column adds what moving the copies' scores [B, H*W, classes] costs: three read-write
-    passes over them, each timed here as one elementwise op on the device.
+    passes over them, each timed here as one elementwise op on the device; and, for the flatten
+    shortcut (VGG), reading the first linear layer's weights once more.
     """
     import json
 

@@ -145,6 +145,10 @@ class Family(Protocol):
     def floor(self, plain: ov.Model, found: Found, info: PatchInfo) -> float:
         """1 + the MACs the saliency branch cannot avoid / the plain model's (what `bench` calls the floor)."""
 
+    def streamed_weights(self, plain: ov.Model, found: Found, info: PatchInfo) -> tuple[int, int] | None:
+        """(inputs, outputs) of a linear layer whose weights the branch reads once more for one row per image: a
+        memory-bound product, which the MAC floor undercounts; None when there is none."""
+
 
 def require_single_input(model: ov.Model) -> None:
     params = model.get_parameters()

@@ -57,6 +57,7 @@ class BlackBox:
     # Normalized inputs -> what the input port takes (an integer input quantizes them): perturbations
     # happen in normalized space, as the baselines' authors did.
     encode: Callable[[np.ndarray], np.ndarray] | None = None
+    images_run: int = 0  # inputs inferred so far, for eval's inferences per map
 
     @classmethod
     def build(
@@ -105,6 +106,7 @@ class BlackBox:
     def _run(self, inputs: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for i in range(0, len(inputs), self.batch):
             chunk = inputs[i : i + self.batch]
+            self.images_run += len(chunk)
             out = self.compiled(self.encode(chunk) if self.encode else chunk)
             scores = out[0].reshape(out[0].shape[0], -1).astype(np.float64)
             yield probabilities(scores, self.kind, self.dequantize), out[1]

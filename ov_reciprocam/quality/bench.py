@@ -38,7 +38,7 @@ class Measurement:
     plain_images_per_s: float
     patched_images_per_s: float
     floor: float  # 1 + the MACs the branch must add / the model's
-    floor_bytes: float  # the MAC floor + the passes over the copies' scores the branch must make, timed here
+    floor_bytes: float  # the MAC floor + the passes over the copies' scores + weights read again for a row, timed
     path: str
     runs: int
 
@@ -51,9 +51,28 @@ SCORE_PASSES = 3
 
 def elementwise_ms(count: int, device: str = "CPU", config: dict | None = None, runs: int = 60) -> float:
     """Median time of one elementwise op (read and write) over `count` floats, compiled as the models are."""
+    return _pass_ms(ov.opset13.relu, count, device, config, runs)
+
+
+def linear_ms(
+    rows: int, inputs: int, outputs: int, device: str = "CPU", config: dict | None = None, runs: int = 10
+) -> float:
+    """Median time of a few rows through a linear layer of constant [outputs, inputs] weights, compiled as the
+    models are: a memory-bound product, whose time is its weights' bytes in the device's precision."""
+    x = ov.opset13.parameter([rows, inputs], ov.Type.f32)
+    weights = np.random.default_rng(0).standard_normal((outputs, inputs), np.float32)
+    product = ov.opset13.matmul(x, ov.opset13.constant(weights), False, True)
+    compiled = compile_for(ov.Model([ov.opset13.result(product)], [x]), device, config)
+    return _median_ms(compiled, np.ones((rows, inputs), np.float32), runs)
+
+
+def _pass_ms(op: Callable, count: int, device: str, config: dict | None, runs: int) -> float:
     x = ov.opset13.parameter([count], ov.Type.f32)
-    compiled = compile_for(ov.Model([ov.opset13.result(ov.opset13.relu(x))], [x]), device, config)
-    data = np.random.default_rng(0).standard_normal(count).astype(np.float32)
+    compiled = compile_for(ov.Model([ov.opset13.result(op(x))], [x]), device, config)
+    return _median_ms(compiled, np.random.default_rng(0).standard_normal(count).astype(np.float32), runs)
+
+
+def _median_ms(compiled: ov.CompiledModel, data: np.ndarray, runs: int) -> float:
     for _ in range(5):
         compiled(data)
     times = []
@@ -144,6 +163,8 @@ def measure(
         floor = found.family.floor(plain, found, info)
         scores = batch * found.located.target.height * found.located.target.width * found.located.classes
         passes = SCORE_PASSES * elementwise_ms(scores, device, config) / plain_ms
+        if streamed := found.family.streamed_weights(plain, found, info):
+            passes += linear_ms(batch, *streamed, device, config) / plain_ms
         results.append(
             Measurement(
                 batch=batch,

@@ -24,16 +24,19 @@ PLOT_NOTE = "curve plots skipped: matplotlib is not installed (pip install 'ov-r
 def table(records: list[dict], summary: dict) -> str:
     """A Markdown table: one row per image and method, then the means."""
     head = ["image", "class", "method", *(f"{m} ({_BETTER[m]})" for m in METRICS), "pointing", "energy (+)", "s"]
+    head.append("inferences")
     rows = []
     for r in records:
         for name, m in r["methods"].items():
             values = [f"{m[k]:.3f}" for k in METRICS]
             energy = _fmt(m.get("energy_pointing"), 3) or "-"
-            rows.append([r["image"], r["label"], name, *values, _pointing(m), energy, f"{m['seconds']:.2f}"])
+            cells = [r["image"], r["label"], name, *values, _pointing(m), energy, f"{m['seconds']:.2f}"]
+            rows.append([*cells, str(m["inferences"])])
     for name, s in summary.items():
         point = f"{s['pointing_hits']}/{s['pointing_total']}" if s["pointing_total"] else "-"
         energy = _fmt(s.get("energy_pointing"), 3) or "-"
-        rows.append(["**mean**", "", name, *(f"{s[k]:.3f}" for k in METRICS), point, energy, f"{s['seconds']:.2f}"])
+        cells = ["**mean**", "", name, *(f"{s[k]:.3f}" for k in METRICS), point, energy, f"{s['seconds']:.2f}"]
+        rows.append([*cells, f"{s['inferences']:.0f}"])
     widths = [max(len(str(c)) for c in col) for col in zip(head, *rows, strict=True)]
 
     def line(cells):
@@ -53,7 +56,7 @@ def csv_text(records: list[dict], summary: dict) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(
         ["image", "class_id", "label", "probability", "method", *METRICS, "pointing_hit", "peak_distance"]
-        + ["energy_pointing", "seconds"]
+        + ["energy_pointing", "seconds", "inferences"]
     )
     for r in records:
         for name, m in r["methods"].items():
@@ -61,13 +64,14 @@ def csv_text(records: list[dict], summary: dict) -> str:
                 [r["image"], r["class_id"], r["label"], f"{r['probability']:.6f}", name]
                 + [f"{m[k]:.6f}" for k in METRICS]
                 + [m.get("pointing_hit", ""), _fmt(m.get("peak_distance")), _fmt(m.get("energy_pointing"), 6)]
-                + [f"{m['seconds']:.4f}"]
+                + [f"{m['seconds']:.4f}", m["inferences"]]
             )
     for name, s in summary.items():
         hits = f"{s['pointing_hits']}/{s['pointing_total']}" if s["pointing_total"] else ""
         energy = _fmt(s.get("energy_pointing"), 6)
         writer.writerow(
             ["mean", "", "", "", name, *(f"{s[k]:.6f}" for k in METRICS), hits, "", energy, f"{s['seconds']:.4f}"]
+            + [f"{s['inferences']:.1f}"]
         )
     return out.getvalue()
 

@@ -107,7 +107,11 @@ def build_methods(
     """The named methods as functions of input-space pixels and a class, each giving its native map."""
 
     def recipro(explainer: Explainer) -> Explain:
-        return lambda pixels, c: explainer.explain([pixels], classes=[c])[0].classes[0].saliency
+        def explain(pixels: np.ndarray, c: int) -> np.ndarray:
+            box.images_run += 1  # one inference of the patched model, counted with the black box's
+            return explainer.explain([pixels], classes=[c])[0].classes[0].saliency
+
+        return explain
 
     def black_box(method) -> Explain:
         return lambda pixels, c: method(box, space.normalized(pixels[None])[0], c)
@@ -148,9 +152,9 @@ def evaluate_image(
     y = float(score(pixels[None])[0])
     results = {}
     for name, explain in methods.items():
-        start = time.perf_counter()
+        start, before = time.perf_counter(), box.images_run
         native = explain(pixels, class_id)
-        seconds = time.perf_counter() - start
+        seconds, inferences = time.perf_counter() - start, box.images_run - before
         saliency = space.upsample(native)
         masked = space.masked(pixels, saliency)
         o = float(score(masked[None])[0])
@@ -179,7 +183,8 @@ def evaluate_image(
             found["pointing_hit"] = metrics.pointing_hit(peak, boxes, TOLERANCE)
             region = metrics.boxes_region((photo.shape[1], photo.shape[0]), boxes)
             found["energy_pointing"] = metrics.energy_pointing(photo_map, region)
-        found |= {"seconds": seconds, "masked_probability": o, "curves": {"deletion": deletion, "insertion": insertion}}
+        found |= {"seconds": seconds, "inferences": inferences, "masked_probability": o}
+        found["curves"] = {"deletion": deletion, "insertion": insertion}
         results[name] = found | {"photo_map": photo_map}
     return {"probability": y, "methods": results}
 
@@ -202,6 +207,7 @@ def summarize(records: list[dict], names: list[str], protocol: Protocol = Protoc
         energies = [row["energy_pointing"] for row in rows if "energy_pointing" in row]
         entry["energy_pointing"] = float(np.mean(energies)) if energies else None
         entry["seconds"] = float(np.mean([row["seconds"] for row in rows]))
+        entry["inferences"] = float(np.mean([row["inferences"] for row in rows]))
         summary[name] = entry
     return summary
 

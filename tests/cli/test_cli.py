@@ -154,3 +154,17 @@ def test_bench_top_k_logits_floor_counts_only_the_picked_classes(tmp_path):
     plain.reshape([1, 3, 32, 32])
     total = total_macs(plain)
     assert floors == pytest.approx({"pooled": 1 + 64 * 16 * 10 / total, "pooled+picked": 1 + 64 * 16 * 2 / total})
+
+
+def test_streamed_weights_are_the_flatten_shortcuts_first_linear_layer():
+    """The flatten shortcut reads W of the first linear layer (16*4*4 -> 32 in flatten_mlp) once more, one row per
+    image: bench adds that product's time to +bytes. A pooled tail's weights serve H*W rows: none."""
+    from ov_reciprocam.methods import locate_family
+    from ov_reciprocam.model.rt_info import PatchInfo
+    from ov_reciprocam.vocabulary import PatchOptions
+
+    for build, expected in ((builders.flatten_mlp, (256, 32)), (builders.gap_linear, None)):
+        plain = orc.read_model(build())
+        found = locate_family(plain, PatchOptions())
+        info = PatchInfo.read(orc.patch(build()))
+        assert found.family.streamed_weights(plain, found, info) == expected

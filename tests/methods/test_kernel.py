@@ -7,7 +7,7 @@ import numpy as np
 import openvino as ov
 import pytest
 from light import EXPECTED
-from paths import DOG_MODEL
+from paths import DOG_MODEL, IMAGES
 from reference import compile_f32, recipro_cam
 from tolerance import assert_maps_match
 
@@ -71,3 +71,14 @@ def test_gaussian_on_an_open_size_target_asks_for_the_input_shape():
     dynamic.reshape({0: ov.PartialShape([1, 3, -1, -1])})
     with pytest.raises(orc.ReciproCamError, match="gaussian kernel needs a feature map of fixed size.*`input_shape`"):
         orc.patch(dynamic, kernel="gaussian")
+
+
+def test_cli_patch_kernel_gaussian_is_recorded_and_explains(tmp_path):
+    from commands import cli as run
+
+    out = tmp_path / "dog_xai.xml"
+    patched = run("patch", DOG_MODEL, "-o", out, "--kernel", "gaussian", "--mean", "127.5", "--scale", "127.5", "--rgb")
+    assert patched.returncode == 0, patched.stderr
+    assert ov.Core().read_model(out).get_rt_info(["ov_reciprocam", "kernel"]).astype(str) == "gaussian"
+    explained = run("explain", out, IMAGES / "both.png", "-o", tmp_path / "x")
+    assert explained.returncode == 0, explained.stderr

@@ -128,6 +128,21 @@ def test_known_model_average_drop_in_either_space(known_box):
     assert drops == pytest.approx({"paper": 30.0, "pixels": 60.0}, abs=1e-4)
 
 
+def test_adcc_of_the_means_or_of_the_photos():
+    """Photo 1: coherency 1, complexity 0.5, drop 50 % (ADCC 3 / 5 = 0.6); photo 2: 1, 0, 0 (ADCC 1). The paper's
+    ADCC takes the means first (1, 0.25, 25 %): 3 / (1 + 4/3 + 4/3) = 9/11; per photo it is (0.6 + 1) / 2."""
+    from ov_reciprocam.quality.evaluate import summarize
+
+    def row(coherency, complexity, drop):
+        m = {"coherency": coherency, "complexity": complexity, "average_drop": drop, "seconds": 1.0, "inferences": 1}
+        m |= {"increase": 0.0, "deletion_auc": 0.0, "insertion_auc": 0.0}
+        return {"methods": {"m": m | {"adcc": metrics_of.adcc(coherency, complexity, drop)}}}
+
+    records = [row(1.0, 0.5, 50.0), row(1.0, 0.0, 0.0)]
+    assert summarize(records, ["m"], Protocol.PAPER)["m"]["adcc"] == pytest.approx(9 / 11)
+    assert summarize(records, ["m"], Protocol.PIXELS)["m"]["adcc"] == pytest.approx(0.8)
+
+
 def test_paper_protocol_multiplies_the_model_input():
     """The papers' protocol: the map multiplies the normalized tensor, and a removed pixel is its zero."""
     recipe = orc.Preprocess(16, 12, "NHWC", mean=(10.0, 20.0, 30.0), scale=(2.0, 4.0, 8.0), rgb=True)
@@ -228,6 +243,10 @@ def test_dog_report_has_every_method_and_metric(dog_report):
             assert all(0 <= m[k] <= 1 for k in ("deletion_auc", "insertion_auc", "coherency", "complexity", "adcc"))
             assert len(m["curves"]["deletion"]) == len(m["curves"]["insertion"]) == 51
             assert m["seconds"] > 0
+        inferences = {name: m["inferences"] for name, m in record["methods"].items()}
+        # One inference of the patched model; RISE one per mask; Score-CAM one per activation map that is not flat.
+        assert inferences["reciprocam"] == inferences["reciprocam-logits"] == 1 and inferences["rise"] == 4000
+        assert 0 < inferences["scorecam"] <= 1280
     for name in DEFAULT_METHODS:
         assert report["summary"][name]["pointing_total"] == 2  # both.png and puppies.jpg have boxes
         assert (out / f"curves_{name}.png").stat().st_size > 0

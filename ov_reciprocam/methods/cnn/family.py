@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import openvino as ov
 
 from ...analysis.cost import macs
@@ -35,6 +36,15 @@ class CnnFamily:
         plan = tails.plan(plain, located) if info.tail is not TailKind.GENERIC else tails.TailPlan(info.tail)
         picked = info.top_k if info.picked else None
         return _floor_ratio(plain, located, plan, picked=picked, kernel=info.kernel or Kernel.ONEHOT)
+
+    def streamed_weights(self, plain: ov.Model, found: Found, info: PatchInfo) -> tuple[int, int] | None:
+        """The flatten shortcut reads the first linear layer's W once more, each weight for one product (one row
+        per image, as the original layer does): that costs W's bytes, not its MACs."""
+        if info.tail is not TailKind.FLATTEN_LINEAR:
+            return None
+        head = tails.plan(plain, found.located).head
+        inputs = head.get_input_partial_shape(0)[1].get_length()
+        return inputs, int(np.prod(head.get_input_partial_shape(1).to_shape())) // inputs
 
 
 def _floor_ratio(

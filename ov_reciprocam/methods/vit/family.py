@@ -42,6 +42,9 @@ class TokenFamily:
     def floor(self, plain: ov.Model, found: Found, info: PatchInfo) -> float:
         return _token_floor_ratio(plain, found.own, info)
 
+    def streamed_weights(self, plain: ov.Model, found: Found, info: PatchInfo) -> tuple[int, int] | None:
+        return None  # every weight the rows meet serves one row per copy: many rows, compute-bound
+
 
 def _token_floor_ratio(plain: ov.Model, found: TokenLocated, info: PatchInfo) -> float:
     """1 + the MACs ViT-ReciproCAM must add / the model's: the tail once per copy for the mosaic; for the
