@@ -222,7 +222,7 @@ def exact(row: dict) -> bool:
 
 
 # Latency variants: (label, compile config, patch options). f32 is what the exactness checks use; the
-# device default is what an application gets (bf16 on CPUs with AMX); top-5 logits is the light option.
+# device default is what an application gets (bf16 on CPUs with AMX or AVX-512 bf16); top-5 logits is the light option.
 VARIANTS = (
     ("f32", CONFIG, {}),
     ("default", {}, {}),
@@ -313,7 +313,7 @@ def markdown(rows: list[dict], command: str, revision: str, total: float, second
         f"- cost: `ov_reciprocam.bench.measure`, {seconds:g} s of batch-1 plain/patched pairs per variant, the",
         "  order swapped every pair; *ratio* = median patched ms / median plain ms. *floor*: 1 + the MACs the",
         "  saliency branch must add / the model's MACs. *f32*: f32 inference precision, default maps (softmax,",
-        "  every class). *default*: the same maps in the device's default precision (bf16 on this AMX CPU).",
+        "  every class). *default*: the same maps in the device's default precision (bf16 on CPUs with AMX or AVX-512 bf16).",
         "  *top-5 logits*: f32, `top_k=5, score='logits'`, whose last linear layer computes 5 classes per copy.",
         "  *load*: the machine's 1-minute load average after the row (other processes slow both alike).",
         "- *IR growth*: patched minus plain IR (.xml + .bin), both saved without FP16 compression.",
