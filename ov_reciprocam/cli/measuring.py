@@ -211,7 +211,8 @@ def quantize_command(model, calib_images, output, subset_size, preset, device, l
     type=click.Choice(["zero", "blur"]),
     default="zero",
     show_default=True,
-    help="What deletion puts in place of removed pixels.",
+    help="What deletion puts in place of removed pixels: zero of the normalized input (the mean colour; black with "
+    "--protocol pixels), or the blurred photo.",
 )
 @click.option(
     "--protocol",
