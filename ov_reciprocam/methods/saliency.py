@@ -8,7 +8,7 @@ import openvino.opset13 as ops
 
 from .base import Located
 from .graph_ops import Size, i64, pattern, spatial_sizes
-from .scoring import Activation, CopyScores
+from .scoring import Activation, CopyScores, pair
 
 SALIENCY = "saliency_map"
 SALIENCY_CLASSES = "saliency_classes"
@@ -48,8 +48,8 @@ def saliency(
         Activation.SOFTMAX: lambda x: ops.softmax(x, -1),
         Activation.SIGMOID: ops.sigmoid,
         Activation.EXP: ops.exp,
-        Activation.PAIR: _pair,
-        Activation.SIGMOID_PAIR: lambda x: _pair(ops.sigmoid(x)),
+        Activation.PAIR: pair,
+        Activation.SIGMOID_PAIR: lambda x: pair(ops.sigmoid(x)),
         Activation.LOGIT_PAIR: lambda x: ops.concat([ops.negative(x), x], -1),
     }[activation](per_image)
     outputs = {}
@@ -73,11 +73,6 @@ def saliency(
         maps = ops.convert(ops.round(ops.clamp(scaled, 0.0, 255.0), "half_to_even"), ov.Type.u8)
     outputs[SALIENCY] = maps.output(0)
     return {SALIENCY: outputs.pop(SALIENCY), **outputs}
-
-
-def _pair(p: ov.Output) -> ov.Node:
-    """A binary classifier's probability [..., 1] as its two classes [..., 2]: (1 - p, p)."""
-    return ops.concat([ops.subtract(ops.constant(np.float32(1)), p), p], -1)
 
 
 def _class_major(per_image: ov.Output, h: Size, w: Size, classes: int) -> ov.Node:

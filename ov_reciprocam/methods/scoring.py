@@ -79,12 +79,17 @@ def score_source(located: Located, score: Score) -> ScoreSource:
     return ScoreSource(located.logits, activation[score])
 
 
+def pair(p: ov.Output) -> ov.Node:
+    """A binary classifier's probability [..., 1] as its two classes [..., 2]: (1 - p, p)."""
+    return ops.concat([ops.subtract(ops.constant(np.float32(1)), p), p], -1)
+
+
 def top_classes(located: Located, k: int) -> ov.Output:
     """[B, k] ids of each image's k highest scores, best first (a binary classifier's: of 1 - p and p)."""
     if located.kind.binary:
         unit = ops.reshape(located.scores, i64(0, 1), special_zero=True)
         p = ops.sigmoid(unit) if located.kind is ScoreKind.BINARY_LOGIT else unit
-        ranking = ops.concat([ops.subtract(ops.constant(np.float32(1)), p), p], 1)
+        ranking = pair(p)
     else:
         ranking = ops.reshape(located.scores, i64(0, located.classes), special_zero=True)
     return ops.topk(ranking, ops.constant(np.int64(k)), 1, "max", "value", ov.Type.i32).output(1)

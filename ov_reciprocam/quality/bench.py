@@ -51,7 +51,9 @@ SCORE_PASSES = 3
 
 def elementwise_ms(count: int, device: str = "CPU", config: dict | None = None, runs: int = 60) -> float:
     """Median time of one elementwise op (read and write) over `count` floats, compiled as the models are."""
-    return _pass_ms(ov.opset13.relu, count, device, config, runs)
+    x = ov.opset13.parameter([count], ov.Type.f32)
+    compiled = compile_for(ov.Model([ov.opset13.result(ov.opset13.relu(x))], [x]), device, config)
+    return _median_ms(compiled, np.random.default_rng(0).standard_normal(count).astype(np.float32), runs)
 
 
 def linear_ms(
@@ -64,12 +66,6 @@ def linear_ms(
     product = ov.opset13.matmul(x, ov.opset13.constant(weights), False, True)
     compiled = compile_for(ov.Model([ov.opset13.result(product)], [x]), device, config)
     return _median_ms(compiled, np.ones((rows, inputs), np.float32), runs)
-
-
-def _pass_ms(op: Callable, count: int, device: str, config: dict | None, runs: int) -> float:
-    x = ov.opset13.parameter([count], ov.Type.f32)
-    compiled = compile_for(ov.Model([ov.opset13.result(op(x))], [x]), device, config)
-    return _median_ms(compiled, np.random.default_rng(0).standard_normal(count).astype(np.float32), runs)
 
 
 def _median_ms(compiled: ov.CompiledModel, data: np.ndarray, runs: int) -> float:

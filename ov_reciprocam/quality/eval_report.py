@@ -24,7 +24,7 @@ PLOT_NOTE = "curve plots skipped: matplotlib is not installed (pip install 'ov-r
 def table(records: list[dict], summary: dict) -> str:
     """A Markdown table: one row per image and method, then the means."""
     head = ["image", "class", "method", *(f"{m} ({_BETTER[m]})" for m in METRICS), "pointing", "energy (+)", "s"]
-    head.append("inferences")
+    head += ["inferences"]
     rows = []
     for r in records:
         for name, m in r["methods"].items():

@@ -169,9 +169,9 @@ def _pooled_kernel_copies(
         values, matrix = _per_position(plan.head.input_value(0), t), weights  # [B, HW, K], [HW, HW]
     else:
         levels = weight_levels(kernel)
-        dtype = t.output.get_element_type().to_dtype()
+        number = t.output.get_element_type().to_dtype().type
         scaled = TailClone(model, located)
-        stacked = ops.concat([ops.multiply(t.output, ops.constant(dtype.type(v))) for v in levels], 0)
+        stacked = ops.concat([ops.multiply(t.output, ops.constant(number(v))) for v in levels], 0)
         scaled.feed_target(stacked.output(0))  # [L*B, ...]: g(l * F) for every weight l
         for op in plan.chain:
             scaled[op].validate_and_infer_types()

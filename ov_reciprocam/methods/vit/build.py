@@ -49,7 +49,7 @@ def tail_scores(
     located, block = found.located, found.block
     t = located.target
     masks = token_masks(t.height, t.width, found.prefix, kernel, t.output.get_element_type())
-    closed = closed_form_scores(model, found, source, masks, kernel is Kernel.GAUSSIAN) if fast else None
+    closed = closed_form_scores(model, found, source, masks, kernel) if fast else None
     if closed is not None:
         return closed
     clone = TailClone(model, located)

@@ -54,7 +54,7 @@ def _token_floor_ratio(plain: ov.Model, found: TokenLocated, info: PatchInfo) ->
     t = found.located.target
     cost = None
     if info.tail in (TailKind.TOKENS_PREFIX, TailKind.TOKENS_MEAN):
-        cost = closed_form_cost(plain, found, gaussian=info.kernel is not Kernel.ONEHOT)
+        cost = closed_form_cost(plain, found, info.kernel or Kernel.GAUSSIAN)
     if cost is None:
         per_copy = sum(macs(op) for op in ops if op.get_instance_id() in found.located.tail)
     else:

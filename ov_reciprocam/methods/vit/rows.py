@@ -34,9 +34,9 @@ def prefix_rows(copies: int, prefix: int) -> CopyRows:
     return CopyRows(index, np.ones(index.shape, np.float32))
 
 
-def all_rows(h: int, w: int, prefix: int, gaussian: bool, averaged: frozenset[int]) -> CopyRows:
+def all_rows(h: int, w: int, prefix: int, kernel: Kernel, averaged: frozenset[int]) -> CopyRows:
     """Rows for a head that averages the tokens `averaged`: prefix, kept, padding, one zeroed token last."""
-    patches = copy_weights(h, w, Kernel.GAUSSIAN if gaussian else Kernel.ONEHOT)
+    patches = copy_weights(h, w, kernel)
     kept_most = int((patches > 0).sum(axis=1).max())
     width = prefix + kept_most + 1
     index = np.zeros((h * w, width), np.int64)

@@ -27,7 +27,7 @@ import openvino as ov
 import openvino.opset13 as ops
 
 from ...analysis.dataflow import Key, key_of
-from ...vocabulary import TailKind
+from ...vocabulary import Kernel, TailKind
 from ..base import Located
 from ..graph_ops import i64
 from ..scoring import CopyScores, ScoreSource
@@ -58,7 +58,7 @@ class _Plan:
         return self.rows.index.shape[1]  # mean heads: the pooling weighs every row
 
 
-def _plan(model: ov.Model, found: TokenLocated, scored: ov.Output, gaussian: bool) -> _Plan | None:
+def _plan(model: ov.Model, found: TokenLocated, scored: ov.Output, kernel: Kernel) -> _Plan | None:
     """How the closed form computes `scored`, or None when it does not apply (the mosaic runs)."""
     attention = attention_of(found.block)
     if attention is None or not _scalar_steps(attention):
@@ -95,18 +95,18 @@ def _plan(model: ov.Model, found: TokenLocated, scored: ov.Output, gaussian: boo
         and full[key_of(node.output(0))].axis is not None
         and full[key_of(node.output(0))].tokens != full[key_of(node.input_value(0))].tokens
     )
-    rows = all_rows(t.height, t.width, found.prefix, gaussian, frozenset(pooled.tokens))
+    rows = all_rows(t.height, t.width, found.prefix, kernel, frozenset(pooled.tokens))
     return _Plan(TailKind.TOKENS_MEAN, attention, region, rows, full, full, pool, picks)
 
 
 def closed_form_scores(
-    model: ov.Model, found: TokenLocated, source: ScoreSource, masks: ov.Output, gaussian: bool
+    model: ov.Model, found: TokenLocated, source: ScoreSource, masks: ov.Output, kernel: Kernel
 ) -> CopyScores | None:
     """`source.tensor` [B*h*w, classes] for the masked copies, or None when the closed form does not apply.
 
     masks: [h*w, T], copy n's weight for every token.
     """
-    plan = _plan(model, found, source.tensor, gaussian)
+    plan = _plan(model, found, source.tensor, kernel)
     if plan is None:
         return None
     reshapes = [node.output(0) for node in plan.region if node.get_type_name() == "Reshape"]
@@ -133,10 +133,10 @@ def closed_form_scores(
         return None
 
 
-def closed_form_cost(model: ov.Model, found: TokenLocated, gaussian: bool) -> tuple[dict[int, float], int] | None:
+def closed_form_cost(model: ov.Model, found: TokenLocated, kernel: Kernel) -> tuple[dict[int, float], int] | None:
     """Per copy: the share of each op's token rows the closed form computes (by instance id; 1 once
     pooled), and the attention's multiply-adds. None when the closed form does not apply."""
-    plan = _plan(model, found, found.located.scores, gaussian)
+    plan = _plan(model, found, found.located.scores, kernel)
     if plan is None:
         return None
     shares = {}
