@@ -116,6 +116,7 @@ class Kernel(_Word):
 
     GAUSSIAN = "gaussian"  # the 3x3 neighbourhood of n, weighted [[1, 2, 1], [2, 4, 2], [1, 2, 1]] / 16
     ONEHOT = "onehot"  # n alone
+    WINDOW = "window"  # the 3x3 neighbourhood of n, every cell whole
 
 
 class Protocol(_Word):
@@ -127,6 +128,15 @@ class Protocol(_Word):
     # Maps multiply 0-255 pixels (a removed pixel becomes black), upsampled bilinear and clipped to [0, 1],
     # coherency and complexity on the input grid, ADCC per photo then averaged.
     PIXELS = "pixels"
+
+
+class Refinement(_Word):
+    """What `eval` does to each method's map before scoring it."""
+
+    NONE = "none"  # the map as the method made it (the protocol upsamples it)
+    # Upsampled as the protocol says, then the guided filter by the photo (`quality.guided`): the method's map
+    # is then on the input grid, where Coherency and Complexity are taken too.
+    GUIDED = "guided"
 
 
 class Resize(_Word):
@@ -178,8 +188,8 @@ class PatchOptions:
     upsample: resize the maps to the input's size in-graph.
     fast: take the exact shortcuts (pooled, flatten + linear, transformers' closed form); False: the mosaic.
     replace: drop another tool's `saliency_map` output and add ours.
-    kernel: what copy n keeps: position n alone or its 3x3 neighbourhood; None: the family's paper's choice
-        (CNNs: onehot, Recipro-CAM; transformers: gaussian, ViT-ReciproCAM).
+    kernel: what copy n keeps: position n alone, or its 3x3 neighbourhood (Gaussian-weighted, or whole); None:
+        the family's paper's choice (CNNs: onehot, Recipro-CAM; transformers: gaussian, ViT-ReciproCAM).
     input_shape: reshape the input first (-1 for a dynamic dimension).
     recipe: how photos become inputs, recorded in rt_info (model_info) for later runs.
     labels: class names, recorded in rt_info; by default a labels.txt beside the model file.

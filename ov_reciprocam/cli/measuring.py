@@ -12,7 +12,7 @@ from ..inference.device import precision_config
 from ..inference.preprocess import recipe_for
 from ..quality.evaluate import DEFAULT_METHODS, FROM_BOXES, METHODS
 from ..quality.quantize import PRESETS, TARGET_DEVICES
-from ..vocabulary import Protocol
+from ..vocabulary import Protocol, Refinement
 from .options import (
     batch_size_option,
     device_option,
@@ -224,6 +224,15 @@ def quantize_command(model, calib_images, output, subset_size, preset, device, l
     "black), bilinear, ADCC per photo (docs/quality.md).",
 )
 @click.option(
+    "--refine",
+    "refinement",
+    type=click.Choice([r.value for r in Refinement]),
+    default=Refinement.NONE.value,
+    show_default=True,
+    help="guided: every method's map, upsampled, then guided-filtered by the photo (windows of one feature cell), "
+    "and scored on the input grid; none: the maps as the methods make them.",
+)
+@click.option(
     "--rise-masks", type=click.IntRange(min=1), metavar="N", default=4000, show_default=True, help="RISE random masks."
 )
 @click.option("--seed", type=int, metavar="N", default=0, show_default=True, help="Seed of the RISE masks.")
@@ -292,6 +301,7 @@ def eval_command(model, images, output, precision, labels, ray_address, actors, 
         "class": settings.class_choice or "top-1",
         "steps": settings.steps,
         "protocol": settings.protocol.value,
+        "refinement": settings.refinement.value,
         "deletion_baseline": settings.baseline,
         "insertion_start": f"Gaussian blur, kernel {BLUR[0]}, sigma {BLUR[1]:g}",
         "rise_masks": settings.rise_masks,

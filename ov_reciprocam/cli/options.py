@@ -126,8 +126,9 @@ graph_options = stack(
     click.option("--generic", is_flag=True, help="Always run the masked-copy mosaic, even where a shortcut is exact."),
     click.option(
         "--kernel",
-        type=click.Choice(["gaussian", "onehot"]),
-        help="What copy n keeps: position n's 3x3 neighbourhood (weighted 1-2-1) or n alone.  "
+        type=click.Choice(["gaussian", "onehot", "window"]),
+        help="What copy n keeps: position n alone, or its 3x3 neighbourhood weighted 1-2-1 (gaussian) "
+        "or whole (window; the best energy pointing in docs/quality.md).  "
         "[default: onehot for CNNs (Recipro-CAM), gaussian for transformers (ViT-ReciproCAM)]",
     ),
 )

@@ -26,12 +26,12 @@ from ..inference.explainer import Explainer
 from ..inference.preprocess import Preprocess, recipe_for
 from ..model.formats import read_model
 from ..patching import is_patched
-from ..vocabulary import Layout, Protocol, Recipe
-from . import baselines, metrics
+from ..vocabulary import Layout, Protocol, Recipe, Refinement
+from . import baselines, guided, metrics
 from .baselines import BlackBox
 from .resample import bicubic
 
-METHODS = ("reciprocam", "reciprocam-logits", "reciprocam-gaussian", "scorecam", "rise")
+METHODS = ("reciprocam", "reciprocam-logits", "reciprocam-gaussian", "reciprocam-window", "scorecam", "rise")
 DEFAULT_METHODS = ("reciprocam", "reciprocam-logits", "scorecam", "rise")
 METRICS = ("average_drop", "increase", "deletion_auc", "insertion_auc", "coherency", "complexity", "adcc")
 TOLERANCE = 15.0  # px, the pointing game's usual margin
@@ -102,9 +102,15 @@ class InputSpace:
 
 
 def build_methods(
-    names: list[str], explainers: dict[str, Explainer], box: BlackBox, space: InputSpace, rise_masks: int, seed: int
+    names: list[str],
+    explainers: dict[str, Explainer],
+    box: BlackBox,
+    space: InputSpace,
+    rise_masks: int,
+    seed: int,
+    refinement: Refinement = Refinement.NONE,
 ) -> dict[str, Explain]:
-    """The named methods as functions of input-space pixels and a class, each giving its native map."""
+    """The named methods as functions of input-space pixels and a class, each giving its own map."""
 
     def recipro(explainer: Explainer) -> Explain:
         def explain(pixels: np.ndarray, c: int) -> np.ndarray:
@@ -120,10 +126,24 @@ def build_methods(
         "reciprocam": lambda: recipro(explainers["softmax"]),
         "reciprocam-logits": lambda: recipro(explainers["logits"]),
         "reciprocam-gaussian": lambda: recipro(explainers["gaussian"]),
+        "reciprocam-window": lambda: recipro(explainers["window"]),
         "scorecam": lambda: black_box(baselines.score_cam),
         "rise": lambda: black_box(lambda b, x, c: baselines.rise(b, x, c, masks=rise_masks, seed=seed)),
     }
-    return {name: every[name]() for name in names}
+    methods = {name: every[name]() for name in names}
+    return methods if refinement is Refinement.NONE else {n: guided_by_photo(m, space) for n, m in methods.items()}
+
+
+def guided_by_photo(method: Explain, space: InputSpace) -> Explain:
+    """`method`'s map upsampled as the protocol says, then guided-filtered by the pixels it explains, one feature
+    cell the window's radius."""
+
+    def explain(pixels: np.ndarray, c: int) -> np.ndarray:
+        native = method(pixels, c)
+        radius = guided.cell_radius(native.shape, space.size)
+        return guided.guided_filter(space.upsample(native), pixels, radius)
+
+    return explain
 
 
 def evaluate_image(
@@ -277,6 +297,7 @@ class EvalSettings:
     config: dict | None = None
     labels: tuple[str, ...] | None = None
     protocol: Protocol = Protocol.PAPER
+    refinement: Refinement = Refinement.NONE
 
 
 class Evaluator:
@@ -288,8 +309,9 @@ class Evaluator:
         variants = {"softmax": {"score": "softmax"}}
         if "reciprocam-logits" in s.names:
             variants["logits"] = {"score": "logits"}
-        if "reciprocam-gaussian" in s.names:
-            variants["gaussian"] = {"score": "softmax", "kernel": "gaussian"}
+        for kernel in ("gaussian", "window"):
+            if f"reciprocam-{kernel}" in s.names:
+                variants[kernel] = {"score": "softmax", "kernel": kernel}
         # The softmax explainer also resolves labels and class names, as `explain` does.
         explainers = {
             name: Explainer(s.model, s.device, batch_size=s.batch_size, target=s.target, **patching, **common)
@@ -305,7 +327,9 @@ class Evaluator:
             encode=s.recipe.encode,
         )
         self.space = InputSpace(s.recipe, s.protocol)
-        self.methods = build_methods(list(s.names), explainers, self.box, self.space, s.rise_masks, s.seed)
+        self.methods = build_methods(
+            list(s.names), explainers, self.box, self.space, s.rise_masks, s.seed, s.refinement
+        )
         self.resolve = explainers["softmax"]
         # An unknown class fails here, before any photo is scored.
         self.fixed = self.resolve.class_id(s.class_choice) if s.class_choice not in (None, FROM_BOXES) else None
@@ -371,6 +395,7 @@ def eval_settings(
     labels: list[str] | None = None,
     recipe: Recipe | None = None,
     protocol: Protocol | str = Protocol.PAPER,
+    refinement: Refinement | str = Refinement.NONE,
 ) -> EvalSettings:
     """The options of an eval run, checked: methods, boxes, masks, the model (plain, with a recipe)."""
     names = _methods_option(methods)
@@ -379,6 +404,11 @@ def eval_settings(
     except ValueError:
         choices = ", ".join(p.value for p in Protocol)
         raise ReciproCamError(f"`protocol` must be one of {choices}, got '{protocol}'") from None
+    try:
+        refinement = Refinement(refinement)
+    except ValueError:
+        choices = ", ".join(r.value for r in Refinement)
+        raise ReciproCamError(f"`refinement` must be one of {choices}, got '{refinement}'") from None
     if masks is not None and not Path(masks).is_dir():
         raise ReciproCamError(f"`masks` must be a folder of masks (NAME_mask.png or NAME.png), got {masks}")
     box_data = read_boxes(boxes)
@@ -408,6 +438,7 @@ def eval_settings(
         config,
         tuple(labels) if labels else None,
         protocol,
+        refinement,
     )
 
 

@@ -1,4 +1,4 @@
-"""CNN copies that keep the 3x3 neighbourhood (`kernel="gaussian"`) equal a brute force on every path."""
+"""CNN copies that keep the 3x3 neighbourhood (`kernel="gaussian"` or `"window"`) equal a brute force on every path."""
 
 from __future__ import annotations
 
@@ -31,12 +31,12 @@ def _image(model, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
 
 
-def _check(source, target, layout: str, path: str, score: str = "softmax") -> None:
+def _check(source, target, layout: str, path: str, kernel: str, score: str = "softmax") -> None:
     image = _image(source)
-    reference = recipro_cam(source, image, target, score, layout=layout, kernel="gaussian")
-    patched = orc.patch(source, normalize=False, kernel="gaussian", score=score)
+    reference = recipro_cam(source, image, target, score, layout=layout, kernel=kernel)
+    patched = orc.patch(source, normalize=False, kernel=kernel, score=score)
     assert patched.get_rt_info(["ov_reciprocam", "path"]).astype(str) == path
-    assert patched.get_rt_info(["ov_reciprocam", "kernel"]).astype(str) == "gaussian"
+    assert patched.get_rt_info(["ov_reciprocam", "kernel"]).astype(str) == kernel
     maps = compile_f32(patched)(image)[orc.SALIENCY][0]
     assert_maps_match(maps, reference, cap=1e-4 if score == "softmax" else None)
     # The kernel changes the maps: a one-hot patch is not within that tolerance.
@@ -44,16 +44,18 @@ def _check(source, target, layout: str, path: str, score: str = "softmax") -> No
     assert np.abs(onehot - reference).max() > 10 * np.abs(maps - reference).max()
 
 
+@pytest.mark.parametrize("kernel", ["gaussian", "window"])
 @pytest.mark.parametrize("name", list(CASES))
-def test_gaussian_maps_equal_brute_force(name):
+def test_neighbourhood_maps_equal_brute_force(name, kernel):
     build, target, layout, path = CASES[name]
-    _check(build(), target, layout, path)
+    _check(build(), target, layout, path, kernel)
 
 
+@pytest.mark.parametrize("kernel", ["gaussian", "window"])
 @pytest.mark.parametrize("name", list(LIGHT))
-def test_gaussian_maps_of_light_models_equal_brute_force(name, light_models):
+def test_neighbourhood_maps_of_light_models_equal_brute_force(name, kernel, light_models):
     # Logits: the random-weight light models' logits run into the thousands, where softmax saturates.
-    _check(light_models[name], EXPECTED[name], "NCHW", LIGHT[name], score="logits")
+    _check(light_models[name], EXPECTED[name], "NCHW", LIGHT[name], kernel, score="logits")
 
 
 def test_cnns_default_to_onehot_and_transformers_to_gaussian():

@@ -59,7 +59,7 @@ def test_heads_take_the_closed_form_unless_positions_bias_the_attention(name):
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["default", "mosaic"])
-@pytest.mark.parametrize("kernel", ["gaussian", "onehot"])
+@pytest.mark.parametrize("kernel", ["gaussian", "onehot", "window"])
 @pytest.mark.parametrize("name", VARIANTS)
 def test_maps_equal_brute_force(name, kernel, fast):
     model = vits.vit(**VARIANTS[name])
@@ -100,7 +100,7 @@ def test_earlier_block_as_target_equals_brute_force():
 
 
 def test_bad_kernel_is_a_clear_error():
-    with pytest.raises(orc.ReciproCamError, match="`kernel` must be one of gaussian, onehot"):
+    with pytest.raises(orc.ReciproCamError, match="`kernel` must be one of gaussian, onehot, window"):
         orc.patch(vits.vit(), kernel="box")
 
 

@@ -297,3 +297,29 @@ def test_masks_give_the_pointing_game_and_energy_on_the_objects_pixels(tmp_path)
     assert "energy (+)" in done.stdout
     refused = run("eval", coral, photos / "bird.png", "-o", tmp_path / "x", "--masks", tmp_path / "nowhere")
     assert refused.returncode != 0 and "--masks" in refused.stderr
+
+
+@pytest.mark.parametrize("method, kernel", [("reciprocam", "onehot"), ("reciprocam-window", "window")])
+def test_refine_guided_scores_the_guided_map_on_the_input_grid(method, kernel):
+    """`refinement` guided: the map each metric reads is the native map, upsampled bicubic and guided-filtered by
+    the photo as the model sees it (radius one feature cell), rebuilt here from an Explainer of the same kernel."""
+    from ov_reciprocam.quality.evaluate import eval_settings, evaluate_paths
+    from ov_reciprocam.quality.guided import guided_filter
+    from ov_reciprocam.quality.resample import bicubic
+
+    recipe = orc.Recipe(mean=(127.5,), scale=(127.5,), rgb=True, interpolation="cubic")
+    photo = IMAGES / "both.png"
+    found = {}
+    for refinement in ("none", "guided"):
+        settings = eval_settings(DOG_MODEL, methods=method, recipe=recipe, config=F32, refinement=refinement, steps=4)
+        (record,), _ = evaluate_paths(settings, [str(photo)])
+        found[refinement] = record["methods"][method]
+    space = InputSpace(settings.recipe)
+    pixels = space.pixels(read_image(photo))
+    explainer = orc.Explainer(DOG_MODEL, preprocess=settings.recipe, config=F32, kernel=kernel)
+    native = explainer.explain([pixels], classes=[record["class_id"]])[0].classes[0].saliency
+    assert found["none"]["complexity"] == pytest.approx(native.mean(), abs=1e-4)
+    radius = round(space.size[0] / native.shape[1])
+    refined = guided_filter(bicubic(native, space.size), pixels, radius)
+    assert found["guided"]["complexity"] == pytest.approx(refined.mean(), abs=1e-4)
+    assert abs(refined.mean() - native.mean()) > 1e-3  # ten times the tolerance: the two maps are told apart

@@ -102,7 +102,7 @@ def logits_of(model: ov.Model, output: int = 0) -> ov.Output:
     return out if quantized else model.get_results()[output].input_value(0)  # float logits behind a quantizer
 
 
-GAUSSIAN = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]]) / 16
+KERNELS = {"gaussian": np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]]) / 16, "window": np.ones((3, 3))}
 
 
 def copy_weights(n: int, h: int, w: int, kernel: str) -> np.ndarray:
@@ -115,7 +115,7 @@ def copy_weights(n: int, h: int, w: int, kernel: str) -> np.ndarray:
         for dy in (-1, 0, 1):
             for dx in (-1, 0, 1):
                 if 0 <= y + dy < h and 0 <= x + dx < w:
-                    grid[y + dy, x + dx] = GAUSSIAN[dy + 1, dx + 1]
+                    grid[y + dy, x + dx] = KERNELS[kernel][dy + 1, dx + 1]
     return grid.reshape(-1)
 
 

@@ -161,11 +161,12 @@ def _pooled_kernel_copies(
     identity and the pooled vector is (W @ F) / (H*W), W the [H*W, H*W] table. Otherwise g runs once on F
     scaled by each of the kernel's few weights (a second clone of g, on the maps stacked along the batch), and
     copy n sums, for each weight, the positions that carry it: (sum_l M_l @ g(l * F) + (H*W - kept_n) * g(0)).
+    A kernel that keeps its cells whole needs no second clone: g(1 * F) is the original's g(F).
     """
     t = located.target
     h, w, hw = spatial_sizes(t)
     weights = copy_weights_in_graph(h, w, kernel)
-    if not plan.chain:
+    if not plan.chain or weight_levels(kernel) == (1.0,):
         values, matrix = _per_position(plan.head.input_value(0), t), weights  # [B, HW, K], [HW, HW]
     else:
         levels = weight_levels(kernel)

@@ -65,7 +65,8 @@ def _floor_ratio(
     spread = kernel is not Kernel.ONEHOT
     if plan.kind is TailKind.POOLED:
         chain = sum(per_copy.pop(op.get_instance_id()) for op in plan.chain)  # per-pixel ops run in the original
-        levels = len(weight_levels(kernel)) if spread and plan.chain else 0
+        # per-pixel ops run again on F scaled by each weight other than 1: g(1 * F) is the original's
+        levels = len([v for v in weight_levels(kernel) if v != 1.0]) if spread and plan.chain else 0
         width = located.target.channels if not plan.chain else _channels(plan.head, located.target.layout)
         sums = hw * max(levels, 1) * hw * width if spread else 0
         extra = sum(per_copy.values()) * hw + levels * chain + sums
