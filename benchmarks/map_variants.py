@@ -1,14 +1,14 @@
 """Map variants that `patch` does not offer, scored as `eval` scores its methods (issue 25's studies).
 
     python benchmarks/map_variants.py MODEL IMAGE... [--mean M --scale S --rgb --interpolation I]
-        [--kernels onehot,gaussian,window,centre1,mean] [--upsampling bicubic,guided:32:0.01]
+        [--kernels onehot,gaussian,window,quarter,centre1,mean] [--upsampling bicubic,guided:32:0.01]
         [--targets auto,NAME] [--scorecam] [--masks DIR] [--boxes FILE] [--precision f32|auto]
 
 Every kernel x target x upsampling is one Recipro-CAM variant (softmax scores, the paper's protocol):
 
 * kernels: the 3x3 weights a copy keeps around its position. `onehot`, `gaussian` and `window` are
-  `patch --kernel`; `centre1` ([[1,2,1],[2,4,2],[1,2,1]] / 4) and `mean` (1/9 each) swap the Gaussian kernel's
-  weights while the model is patched, which is why they are a study and not a flag.
+  `patch --kernel`; `quarter` (one-hot / 4), `centre1` ([[1,2,1],[2,4,2],[1,2,1]] / 4) and `mean` (1/9 each)
+  swap the Gaussian kernel's weights while the model is patched, which is why they are a study and not a flag.
 * targets: `auto` or a feature map `inspect` lists (an earlier stage gives a finer map through a longer tail).
 * upsampling: `bicubic` keeps the native map (the metrics upsample it with PIL's bicubic, as the paper);
   `guided:R:EPS` makes the map on the input grid with `quality.guided.guided_filter` (radius R px,
@@ -37,7 +37,11 @@ from ov_reciprocam.quality import evaluate as ev
 from ov_reciprocam.vocabulary import Kernel, Recipe
 
 # Swapped into the Gaussian kernel's weights while the model is patched.
-SWAPPED = {"centre1": kernels.GAUSSIAN * 4, "mean": np.ones((3, 3), np.float32) / 9}
+SWAPPED = {
+    "quarter": np.pad(np.full((1, 1), 0.25, np.float32), 1),  # one-hot, scaled
+    "centre1": kernels.GAUSSIAN * 4,
+    "mean": np.ones((3, 3), np.float32) / 9,
+}
 
 
 def recipro(explainer: Explainer, box: baselines.BlackBox) -> ev.Explain:

@@ -135,8 +135,17 @@ def score_cam(box: BlackBox, x: np.ndarray, class_id: int) -> np.ndarray:
     return min_max(np.maximum(np.tensordot(weights, acts, axes=1), 0.0))
 
 
+RISE_CELLS = 7  # the authors' mask grid
+
+
 def rise(
-    box: BlackBox, x: np.ndarray, class_id: int, masks: int = 4000, cells: int = 7, p: float = 0.5, seed: int = 0
+    box: BlackBox,
+    x: np.ndarray,
+    class_id: int,
+    masks: int = 4000,
+    cells: int = RISE_CELLS,
+    p: float = 0.5,
+    seed: int = 0,
 ) -> np.ndarray:
     """RISE (Petsiuk et al. 2018) of one input x: [H, W] at input resolution, in [0, 1].
 

@@ -131,16 +131,20 @@ def build_methods(
         "rise": lambda: black_box(lambda b, x, c: baselines.rise(b, x, c, masks=rise_masks, seed=seed)),
     }
     methods = {name: every[name]() for name in names}
-    return methods if refinement is Refinement.NONE else {n: guided_by_photo(m, space) for n, m in methods.items()}
+    if refinement is Refinement.NONE:
+        return methods
+    rise_grid = (baselines.RISE_CELLS, baselines.RISE_CELLS)
+    return {n: guided_by_photo(m, space, rise_grid if n == "rise" else None) for n, m in methods.items()}
 
 
-def guided_by_photo(method: Explain, space: InputSpace) -> Explain:
-    """`method`'s map upsampled as the protocol says, then guided-filtered by the pixels it explains, one feature
-    cell the window's radius."""
+def guided_by_photo(method: Explain, space: InputSpace, grid: tuple[int, int] | None = None) -> Explain:
+    """`method`'s map upsampled as the protocol says, then guided-filtered by the pixels it explains. The window's
+    radius is one cell of the grid the map was made on: the map's own, or `grid` (h, w) for a method that makes
+    its map on the input grid from coarser cells (RISE's masks)."""
 
     def explain(pixels: np.ndarray, c: int) -> np.ndarray:
         native = method(pixels, c)
-        radius = guided.cell_radius(native.shape, space.size)
+        radius = guided.cell_radius(grid or native.shape, space.size)
         return guided.guided_filter(space.upsample(native), pixels, radius)
 
     return explain

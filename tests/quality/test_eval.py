@@ -323,3 +323,21 @@ def test_refine_guided_scores_the_guided_map_on_the_input_grid(method, kernel):
     refined = guided_filter(bicubic(native, space.size), pixels, radius)
     assert found["guided"]["complexity"] == pytest.approx(refined.mean(), abs=1e-4)
     assert abs(refined.mean() - native.mean()) > 1e-3  # ten times the tolerance: the two maps are told apart
+
+
+def test_refine_guided_takes_the_windows_of_the_grid_a_map_was_made_on():
+    """A map on the input grid made from 2x2 cells (as RISE's masks are) is filtered with windows of one such cell,
+    not of one pixel; a 2x2 map gets the same windows after its upsampling."""
+    from ov_reciprocam.quality.evaluate import guided_by_photo
+    from ov_reciprocam.quality.guided import guided_filter
+    from ov_reciprocam.quality.resample import bicubic
+
+    space = InputSpace(orc.Preprocess(64, 64, "NCHW", mean=(0.0,), scale=(255.0,)))
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (64, 64, 3)).astype(np.float32)
+    fine, coarse = rng.random((64, 64)), rng.random((2, 2))
+    by_cell = guided_filter(fine, pixels, 32)
+    np.testing.assert_allclose(guided_by_photo(lambda p, c: fine, space, (2, 2))(pixels, 0), by_cell, atol=1e-6)
+    assert np.abs(guided_by_photo(lambda p, c: fine, space)(pixels, 0) - by_cell).max() > 0.1  # one-pixel windows
+    expected = guided_filter(bicubic(coarse, (64, 64)), pixels, 32)
+    np.testing.assert_allclose(guided_by_photo(lambda p, c: coarse, space)(pixels, 0), expected, atol=1e-6)
