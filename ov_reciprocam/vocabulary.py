@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from enum import Enum
+from typing import TypeVar
 
 import numpy as np
+
+E = TypeVar("E", bound=Enum)
 
 
 class _Word(str, Enum):
@@ -16,6 +19,17 @@ class _Word(str, Enum):
 
     def __format__(self, spec: str) -> str:
         return format(self.value, spec)
+
+
+def parse(kind: type[E], value: object, name: str, hidden: tuple[Enum, ...] = ()) -> E:
+    """`value` as a member of `kind`, or an error that names the option `name` and its choices (but `hidden`)."""
+    from .errors import ReciproCamError
+
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(str(k.value) for k in kind if k not in hidden)
+        raise ReciproCamError(f"`{name}` must be one of {choices}, got '{value}'") from None
 
 
 class Layout(_Word):
@@ -228,11 +242,7 @@ class PatchOptions:
         for name, kind in kinds.items():
             value = getattr(o, name)
             if value is not None and not isinstance(value, kind):
-                try:
-                    o = replace(o, **{name: kind(value)})
-                except ValueError:
-                    choices = ", ".join(str(k.value) for k in kind if k is not Layout.TOKENS)
-                    raise ReciproCamError(f"`{name}` must be one of {choices}, got '{value}'") from None
+                o = replace(o, **{name: parse(kind, value, name, hidden=(Layout.TOKENS,))})
         if o.uint8 and not o.normalize:
             raise ReciproCamError("uint8 maps need normalize: raw scores have no fixed range to quantize")
         if o.labels is not None:

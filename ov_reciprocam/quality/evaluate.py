@@ -26,7 +26,7 @@ from ..inference.explainer import Explainer
 from ..inference.preprocess import Preprocess, recipe_for
 from ..model.formats import read_model
 from ..patching import is_patched
-from ..vocabulary import Layout, Protocol, Recipe, Refinement
+from ..vocabulary import Layout, Protocol, Recipe, Refinement, parse
 from . import baselines, guided, metrics
 from .baselines import BlackBox
 from .resample import bicubic
@@ -403,16 +403,7 @@ def eval_settings(
 ) -> EvalSettings:
     """The options of an eval run, checked: methods, boxes, masks, the model (plain, with a recipe)."""
     names = _methods_option(methods)
-    try:
-        protocol = Protocol(protocol)
-    except ValueError:
-        choices = ", ".join(p.value for p in Protocol)
-        raise ReciproCamError(f"`protocol` must be one of {choices}, got '{protocol}'") from None
-    try:
-        refinement = Refinement(refinement)
-    except ValueError:
-        choices = ", ".join(r.value for r in Refinement)
-        raise ReciproCamError(f"`refinement` must be one of {choices}, got '{refinement}'") from None
+    protocol, refinement = parse(Protocol, protocol, "protocol"), parse(Refinement, refinement, "refinement")
     if masks is not None and not Path(masks).is_dir():
         raise ReciproCamError(f"`masks` must be a folder of masks (NAME_mask.png or NAME.png), got {masks}")
     box_data = read_boxes(boxes)

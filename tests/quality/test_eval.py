@@ -341,3 +341,11 @@ def test_refine_guided_takes_the_windows_of_the_grid_a_map_was_made_on():
     assert np.abs(guided_by_photo(lambda p, c: fine, space)(pixels, 0) - by_cell).max() > 0.1  # one-pixel windows
     expected = guided_filter(bicubic(coarse, (64, 64)), pixels, 32)
     np.testing.assert_allclose(guided_by_photo(lambda p, c: coarse, space)(pixels, 0), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("option", ["protocol", "refinement"])
+def test_unknown_protocol_or_refinement_names_the_choices(option):
+    from ov_reciprocam.quality.evaluate import eval_settings
+
+    with pytest.raises(orc.ReciproCamError, match=f"`{option}` must be one of .*, got 'sharp'"):
+        eval_settings(DOG_MODEL, **{option: "sharp"})
