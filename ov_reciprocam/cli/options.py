@@ -128,7 +128,7 @@ graph_options = stack(
         "--kernel",
         type=click.Choice(["gaussian", "onehot", "window"]),
         help="What copy n keeps: position n alone, or its 3x3 neighbourhood weighted 1-2-1 (gaussian) "
-        "or whole (window; the best energy pointing in docs/quality.md).  "
+        "or whole (window; docs/quality.md measures each).  "
         "[default: onehot for CNNs (Recipro-CAM), gaussian for transformers (ViT-ReciproCAM)]",
     ),
 )
