@@ -137,7 +137,8 @@ def recipro_cam(
     logits: the name of the logits tensor, for heads whose softmax the walk back does not know.
     features: the target's value to mask, when the caller has it from the very inference it checks
     (INT8 backbones compiled on their own may round a quantizer differently); else computed here.
-    kernel: "onehot" keeps F at the copy's position alone; "gaussian" its 3x3 neighbourhood weighted 1-2-1 / 16.
+    kernel: "onehot" keeps F at the copy's position alone; "gaussian" its 3x3 neighbourhood weighted 1-2-1 / 16;
+        "window" that neighbourhood whole.
     """
     import ov_reciprocam as orc
 
