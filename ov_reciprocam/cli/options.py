@@ -13,7 +13,7 @@ import click
 from ..inference.device import PRECISIONS
 from ..inference.preprocess import INTERPOLATIONS, RESIZE_MODES, parse_values
 from ..model.labels import read_labels
-from ..vocabulary import Recipe, Score
+from ..vocabulary import Kernel, Recipe, Score
 
 
 def stack(*decorators):
@@ -126,7 +126,7 @@ graph_options = stack(
     click.option("--generic", is_flag=True, help="Always run the masked-copy mosaic, even where a shortcut is exact."),
     click.option(
         "--kernel",
-        type=click.Choice(["gaussian", "onehot", "window"]),
+        type=click.Choice([k.value for k in Kernel]),
         help="What copy n keeps: position n alone, or its 3x3 neighbourhood weighted 1-2-1 (gaussian) "
         "or whole (window; docs/quality.md measures each).  "
         "[default: onehot for CNNs (Recipro-CAM), gaussian for transformers (ViT-ReciproCAM)]",

@@ -57,3 +57,8 @@ def copy_weights_in_graph(h: int, w: int, kernel: Kernel) -> ov.Output:
 def weight_levels(kernel: Kernel) -> tuple[float, ...]:
     """The distinct non-zero weights a copy gives a position, largest (the copy's own position) first."""
     return tuple(sorted({float(v) for v in neighbourhood(kernel).flat if v}, reverse=True))
+
+
+def keeps_cells_whole(kernel: Kernel) -> bool:
+    """Every cell a copy keeps has weight 1, so per-pixel ops on the copy's cells are the original's on F."""
+    return weight_levels(kernel) == (1.0,)

@@ -23,7 +23,7 @@ from ...errors import ReciproCamError
 from ...vocabulary import Kernel, Layout
 from ..base import FeatureMap, Located
 from ..graph_ops import Size, as_scalar, i64, pattern, spatial_sizes
-from ..kernels import copy_weights_in_graph, weight_levels
+from ..kernels import copy_weights_in_graph, keeps_cells_whole, weight_levels
 from ..scoring import CopyScores, ScoreSource
 from ..tail_clone import TailClone
 from . import tails
@@ -166,7 +166,7 @@ def _pooled_kernel_copies(
     t = located.target
     h, w, hw = spatial_sizes(t)
     weights = copy_weights_in_graph(h, w, kernel)
-    if not plan.chain or weight_levels(kernel) == (1.0,):
+    if not plan.chain or keeps_cells_whole(kernel):
         values, matrix = _per_position(plan.head.input_value(0), t), weights  # [B, HW, K], [HW, HW]
     else:
         levels = weight_levels(kernel)

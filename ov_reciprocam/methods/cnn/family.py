@@ -9,7 +9,7 @@ from ...analysis.cost import macs
 from ...model.rt_info import PatchInfo
 from ...vocabulary import Kernel, Layout, PatchOptions, TailKind
 from ..base import Found, Located
-from ..kernels import weight_levels
+from ..kernels import keeps_cells_whole, weight_levels
 from ..scoring import CopyScores, ScoreSource
 from . import build, tails
 from .locate import locate
@@ -65,8 +65,8 @@ def _floor_ratio(
     spread = kernel is not Kernel.ONEHOT
     if plan.kind is TailKind.POOLED:
         chain = sum(per_copy.pop(op.get_instance_id()) for op in plan.chain)  # per-pixel ops run in the original
-        # per-pixel ops run again on F scaled by each weight other than 1: g(1 * F) is the original's
-        levels = len([v for v in weight_levels(kernel) if v != 1.0]) if spread and plan.chain else 0
+        # per-pixel ops run again on F scaled by each weight, unless the original's g(F) serves
+        levels = len(weight_levels(kernel)) if spread and plan.chain and not keeps_cells_whole(kernel) else 0
         width = located.target.channels if not plan.chain else _channels(plan.head, located.target.layout)
         sums = hw * max(levels, 1) * hw * width if spread else 0
         extra = sum(per_copy.values()) * hw + levels * chain + sums
