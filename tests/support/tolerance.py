@@ -26,25 +26,3 @@ def assert_pictures_match(actual: np.ndarray, expected: np.ndarray, levels: int 
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
     moved = np.abs(actual.astype(np.int16) - expected.astype(np.int16)) > levels
     assert moved.mean() <= share, f"{moved.sum()} of {moved.size} values differ by more than {levels} levels"
-
-
-def assert_maps_match_up_to_ties(
-    actual: np.ndarray, expected: np.ndarray, step: float, share: float = 0.01, cap: float = 1e-4, ties: float = 0.05
-) -> None:
-    """`assert_maps_match` for a quantized tail, where two exact computations may round a tie either way.
-
-    A copy whose value falls halfway between two steps of a quantizer (TFLite keeps a pooling's scale, so a
-    copy's pooled value x/16 is a tie for 1 value in 16) rounds up or down by float noise, and kernels differ
-    in that noise. A flipped tie moves the copy's logits by a step `step` of the logits' quantizer, so its
-    probability by a factor of at most e^(2 * step). At most `ties` of the values may be so moved; every
-    other value matches as `assert_maps_match` demands.
-    """
-    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    spread = float(np.ptp(expected, axis=(-2, -1)).max())
-    assert spread > 1e-6, f"the expected maps are flat (spread {spread:.2g})"
-    atol = min(cap, spread * share)
-    off = np.abs(actual - expected) > atol
-    assert off.mean() <= ties, f"{off.mean():.1%} of the values differ by more than {atol:.2g}"
-    bound = expected * np.expm1(2 * step) + atol
-    np.testing.assert_array_less(np.abs(actual - expected)[off], bound[off])

@@ -99,6 +99,10 @@ def tail_scores(
         clone.replace_uses(plan.head, _linear_copies(clone[plan.head], t, kernel))
     else:
         clone.feed_target(masked_copies(t, kernel))
+        if (pool := tails.global_pool(model, located)) is not None:
+            for op in clone.order[: clone.order.index(pool) + 1]:  # the copies' shapes, up to the pooling
+                clone[op].validate_and_infer_types()
+            _pointwise_as_matmul(clone, after=pool)
     pick = fast and picks is not None and source.pickable(located)
     final = tails.final_linear(located) if pick else None
     if final is None or (

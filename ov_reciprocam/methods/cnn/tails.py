@@ -7,7 +7,8 @@
 * flatten_linear: flatten, then a MatMul with constant weights (VGG, AlexNet). The flattened copy
   n is zero but for the K entries of position n, so its product with W is F[:, n] times the K rows
   of W for position n: all positions together cost one FC layer, not H*W of them.
-* generic: anything else (conv blocks, intermediate targets): the batched mosaic.
+* generic: anything else (conv blocks, intermediate targets), and every tail that quantizes what it
+  computes (`quantizes_activations`): the batched mosaic.
 
 Independently of the path, a tail that ends in a linear layer (x @ W + b, constant W and b) can
 score only some classes: `final_linear` finds that layer, so that maps of the top k classes by
@@ -22,6 +23,7 @@ import numpy as np
 import openvino as ov
 
 from ...analysis.ops import WEIGHT_STEPS, is_constant
+from ...analysis.quantization import quantizes_activations
 from ...vocabulary import Layout, TailKind
 from ..base import Located
 
@@ -87,7 +89,9 @@ def final_linear(located: Located) -> FinalLinear | None:
 
 
 def plan(model: ov.Model, located: Located) -> TailPlan:
-    """The cheapest exact way to score the masked copies of `located.target`."""
+    """The cheapest exact way to score the masked copies of `located.target`: on a quantized tail, the mosaic."""
+    if quantizes_activations(model, located.tail):
+        return TailPlan(TailKind.GENERIC)
     ids = {op.get_instance_id() for op in model.get_ordered_ops()}
 
     def consumers(out: ov.Output) -> list[ov.Input]:
@@ -112,6 +116,14 @@ def plan(model: ov.Model, located: Located) -> TailPlan:
         chain.append(node)
         node = outs[0].get_node()
     return TailPlan(TailKind.GENERIC)
+
+
+def global_pool(model: ov.Model, located: Located) -> ov.Node | None:
+    """The tail's first global average pooling of the target's grid, if it has one."""
+    for node in model.get_ordered_ops():
+        if node.get_instance_id() in located.tail and _is_global_average_pool(node, located.target):
+            return node
+    return None
 
 
 def _spatial_axes(layout: str) -> set[int]:

@@ -27,6 +27,7 @@ import openvino as ov
 import openvino.opset13 as ops
 
 from ...analysis.dataflow import Key, key_of
+from ...analysis.quantization import quantizes_activations
 from ...vocabulary import Kernel, TailKind
 from ..base import Located
 from ..graph_ops import i64
@@ -60,6 +61,8 @@ class _Plan:
 
 def _plan(model: ov.Model, found: TokenLocated, scored: ov.Output, kernel: Kernel) -> _Plan | None:
     """How the closed form computes `scored`, or None when it does not apply (the mosaic runs)."""
+    if quantizes_activations(model, found.located.tail):
+        return None
     attention = attention_of(found.block)
     if attention is None or not _scalar_steps(attention):
         return None
