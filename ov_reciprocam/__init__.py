@@ -6,6 +6,7 @@ orc.save(model, "model_xai.xml")                    # IR, with a `saliency_map` 
 explainer = orc.Explainer("model_xai.xml")
 results = explainer.explain(["photo.jpg"])          # predictions and maps, in memory
 run = orc.explain_paths(explainer, ["photos/"], "out")  # folders and globs, written as `explain` writes them
+picture = orc.draw_map(frame, compiled(batch)["saliency_map"][0, c])  # your own inference, a map on a BGR frame
 """
 
 __version__ = "0.1.0"
@@ -20,6 +21,7 @@ from .methods.saliency import SALIENCY, SALIENCY_CLASSES
 from .model.formats import read_model
 from .model.formats import save_model as save
 from .output.explain_files import ExplainRun, explain_paths, save_explanation
+from .output.pictures import draw_map, heatmap
 from .patching import is_patched, patch
 from .vocabulary import Kernel, Layout, PatchOptions, Recipe, Resize, Score, ScoreKind
 
@@ -43,7 +45,9 @@ __all__ = [
     "Score",
     "ScoreKind",
     "__version__",
+    "draw_map",
     "explain_paths",
+    "heatmap",
     "is_patched",
     "locate",
     "patch",

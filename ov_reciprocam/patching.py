@@ -52,6 +52,8 @@ def patch(model: ov.Model | str | os.PathLike, options: PatchOptions | None = No
     located = found.located
     if o.top_k is not None and not 1 <= o.top_k <= located.classes:
         raise ReciproCamError(f"`top_k` must be between 1 and the number of classes ({located.classes}), got {o.top_k}")
+    names, origin = (list(o.labels), "`labels`") if o.labels else _labels_beside(model, source)
+    check_labels(names, located.classes, origin)
     how = score_source(located, o.score)
     picks = top_classes(located, o.top_k) if o.top_k else None
     scores = found.family.tail_scores(model, found, how, o, picks)
@@ -65,7 +67,23 @@ def patch(model: ov.Model | str | os.PathLike, options: PatchOptions | None = No
     if o.static:
         require_static(model)
     _record(model, found, scores, o)
-    return _carry_recipe_and_labels(model, source, o)
+    return _carry_recipe_and_labels(model, names, o)
+
+
+def check_labels(labels: list[str] | None, classes: int, origin: str = "`labels`") -> None:
+    """Refuse class names that do not match the classes one to one: every label past the first miscount would
+    name the wrong class (here, and in every later run that reads them from rt_info)."""
+    if labels and len(labels) != classes:
+        fix = "" if origin == "`labels`" else "; give `labels` to override them"
+        raise ReciproCamError(
+            f"{origin} has {len(labels)} class names for a model with {classes} classes: it needs one per class, "
+            f"in class order{fix}"
+        )
+
+
+def _labels_beside(model: ov.Model, source: object) -> tuple[list[str] | None, str]:
+    """The labels.txt beside the source to carry into rt_info, unless rt_info has labels already."""
+    return (None if labels_of(model) else labels_beside(source)), f"the labels.txt beside {source}"
 
 
 def _make_room(model: ov.Model, replace: bool) -> None:
@@ -108,11 +126,10 @@ def _record(model: ov.Model, found: Found, scores: CopyScores, o: PatchOptions) 
     write_model_api_type(model, multilabel=located.kind.multilabel)
 
 
-def _carry_recipe_and_labels(model: ov.Model, source: object, o: PatchOptions) -> ov.Model:
+def _carry_recipe_and_labels(model: ov.Model, names: list[str] | None, o: PatchOptions) -> ov.Model:
     """The recipe and labels into rt_info (model_info), so later runs need no options; the recipe built into the
     model with `embed_preprocessing`. Labels from `labels`, else a labels.txt beside the source, which is not
     beside the output."""
-    names = list(o.labels) if o.labels else (None if labels_of(model) else labels_beside(source))
     if o.recipe.given or o.embed_preprocessing:
         preprocess = recipe_for(model, o.recipe, strict=False)
         preprocess.write_rt_info(model, names)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field, fields, replace
 from enum import Enum
 from typing import TypeVar
@@ -32,6 +34,67 @@ def parse(kind: type[E], value: object, name: str, hidden: tuple[Enum, ...] = ()
         raise ReciproCamError(f"`{name}` must be one of {choices}, got '{value}'") from None
 
 
+def list_items(text: str) -> list[str]:
+    """'1,2,3', '1 2 3' or '[1,2,3]' (as OpenVINO's tools write lists) as ['1', '2', '3']."""
+    text = text.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    return text.replace(",", " ").split()
+
+
+def normalization(name: str, values: object, rt_info: bool = False) -> tuple[float, ...] | None:
+    """A recipe's `mean` or `scale` as 1 or 3 floats, from a number, numbers, or text ('127.5', '1,2,3', '1 2 3',
+    '[1,2,3]').
+
+    Any other count cannot be spread over the channels; NaN, infinity or a zero scale turn every input into NaN
+    or inf, and the model still answers: each is refused, naming the option (or the model's rt_info, which the
+    option overrides).
+    """
+    from .errors import ReciproCamError
+
+    if values is None:
+        return None
+    items = list_items(values) if isinstance(values, str) else values
+    if not isinstance(items, (list, tuple, np.ndarray)):
+        items = (items,)
+    try:
+        floats = tuple(float(v) for v in items)
+    except (TypeError, ValueError):
+        floats = ()
+    if len(floats) not in (1, 3):
+        problem = "must be 1 number (every channel) or 3 (one per channel)"
+    elif not all(math.isfinite(v) for v in floats):
+        problem = "must be finite"
+    elif name == "scale" and 0.0 in floats:
+        problem = "must not be 0 (pixels are divided by it)"
+    else:
+        return floats
+    text = values if isinstance(values, str) else " ".join(str(v) for v in np.ravel(np.asarray(items, object)))
+    if rt_info:
+        raise ReciproCamError(
+            f"the model's rt_info says {name}_values '{text}', but the {name} {problem}: give `{name}` to override it"
+        )
+    raise ReciproCamError(f"`{name}` {problem}, got '{text}'")
+
+
+def at_least_one(name: str, value: object) -> int:
+    """A count option (`top_k`, `batch_size`) as the CLI takes it: a whole number, 1 or more."""
+    from .errors import ReciproCamError
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ReciproCamError(f"`{name}` must be a whole number, 1 or more; got {value!r}")
+    return int(value)
+
+
+def zero_to_one(name: str, value: object) -> float:
+    """A fraction option (`alpha`, `threshold`) as the CLI takes it: a number in [0, 1] (NaN is not)."""
+    from .errors import ReciproCamError
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:
+        raise ReciproCamError(f"`{name}` must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
 class Layout(_Word):
     """How a tensor holds an image batch: channels first or last, or a transformer's tokens [B, P + h*w, D].
 
@@ -49,6 +112,19 @@ class Layout(_Word):
     def channels(self, shape):
         """The channel dim of a 4-D image shape in this layout."""
         return shape[3] if self is Layout.NHWC else shape[1]
+
+    @classmethod
+    def of_image(cls, shape) -> Layout:
+        """The layout of a 4-D image input (a PartialShape): NHWC when the last dim has 1, 3 or 4 channels and
+        dim 1 does not."""
+        last, second = shape[3], shape[1]
+        if (
+            last.is_static
+            and last.get_length() in (1, 3, 4)
+            and not (second.is_static and second.get_length() in (1, 3, 4))
+        ):
+            return cls.NHWC
+        return cls.NCHW
 
 
 @dataclass(frozen=True)
@@ -167,7 +243,8 @@ class Recipe:
     """How photos become model inputs, as a user gives it; None: as the model's rt_info (or metadata) says.
 
     x = (resized pixel in the model's channel order - mean) / scale. raw_pixels: 0-255 BGR pixels as
-    they are (for an integer input, straight into the port).
+    they are (for an integer input, straight into the port). mean and scale: 1 or 3 numbers, or text such as
+    '123.7,116.3,103.5' (as the flags take them); held as a tuple of floats.
     """
 
     mean: tuple[float, ...] | None = None
@@ -177,6 +254,10 @@ class Recipe:
     resize: Resize | None = None
     interpolation: str | None = None
     layout: Layout | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("mean", "scale"):  # frozen: the checked tuple replaces what was given
+            object.__setattr__(self, name, normalization(name, getattr(self, name)))
 
     @property
     def given(self) -> bool:

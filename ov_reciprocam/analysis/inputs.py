@@ -9,15 +9,8 @@ from ..vocabulary import Layout
 
 
 def input_layout(shape: ov.PartialShape) -> Layout:
-    """The layout of a 4-D image input: NHWC when the last dim has 1 or 3 channels and dim 1 does not."""
-    last, second = shape[3], shape[1]
-    if (
-        last.is_static
-        and last.get_length() in (1, 3, 4)
-        and not (second.is_static and second.get_length() in (1, 3, 4))
-    ):
-        return Layout.NHWC
-    return Layout.NCHW
+    """The layout of a 4-D image input (`Layout.of_image`, which the model layer reads too)."""
+    return Layout.of_image(shape)
 
 
 def input_size(model: ov.Model) -> tuple[int, int]:

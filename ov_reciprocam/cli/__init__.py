@@ -11,12 +11,21 @@ from .. import __version__
 from ..errors import ReciproCamError
 
 
+class _UsageLine(click.ClickException):
+    """A flag or argument click refused, as one line; exit code 2, as click's own usage errors."""
+
+    exit_code = 2
+
+
 class _OneLineErrors(click.Group):
     """Turn every failure into one `Error: ...` line and exit code 1; --debug shows the traceback."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # click prints usage, a hint and a blank line before its error: one line
+            where = exc.ctx.command_path if exc.ctx else "ov-reciprocam"
+            raise _UsageLine(f"{exc.format_message()} (see {where} --help)") from None
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except BrokenPipeError:
@@ -28,6 +37,12 @@ class _OneLineErrors(click.Group):
             message = as_flags(str(exc), ctx)
             if exc.detail and not debug:
                 message += " (--debug shows what OpenVINO said)"
+            raise click.ClickException(message) from None
+        except OSError as exc:  # one no check of ours turned into words: its cause and file, not `[Errno 28]`
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            where = f": {exc.filename}" if exc.filename else ""
+            message = f"{exc.strerror or type(exc).__name__}{where} (rerun with --debug for details)"
             raise click.ClickException(message) from None
         except Exception as exc:
             if ctx.obj and ctx.obj.get("debug"):
@@ -66,9 +81,15 @@ def as_flags(message: str, ctx: click.Context) -> str:
 def main(ctx: click.Context, debug: bool) -> None:
     """Recipro-CAM saliency maps for OpenVINO classifiers, computed inside the model.
 
+    Every command's --help has examples on the sample model and photos (run them from the repository):
+
     \b
-    ov-reciprocam patch model.xml            # add a saliency_map output -> model_xai.xml
-    ov-reciprocam explain model.xml photos/  # overlays, maps and results.json
+      # add a saliency_map output, with the recipe and labels in rt_info -> out/dog_xai.xml
+      ov-reciprocam patch samples/models/dog_breeds_mobilenetv2/dog_breeds_mobilenetv2.xml -o out/dog_xai.xml \\
+          --mean 127.5 --scale 127.5 --rgb --interpolation cubic \\
+          --labels samples/models/dog_breeds_mobilenetv2/labels.txt
+      # overlays, maps, contact sheets, results.json and report.html
+      ov-reciprocam explain out/dog_xai.xml samples/images -o out/explained
     """
     ctx.obj = {"debug": debug}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -10,9 +9,14 @@ import click
 
 from ..inference.device import precision_config
 from .options import (
+    CLASSES,
+    OUTPUT,
+    PRECISION_F32,
+    GroupedCommand,
     batch_size_option,
     class_options,
     device_option,
+    json_option,
     labels_from,
     output_option,
     overlays_option,
@@ -22,7 +26,10 @@ from .options import (
     ray_options,
     recipe_from,
     report_option,
+    section,
+    write_json,
 )
+from .progress import Progress
 
 
 def _explainer(model, device, precision, labels, recipe, batch_size=None, **patch_options):
@@ -39,35 +46,53 @@ def _explainer(model, device, precision, labels, recipe, batch_size=None, **patc
     )
 
 
-@click.command(short_help="Explain a model's predictions on photos: overlays, maps, JSON.")
+@click.command(cls=GroupedCommand, short_help="Explain a model's predictions on photos: overlays, maps, JSON.")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.argument("images", nargs=-1, required=True)
 @output_option("Folder for overlays, maps, contact sheets, results.json and report.html.", default="explanations")
-@class_options(3, "Explain each photo's K likeliest classes.")
+@class_options(3, "Explain each photo's K likeliest classes (patch's --top-k picks classes in-graph).")
 @device_option()
 @batch_size_option(None, "Photos per inference on a dynamic-batch model")
-@precision_option("f32", "auto is the device default (bf16 on AMX CPUs, which moves maps by ~0.04)")
-@click.option(
-    "--alpha", type=click.FloatRange(0, 1), metavar="0..1", default=0.5, show_default=True, help="Heatmap opacity."
+@precision_option("f32", PRECISION_F32)
+@section(
+    OUTPUT,
+    click.option(
+        "--alpha", type=click.FloatRange(0, 1), metavar="0..1", default=0.5, show_default=True, help="Heatmap opacity."
+    ),
+    click.option(
+        "--colormap",
+        metavar="NAME",
+        default="jet",
+        show_default=True,
+        help="OpenCV colormap: jet, turbo, inferno, viridis.",
+    ),
+    click.option("--full-maps", is_flag=True, help="Also write the maps at photo resolution (NAME_maps_full.npy)."),
 )
-@click.option(
-    "--colormap",
-    metavar="NAME",
-    default="jet",
-    show_default=True,
-    help="OpenCV colormap: jet, turbo, inferno, viridis.",
-)
-@click.option("--full-maps", is_flag=True, help="Also write the maps at photo resolution (NAME_maps_full.npy).")
-@click.option(
-    "--threshold",
-    type=click.FloatRange(0, 1),
-    metavar="P",
-    default=0.5,
-    show_default=True,
-    help="Multi-label models: explain every label this likely (not a top-k).",
+@section(
+    CLASSES,
+    click.option(
+        "--threshold",
+        type=click.FloatRange(0, 1),
+        metavar="P",
+        default=0.5,
+        show_default=True,
+        help="Multi-label models: explain every label this likely (not a top-k).",
+    ),
 )
 @overlays_option
 @report_option
+@section(
+    CLASSES,
+    click.option(
+        "--labels-from-folders", is_flag=True, help="Each photo's folder names its true class (ImageNet-style folders)."
+    ),
+    click.option(
+        "--ground-truth",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        metavar="FILE.csv",
+        help="True classes, rows `name,class` (a photo's file name or path).",
+    ),
+)
 @ray_options
 @patch_options
 @preprocess_options
@@ -89,6 +114,8 @@ def explain(
     cpus_per_actor,
     overlays,
     report_page,
+    labels_from_folders,
+    ground_truth,
     **options,
 ):
     """Explain MODEL's predictions on IMAGES (files, folders or globs).
@@ -99,17 +126,29 @@ def explain(
     64 photos), results.json, and report.html (open it in a browser: every photo, filter and sort).
     Unreadable photos are reported and skipped; the exit code is then 1.
 
-    With --ray, rows go to Parquet shards in OUTPUT/shards (read them with ov_reciprocam.shards),
+    With --ray, rows go to Parquet shards in OUTPUT/shards (read them with ov_reciprocam.output.shards),
     overlays only with --overlays, and a stopped run resumes where it stopped.
-    """
-    from ..output import files
-    from ..output.explain_files import explain_paths
 
-    files.check_output_dir(output)
+    Examples:
+
+    \b
+      ov-reciprocam explain samples/models/coral/mobilenet_v1_0.25_128_quant.tflite samples/openimages -o out/coral
+      # the dog model the `ov-reciprocam patch --help` example saves, which holds its recipe and labels:
+      ov-reciprocam explain out/dog_xai.xml samples/images -o out/explained --top-k 1 --colormap turbo
+    """
+    from ..output import run_folder
+    from ..output.explain_files import explain_paths
+    from ..output.truth import GroundTruth
+
+    run_folder.check_run_folder(output, images)
+    if labels_from_folders and ground_truth:
+        raise click.UsageError("give --labels-from-folders or --ground-truth, not both")
+    truth = GroundTruth.read_csv(ground_truth) if ground_truth else GroundTruth(folders=labels_from_folders)
     recipe, labels = recipe_from(options), options.pop("labels")
     explainer = _explainer(model, device, precision, labels, recipe, batch_size, **options)
-    if explainer.batch_note:
-        click.echo(explainer.batch_note, err=True)
+    for note in (explainer.batch_note, explainer.precision_note):
+        if note:
+            click.echo(note, err=True)
     click.echo(f"preprocess {explainer.preprocess.describe()}", err=True)
     common = {
         "top_k": top_k,
@@ -117,14 +156,15 @@ def explain(
         "threshold": threshold,
         "alpha": alpha,
         "colormap": colormap,
-        "about": {"model": str(model), "device": device, "precision": precision},
+        "about": {"model": str(model), "device": device, "precision_asked": precision},
         "report": report_page,
+        "truth": truth,
     }
     bars, bar = ExitStack(), None
 
     def start(count: int) -> None:
         nonlocal bar
-        bar = bars.enter_context(click.progressbar(length=count, label="explaining", file=sys.stderr))
+        bar = bars.enter_context(Progress("explaining", count))
 
     common |= {"on_start": start, "progress": lambda n: bar.update(n)}
     with bars:
@@ -166,14 +206,14 @@ def explain(
         raise click.ClickException(f"{len(run.failed)} of {total} images could not be read (see results.json)")
 
 
-@click.command(short_help="How close model B's maps are to model A's (INT8 vs FP32).")
+@click.command(cls=GroupedCommand, short_help="How close model B's maps are to model A's (INT8 vs FP32).")
 @click.argument("model_a", type=click.Path(path_type=Path))
 @click.argument("model_b", type=click.Path(path_type=Path))
 @click.argument("images", nargs=-1, required=True)
 @device_option("OpenVINO device for both models.")
 @batch_size_option(None, "Photos per inference on dynamic-batch models")
-@precision_option("f32", "f32 keeps the device's bf16 default out of the differences")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), metavar="FILE", help="Also write the figures.")
+@precision_option("f32", PRECISION_F32)
+@json_option("the figures")
 @patch_options
 @preprocess_options
 def compare(model_a, model_b, images, device, batch_size, precision, json_path, **options):
@@ -182,15 +222,26 @@ def compare(model_a, model_b, images, device, batch_size, precision, json_path, 
     Per image: Pearson and Spearman correlation of the two maps of A's top-1 class (at feature
     resolution), whether the top-1 classes agree, and whether the maps peak in the same feature
     cell. Plain models are patched in memory with --target and --score.
+
+    Examples:
+
+    \b
+      # the INT8 model the `ov-reciprocam quantize --help` example saves, against the FP32 one:
+      ov-reciprocam compare samples/models/dog_breeds_mobilenetv2/dog_breeds_mobilenetv2.xml out/dog_int8.xml \\
+          samples/images --mean 127.5 --scale 127.5 --rgb --interpolation cubic --json out/fidelity.json
     """
     from ..output import files
     from ..quality.fidelity import compare_paths, summary
 
-    if json_path:
+    table = json_path != "-"  # JSON on stdout replaces the table
+    if json_path and table:
         files.check_output_file(json_path, "--json")
     recipe, labels = recipe_from(options), options.pop("labels")
     a, b = (_explainer(m, device, precision, labels, recipe, batch_size, **options) for m in (model_a, model_b))
-    click.echo(f"{'image':<28} {'pearson':>7} {'spearman':>8}  {'peak cells':<11} top-1 A -> B")
+    if a.precision_note:  # one device, one precision: said once for both
+        click.echo(a.precision_note, err=True)
+    if table:
+        click.echo(f"{'image':<28} {'pearson':>7} {'spearman':>8}  {'peak cells':<11} top-1 A -> B")
 
     def show(f) -> None:
         cells = f"{f.peak_a[0]},{f.peak_a[1]} {'=' if f.same_cell else '!='} {f.peak_b[0]},{f.peak_b[1]}"
@@ -198,17 +249,18 @@ def compare(model_a, model_b, images, device, batch_size, precision, json_path, 
         click.echo(f"{Path(f.source).name[:28]:<28} {f.pearson:>7.3f} {f.spearman:>8.3f}  {cells:<11} {top1}")
 
     found, failed = compare_paths(
-        a, b, images, on_result=show, on_skip=lambda why: click.echo(f"skipped: {why}", err=True)
+        a, b, images, on_result=show if table else None, on_skip=lambda why: click.echo(f"skipped: {why}", err=True)
     )
     totals = summary(found)
-    click.echo(
-        f"mean pearson {totals['pearson_mean']:.3f}, spearman {totals['spearman_mean']:.3f}; "
-        f"top-1 agrees on {totals['top1_agree']}/{len(found)}, "
-        f"peaks in the same cell on {totals['same_peak_cell']}/{len(found)}"
-    )
+    if table:
+        click.echo(
+            f"mean pearson {totals['pearson_mean']:.3f}, spearman {totals['spearman_mean']:.3f}; "
+            f"top-1 agrees on {totals['top1_agree']}/{len(found)}, "
+            f"peaks in the same cell on {totals['same_peak_cell']}/{len(found)}"
+        )
     if json_path:
         report = {"model_a": str(model_a), "model_b": str(model_b), "summary": totals}
-        files.write_json(json_path, report | {"images": [f.record() for f in found], "failed": failed})
+        write_json(json_path, report | {"images": [f.record() for f in found], "failed": failed})
     if failed:
         raise click.ClickException(f"{len(failed)} of {len(found) + len(failed)} images could not be read")
 

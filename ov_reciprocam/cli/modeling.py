@@ -8,58 +8,89 @@ import click
 
 from ..inference.preprocess import recipe_for
 from .options import (
+    INPUT,
+    OUTPUT,
+    PREPROCESSING,
+    SALIENCY,
+    GroupedCommand,
     device_option,
     graph_options,
+    input_shape_option,
     labels_from,
     output_option,
-    parse_dims,
     patch_options,
     preprocess_options,
     recipe_from,
+    scores_output_option,
+    section,
+    target_layout_option,
 )
 
 
-@click.command(short_help="Add a saliency_map output to a model and save it as IR.")
+@click.command(cls=GroupedCommand, short_help="Add a saliency_map output to a model and save it as IR.")
 @click.argument("model", type=click.Path(path_type=Path))
 @output_option("Output IR .xml.  [default: MODEL_xai.xml]", metavar="FILE")
 @patch_options
-@click.option(
-    "--normalize/--no-normalize",
-    default=True,
-    show_default=True,
-    help="Min-max scale each map to [0, 1] per image and class.",
+@section(
+    SALIENCY,
+    click.option(
+        "--normalize/--no-normalize",
+        default=True,
+        show_default=True,
+        help="Min-max scale each map to [0, 1] per image and class.",
+    ),
+    click.option("--uint8", is_flag=True, help="Emit maps as uint8 in [0, 255]."),
+    click.option("--replace", is_flag=True, help="Drop another tool's saliency_map output and add ours."),
 )
-@click.option("--uint8", is_flag=True, help="Emit maps as uint8 in [0, 255].")
-@click.option("--replace", is_flag=True, help="Drop another tool's saliency_map output and add ours.")
-@click.option("--batch", type=int, metavar="N|-1", help="Set the model's input batch first; -1 makes it dynamic.")
-@click.option(
-    "--static-batch",
-    type=click.IntRange(min=1),
-    metavar="N",
-    help="Set batch N and check that every shape is static (NPU needs static shapes).",
+@section(
+    INPUT,
+    click.option("--batch", type=int, metavar="N|-1", help="Set the model's input batch first; -1 makes it dynamic."),
+    click.option(
+        "--static-batch",
+        type=click.IntRange(min=1),
+        metavar="N",
+        help="Set batch N and check that every shape is static (NPU needs static shapes).",
+    ),
 )
 @graph_options
-@click.option("--upsample", is_flag=True, help="Resize the maps to the input size in-graph.")
+@section(SALIENCY, click.option("--upsample", is_flag=True, help="Resize the maps to the input size in-graph."))
 @device_option("Also compile the result for this device (CPU, GPU, NPU, AUTO) to check it loads.", default=None)
-@click.option(
-    "--fp16/--fp32",
-    default=False,
-    show_default=True,
-    help="Compress FP32 weights to FP16 on save (changes the original outputs slightly).",
+@section(
+    OUTPUT,
+    click.option(
+        "--fp16/--fp32",
+        default=False,
+        show_default=True,
+        help="Compress FP32 weights to FP16 on save (changes the original outputs slightly).",
+    ),
 )
 @preprocess_options
-@click.option(
-    "--embed-preprocessing",
-    is_flag=True,
-    help="Build the recipe into the model: it then takes a uint8 BGR photo of any size [1, H, W, 3].",
+@section(
+    PREPROCESSING,
+    click.option(
+        "--embed-preprocessing",
+        is_flag=True,
+        help="Build the recipe into the model: it then takes a uint8 BGR photo of any size [1, H, W, 3].",
+    ),
 )
 def patch(model: Path, output, batch, static_batch, labels, embed_preprocessing, fp16, device, generic, **options):
     """Add a `saliency_map` output to MODEL (.xml, .onnx, ...) and save it as IR.
 
     Preprocessing flags and --labels are stored in the model's rt_info (model_info), so that
     `explain` needs no flags later; a labels.txt beside MODEL is stored there too.
+
+    Examples:
+
+    \b
+      ov-reciprocam patch samples/models/dog_breeds_mobilenetv2/dog_breeds_mobilenetv2.xml -o out/dog_xai.xml \\
+          --mean 127.5 --scale 127.5 --rgb --interpolation cubic \\
+          --labels samples/models/dog_breeds_mobilenetv2/labels.txt
+      # OpenVINO's list forms work as well; --input-shape fixes the dynamic batch:
+      ov-reciprocam patch samples/models/dog_breeds_mobilenetv2/dog_breeds_mobilenetv2.xml -o out/dog_b1_xai.xml \\
+          --input-shape "[1,160,160,3]" --mean "[127.5,127.5,127.5]" --scale 127.5 --rgb --kernel gaussian
     """
     from ..analysis.head import output_name, shape_text
+    from ..inference.device import check_device
     from ..inference.preprocess import Preprocess
     from ..inference.probe import verify
     from ..model.formats import save_model
@@ -68,6 +99,8 @@ def patch(model: Path, output, batch, static_batch, labels, embed_preprocessing,
     from ..patching import patch as patch_model
     from ..vocabulary import PatchOptions
 
+    if device:  # refused before the model is read and patched, not after
+        device = check_device(device)
     if batch is not None and static_batch is not None:
         raise click.UsageError("use either --batch or --static-batch")
     output = files.check_output_file(output or model.with_name(f"{model.stem}_xai.xml"))
@@ -101,18 +134,20 @@ def patch(model: Path, output, batch, static_batch, labels, embed_preprocessing,
     click.echo(f"saved     {output}")
 
 
-@click.command(short_help="List a model's outputs and the feature maps to explain.")
+@click.command(cls=GroupedCommand, short_help="List a model's outputs and the feature maps to explain.")
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("--scores-output", metavar="NAME", help="The model output holding the class scores, when several could.")
-@click.option("--target-layout", type=click.Choice(["NCHW", "NHWC"]), help="The target's layout, when no op says.")
-@click.option(
-    "--input-shape",
-    metavar="N,C,H,W",
-    callback=lambda ctx, param, value: parse_dims(value),
-    help="Reshape the input first, for models exported with a dynamic size.",
-)
+@scores_output_option
+@target_layout_option
+@input_shape_option
 def inspect(model: Path, scores_output, target_layout, input_shape) -> None:
-    """List MODEL's outputs with what each was taken for, and the feature maps it could be explained at."""
+    """List MODEL's outputs with what each was taken for, and the feature maps it could be explained at.
+
+    Examples:
+
+    \b
+      ov-reciprocam inspect samples/models/coral/mobilenet_v1_0.25_128_quant.tflite
+      ov-reciprocam inspect samples/models/dog_breeds_mobilenetv2/dog_breeds_mobilenetv2.xml --input-shape 1,160,160,3
+    """
     from ..analysis.head import output_name, output_roles, shape_text
     from ..analysis.quantization import input_quantization
     from ..methods import locate_family

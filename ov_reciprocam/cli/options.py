@@ -11,9 +11,9 @@ from pathlib import Path
 import click
 
 from ..inference.device import PRECISIONS
-from ..inference.preprocess import INTERPOLATIONS, RESIZE_MODES, parse_values
+from ..inference.preprocess import INTERPOLATIONS, RESIZE_MODES
 from ..model.labels import read_labels
-from ..vocabulary import Kernel, Recipe, Score
+from ..vocabulary import Kernel, Recipe, Score, list_items
 
 
 def stack(*decorators):
@@ -27,48 +27,145 @@ def stack(*decorators):
     return apply
 
 
+# The headings of every command's --help, in this order (as benchmark_app groups its own); a command shows
+# those it has options under.
+INPUT, PREPROCESSING, CLASSES, SALIENCY, MEASURES, TIMING = (
+    "Input",
+    "Preprocessing (for a model whose rt_info has no recipe)",
+    "Classes",
+    "Saliency map",
+    "Methods and metrics",
+    "Timing",
+)
+OUTPUT, DEVICE, RAY, OTHER = "Output", "Device and performance", "Ray (explain or eval whole datasets)", "Other"
+SECTIONS = (INPUT, PREPROCESSING, CLASSES, SALIENCY, MEASURES, TIMING, OUTPUT, DEVICE, RAY, OTHER)
+
+
+def section(title: str, *decorators):
+    """`stack` the decorators, listing the options they add under `title` in --help (`GroupedCommand`)."""
+    if title not in SECTIONS:
+        raise ValueError(f"unknown --help section '{title}'")
+
+    def apply(f):
+        before = len(getattr(f, "__click_params__", ()))
+        f = stack(*decorators)(f)
+        for param in f.__click_params__[before:]:
+            if not hasattr(param, "section"):  # an inner `section` named its own (--labels in the recipe's group)
+                param.section = title
+        return f
+
+    return apply
+
+
+class GroupedCommand(click.Command):
+    """A command whose --help lists its options under the headings `section` gave them, in `SECTIONS` order.
+
+    Click has no option groups; a heading per kind of flag is what lets a reader find one among thirty.
+    """
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows: dict[str, list[tuple[str, str]]] = {title: [] for title in SECTIONS}
+        for param in self.get_params(ctx):
+            if isinstance(param, click.Option) and (record := param.get_help_record(ctx)) is not None:
+                rows[getattr(param, "section", OTHER)].append(record)
+        # One first-column width for every section, as write_dl would pick for one list, so that they align.
+        width = min(max(click.formatting.term_len(flag) for records in rows.values() for flag, _ in records), 30)
+        for title, records in rows.items():
+            if records:
+                with formatter.section(title):
+                    formatter.write_dl([(flag.ljust(width), text) for flag, text in records])
+
+
 def device_option(help_text: str = "OpenVINO device: CPU, GPU, NPU, AUTO.", default: str | None = "CPU"):
-    return click.option(
-        "-d", "--device", default=default, show_default=default is not None, metavar="DEVICE", help=help_text
+    return section(
+        DEVICE,
+        click.option(
+            "-d", "--device", default=default, show_default=default is not None, metavar="DEVICE", help=help_text
+        ),
     )
 
 
+# Two defaults, on purpose: bench times the model as deployed (auto), the commands that compare maps keep the
+# device's bf16 default out of them (f32). Each command's help says which and why.
+PRECISION_AUTO = "auto: the device default (bf16 on AMX CPUs), as the model is deployed"
+PRECISION_F32 = "f32 so that maps do not move with the CPU (auto, the device default, is bf16 on AMX CPUs: ~0.04)"
+
+
 def precision_option(default: str, note: str):
-    return click.option(
-        "--precision",
-        type=click.Choice(PRECISIONS),
-        default=default,
-        show_default=True,
-        help=f"Inference precision; {note}.",
+    return section(
+        DEVICE,
+        click.option(
+            "--precision",
+            type=click.Choice(PRECISIONS),
+            default=default,
+            show_default=True,
+            help=f"Inference precision; {note}.",
+        ),
     )
 
 
 def batch_size_option(default: int | None, note: str = "Photos per inference"):
-    return click.option(
-        "--batch-size",
-        type=click.IntRange(min=1),
-        default=default,
-        show_default=default is not None,
-        metavar="N",
-        help=f"{note}." if default is not None else f"{note}.  [default: 8, or the model's fixed batch]",
+    return section(
+        DEVICE,
+        click.option(
+            "--batch-size",
+            type=click.IntRange(min=1),
+            default=default,
+            show_default=default is not None,
+            metavar="N",
+            help=f"{note}." if default is not None else f"{note}.  [default: 8, or the model's fixed batch]",
+        ),
     )
 
 
 def output_option(help_text: str, default: str | None = None, metavar: str = "DIR"):
-    return click.option(
-        "-o",
-        "--output",
-        type=click.Path(path_type=Path),
-        metavar=metavar,
-        default=default,
-        show_default=default is not None,
-        help=help_text,
+    return section(
+        OUTPUT,
+        click.option(
+            "-o",
+            "--output",
+            type=click.Path(path_type=Path),
+            metavar=metavar,
+            default=default,
+            show_default=default is not None,
+            help=help_text,
+        ),
     )
+
+
+def json_option(what: str):
+    """`--json FILE` in every command that has one: `-` (or the flag alone, as bench's old switch) is stdout."""
+    return section(
+        OUTPUT,
+        click.option(
+            "--json",
+            "json_path",
+            type=click.Path(dir_okay=False, allow_dash=True),
+            is_flag=False,
+            flag_value="-",
+            metavar="FILE|-",
+            help=f"Also write {what} as JSON to FILE; `-` (or --json alone) prints the JSON on stdout instead of "
+            "the table.",
+        ),
+    )
+
+
+def write_json(path: str, report: dict) -> None:
+    """`report` where --json said: stdout for `-`, else the file, written atomically."""
+    import json
+
+    from ..output import files
+
+    if path == "-":
+        click.echo(json.dumps(report, indent=2))
+    else:
+        files.write_json(path, report)
 
 
 # Which classes to explain: the K likeliest, or named ones.
 def class_options(top_k_default: int | None, top_k_help: str):
-    return stack(
+    return section(
+        CLASSES,
         click.option(
             "--top-k",
             type=click.IntRange(min=1),
@@ -83,45 +180,64 @@ def class_options(top_k_default: int | None, top_k_help: str):
     )
 
 
-target_option = click.option(
-    "--target", metavar="NAME", help="Feature map to explain, by node or tensor name.  [default: auto]"
+target_option = section(
+    SALIENCY,
+    click.option("--target", metavar="NAME", help="Feature map to explain, by node or tensor name.  [default: auto]"),
 )
-# How the saliency output is built: shared by `patch` and by the commands that patch in memory.
-patch_options = stack(
-    target_option,
-    click.option(
-        "--score",
-        type=click.Choice([s.value for s in Score]),
-        default="auto",
-        show_default=True,
-        help="Score each masked copy: auto is softmax, or sigmoid per label for multi-label models; "
-        "logits as openvino_xai.",
-    ),
+scores_output_option = section(
+    SALIENCY,
     click.option(
         "--scores-output",
         metavar="NAME",
         help="The model output holding the class scores, when several could.  [default: from the graph]",
     ),
-    click.option(
-        "--input-shape",
-        metavar="N,C,H,W",
-        callback=lambda ctx, param, value: parse_dims(value),
-        help="Reshape the input first (-1: dynamic), for models exported with a dynamic size.",
-    ),
+)
+target_layout_option = section(
+    SALIENCY,
     click.option(
         "--target-layout",
         type=click.Choice(["NCHW", "NHWC"]),
         help="The target's layout, when no op around it says.  [default: from the graph]",
     ),
 )
+input_shape_option = section(
+    INPUT,
+    click.option(
+        "--input-shape",
+        metavar="SHAPE",
+        callback=lambda ctx, param, value: parse_dims(value),
+        help="Reshape the input first, in the model input's own layout, e.g. 1,3,224,224 or 1,224,224,3 (or as "
+        "OpenVINO writes it, [1,224,224,3]; -1 or ?: dynamic): for models exported with a dynamic size.",
+    ),
+)
+# How the saliency output is built: shared by `patch` and by the commands that patch in memory.
+patch_options = stack(
+    target_option,
+    section(
+        SALIENCY,
+        click.option(
+            "--score",
+            type=click.Choice([s.value for s in Score]),
+            default="auto",
+            show_default=True,
+            help="Score each masked copy: auto is softmax, or sigmoid per label for multi-label models; "
+            "logits as openvino_xai.",
+        ),
+    ),
+    scores_output_option,
+    input_shape_option,
+    target_layout_option,
+)
 
 # How the subgraph computes the maps: shared by `patch` and `bench`, which patches to time.
-graph_options = stack(
+graph_options = section(
+    SALIENCY,
     click.option(
         "--top-k",
         type=click.IntRange(min=1),
         metavar="K",
-        help="Maps for each image's K best classes only, picked in-graph.  [default: all]",
+        help="Maps for each image's K best classes only, picked in-graph (explain's --top-k chooses which maps "
+        "it writes).  [default: all]",
     ),
     click.option("--generic", is_flag=True, help="Always run the masked-copy mosaic, even where a shortcut is exact."),
     click.option(
@@ -135,9 +251,15 @@ graph_options = stack(
 
 # The preprocessing recipe, for models whose rt_info does not carry one.
 RECIPE_FLAGS = ("mean", "scale", "rgb", "resize", "interpolation", "layout", "raw_pixels")
-preprocess_options = stack(
-    click.option("--mean", metavar="V|R,G,B", help="Subtract per channel, in the model's channel order."),
-    click.option("--scale", metavar="V|R,G,B", help="Then divide per channel."),
+preprocess_options = section(
+    PREPROCESSING,
+    click.option(
+        "--mean",
+        metavar="V|R,G,B",
+        help="Subtract per channel, in the model's channel order: 127.5, 123.7,116.3,103.5, or as OpenVINO writes "
+        "it, [123.7,116.3,103.5].",
+    ),
+    click.option("--scale", metavar="V|R,G,B", help="Then divide per channel (the same forms as --mean)."),
     click.option("--rgb/--bgr", "rgb", default=None, help="Channel order the model expects.  [default: BGR]"),
     click.option(
         "--raw-pixels", is_flag=True, help="The model takes 0-255 BGR pixels as they are (no mean, scale or swap)."
@@ -149,11 +271,14 @@ preprocess_options = stack(
     ),
     click.option("--interpolation", type=click.Choice(list(INTERPOLATIONS)), help="Resize filter.  [default: linear]"),
     click.option("--layout", type=click.Choice(["NCHW", "NHWC"]), help="Input layout.  [default: from the shape]"),
-    click.option(
-        "--labels",
-        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        metavar="FILE",
-        help="Class names, one per line.  [default: rt_info, or labels.txt beside the model]",
+    section(
+        CLASSES,
+        click.option(
+            "--labels",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            metavar="FILE",
+            help="Class names, one per line.  [default: rt_info, or labels.txt beside the model]",
+        ),
     ),
 )
 
@@ -162,8 +287,8 @@ def recipe_from(options: dict) -> Recipe:
     """Pop the preprocessing flags out of a command's keyword arguments, as a Recipe."""
     flags = {k: options.pop(k) for k in RECIPE_FLAGS}
     return Recipe(
-        mean=parse_values(flags["mean"]),
-        scale=parse_values(flags["scale"]),
+        mean=flags["mean"],  # text: Recipe reads and checks it
+        scale=flags["scale"],
         rgb=flags["rgb"],
         raw_pixels=flags["raw_pixels"],
         resize=flags["resize"],
@@ -176,16 +301,20 @@ def labels_from(path: Path | None) -> list[str] | None:
     return read_labels(path) if path else None
 
 
-report_option = click.option(
-    "--report/--no-report",
-    "report_page",
-    default=True,
-    show_default=True,
-    help="Also write report.html, a page to browse the results in (opens from disk).",
+report_option = section(
+    OUTPUT,
+    click.option(
+        "--report/--no-report",
+        "report_page",
+        default=True,
+        show_default=True,
+        help="Also write report.html, a page to browse the results in (opens from disk).",
+    ),
 )
 
-# Running `explain` on a Ray cluster.
-ray_options = stack(
+# Running `explain` or `eval` on a Ray cluster.
+ray_options = section(
+    RAY,
     click.option(
         "--ray",
         "ray_address",
@@ -203,18 +332,21 @@ ray_options = stack(
     ),
 )
 # explain's pictures (eval always writes its NAME_maps.png, so it has no such switch).
-overlays_option = click.option(
-    "--overlays/--no-overlays",
-    default=None,
-    help="Write overlay PNGs and the contact sheets.  [default: yes; with --ray, no]",
+overlays_option = section(
+    OUTPUT,
+    click.option(
+        "--overlays/--no-overlays",
+        default=None,
+        help="Write overlay PNGs and the contact sheets.  [default: yes; with --ray, no]",
+    ),
 )
 
 
 def parse_dims(text: str | None) -> tuple[int, ...] | None:
-    """`1,3,224,224` (or `?` / -1 for a dynamic dimension) as a tuple."""
+    """`1,3,224,224`, `1 3 224 224` or OpenVINO's `[1,3,224,224]` (`?` or -1: a dynamic dimension) as a tuple."""
     if text is None:
         return None
     try:
-        return tuple(int(v) for v in text.replace("?", "-1").split(","))
+        return tuple(int(v) for v in list_items(text.replace("?", "-1")))
     except ValueError:
-        raise click.BadParameter(f"expected sizes like 1,3,224,224, got '{text}'") from None
+        raise click.BadParameter(f"expected sizes like 1,3,224,224 or [1,224,224,3], got '{text}'") from None

@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 import openvino as ov
 
@@ -15,14 +16,15 @@ from ..model.formats import read_model
 from ..model.labels import find_labels
 from ..model.rt_info import PatchInfo
 from ..output import pictures
-from ..patching import patch
-from ..vocabulary import Recipe
+from ..patching import check_labels, patch
+from ..vocabulary import Recipe, at_least_one, zero_to_one
 from . import imaging, probe
-from .device import compile_for
+from .device import check_device, compile_for, precision_note, ran_precision
 from .preprocess import Preprocess, recipe_for
 from .scores import probabilities
 
 DEFAULT_BATCH = 8
+NOTEBOOK_HEIGHT = 480  # px: a notebook cell shows the photo whole, and a 4K photo's PNG would be megabytes
 
 
 @dataclass(frozen=True)
@@ -75,20 +77,38 @@ class Explanation:
         return None if self.classes[i].flat else imaging.peak(self.upsampled[i])
 
     def overlay(
-        self, which: int | str, alpha: float = 0.5, colormap: str = "jet", height: int | None = None
+        self,
+        which: int | str,
+        alpha: float = 0.5,
+        colormap: str = "jet",
+        height: int | None = None,
+        *,
+        rgb: bool = False,
     ) -> np.ndarray:
         """The heatmap of class `which` on the photo, captioned with its label and probability.
 
+        Returns uint8 [H, W, 3] in BGR, as cv2.imwrite and cv2.imshow take it; with `rgb`, in RGB, as
+        matplotlib's imshow and PIL take it.
         height: draw on a copy scaled to this many pixels high (a contact sheet's row), not on the full photo.
         """
         i = self._index(which)
+        alpha = zero_to_one("alpha", alpha)
         image, saliency = self.image, self.upsampled[i]
         if height:
             image, saliency = pictures.to_height(image, height), pictures.to_height(saliency, height)
         caption = f"{self.classes[i].label} {self.classes[i].score:.2f}"
         if self.classes[i].flat:  # nothing to show: the photo, and the caption says why
             caption, alpha = f"{caption} (flat map)", 0.0
-        return pictures.overlay(image, saliency, caption, alpha, colormap)
+        picture = pictures.overlay(image, saliency, caption, alpha, colormap)
+        return np.ascontiguousarray(picture[:, :, ::-1]) if rgb else picture
+
+    def _repr_png_(self) -> bytes | None:
+        """Jupyter shows an Explanation as its first class's overlay, at most NOTEBOOK_HEIGHT px high."""
+        if not self.classes:
+            return None
+        picture = self.overlay(self.classes[0].class_id, height=min(self.image.shape[0], NOTEBOOK_HEIGHT))
+        ok, encoded = cv2.imencode(".png", picture)  # BGR in, a PNG that every viewer shows in true colour
+        return encoded.tobytes() if ok else None
 
     @property
     def maps(self) -> np.ndarray:
@@ -103,7 +123,8 @@ class Explainer:
     preprocess: a Preprocess, or a Recipe (what differs from rt_info: mean, scale, rgb, raw_pixels, ...);
         by default the model's rt_info (model_info) and input shape; a model without one needs it given.
     labels: class names; by default from rt_info model_info/labels, or labels.txt beside the model.
-    config: OpenVINO compile properties, e.g. {"INFERENCE_PRECISION_HINT": "f32"}.
+    config: OpenVINO compile properties, e.g. {"INFERENCE_PRECISION_HINT": "f32"}; `precision` says what the device
+        runs (None if it does not say), and `precision_note` says so when that is not what was asked.
     batch_size: photos per inference on a dynamic-batch model (a static batch decides it).
     patch_options: passed to patch() when the model is not patched yet (target, score, ...).
     """
@@ -119,6 +140,9 @@ class Explainer:
         config: dict | None = None,
         **patch_options,
     ) -> None:
+        if batch_size is not None:  # before the model is read and patched: a typo should cost nothing
+            batch_size = at_least_one("batch_size", batch_size)
+        device = check_device(device)  # before the model is read and patched, too
         loaded = read_model(model)
         info = PatchInfo.read(loaded)
         self.patched_here = info is None
@@ -134,12 +158,13 @@ class Explainer:
         self.preprocess = given or recipe_for(loaded, preprocess)
         # A binary classifier's two classes are the unit's complement and the unit itself.
         unnamed = ["negative", "positive"] if info.score_kind.binary else []
-        self.labels = list(labels or find_labels(loaded, model) or unnamed)
+        found = None if labels else find_labels(loaded, model)
+        self.labels = list(labels or found or unnamed)
         self.output_index = info.output_index
         self.classes = info.classes
         self.kept_classes = info.top_k
-        if self.labels and len(self.labels) != self.classes:
-            raise ReciproCamError(f"{len(self.labels)} labels for a model with {self.classes} classes")
+        origin = "the model's list of labels (rt_info, or labels.txt beside it)" if found else "`labels`"
+        check_labels(self.labels, self.classes, origin)
         model_batch = loaded.get_parameters()[0].get_partial_shape()[0]
         self.static_batch = model_batch.is_static
         if self.preprocess.embedded:
@@ -156,6 +181,9 @@ class Explainer:
                 f"batch size {self.batch_size}, not {batch_size}: {why} (patching with `batch` -1 makes it dynamic)"
             )
         self.compiled = compile_for(loaded, device, config)
+        # What the device runs, not what was asked: a CPU without f16 runs bf16 when asked for f16.
+        self.precision = ran_precision(self.compiled)
+        self.precision_note = precision_note(device, config, self.precision)
         probe.check(self.compiled, loaded, probe.probe_input(loaded, self.preprocess))  # refuse what cannot be right
 
     def _flat(self, saliency: np.ndarray) -> bool:
@@ -180,19 +208,30 @@ class Explainer:
 
     def explain(
         self,
-        images: Sequence[np.ndarray | str | os.PathLike],
+        images: np.ndarray | str | os.PathLike | Sequence[np.ndarray | str | os.PathLike],
         top_k: int = 3,
         classes: Sequence[int | str] | None = None,
         sources: Sequence[str] | None = None,
         threshold: float = 0.5,
+        *,
+        checked: bool = False,
     ) -> list[Explanation]:
         """Explain `top_k` predicted classes, or the given `classes`, of each photo (BGR array or path).
 
         A multi-label model (sigmoid scores) explains every label whose probability reaches `threshold`
-        instead of a top-k (its likeliest label when none does).
+        instead of a top-k (its likeliest label when none does). One path or one photo array is one photo.
+        Float photos hold pixels in [0, 255]; one in [0, 1] is refused, not guessed at. checked: the arrays
+        were made from photos checked before (eval's masked copies, dark where a map is cold): taken as they are.
         """
+        images = imaging.one_or_many(images)
+        top_k, threshold = at_least_one("top_k", top_k), zero_to_one("threshold", threshold)
         channels = self.preprocess.channels
-        photos = [imaging.read_image(i, channels) if isinstance(i, (str, os.PathLike)) else i for i in images]
+        photos = [
+            imaging.read_image(i, channels)
+            if isinstance(i, (str, os.PathLike))
+            else (i if checked else imaging.checked_photo(i))
+            for i in images
+        ]
         names = list(
             sources or [str(i) if isinstance(i, (str, os.PathLike)) else f"image_{n}" for n, i in enumerate(images)]
         )
@@ -220,7 +259,7 @@ class Explainer:
                 elif self.info.score_kind.multilabel:
                     ids = [c for c in ranked if probs[i, c] >= threshold] or ranked[:1]
                 else:
-                    ids = ranked[: max(1, top_k)]
+                    ids = ranked[:top_k]
                 slot = {int(c): j for j, c in enumerate(kept[i])} if kept is not None else {c: c for c in ids}
                 missing = [self.label(c) for c in ids if c not in slot]
                 if missing:

@@ -19,7 +19,7 @@ from ..errors import ReciproCamError
 from ..model.labels import write_labels
 from ..model.rt_info import read_model_info as _info
 from ..model.rt_info import write_model_info
-from ..vocabulary import Affine, Layout, Recipe, Resize
+from ..vocabulary import Affine, Layout, Recipe, Resize, normalization
 from . import imaging
 
 # fit keeps the aspect and pads right and bottom; letterbox pads both sides equally (centred).
@@ -48,19 +48,6 @@ EMBEDDED_KEY = ["ov_reciprocam", "embedded_preprocessing"]
 RAW_PIXELS_KEY = ["ov_reciprocam", "raw_pixels"]
 
 
-def parse_values(text: str | None) -> tuple[float, ...] | None:
-    """'127.5' or '123.7,116.3,103.5' or '123.7 116.3 103.5' -> floats (1 or 3 of them)."""
-    if text is None:
-        return None
-    try:
-        values = tuple(float(v) for v in str(text).replace(",", " ").split())
-    except ValueError:
-        raise ReciproCamError(f"expected 1 or 3 numbers, got '{text}'") from None
-    if len(values) not in (1, 3):
-        raise ReciproCamError(f"expected 1 or 3 numbers, got '{text}'")
-    return values
-
-
 @dataclass(frozen=True)
 class Preprocess:
     """x = (resized pixel in the model's channel order - mean) / scale, in the model's layout."""
@@ -79,6 +66,10 @@ class Preprocess:
     # stands for, and is quantized with the input's own scale and zero point.
     quantize: InputQuantization | None = None
 
+    def __post_init__(self) -> None:
+        for name in ("mean", "scale"):  # built directly, or replaced: checked each time, as Recipe checks
+            object.__setattr__(self, name, normalization(name, getattr(self, name)))
+
     @classmethod
     def from_model(cls, model: ov.Model, **overrides) -> Preprocess:
         """The recipe from the model's input shape and rt_info; non-None `overrides` win."""
@@ -95,9 +86,11 @@ class Preprocess:
                 "give it one with `input_shape` (for example 1,3,224,224)"
             )
         reverse = _info(model, "reverse_input_channels")
+        # rt_info's values are checked only where no option overrides them, so that the option can mend them.
         found = {
-            "mean": parse_values(_info(model, "mean_values")),
-            "scale": parse_values(_info(model, "scale_values")),
+            name: None if overrides.get(name) is not None else normalization(name, _info(model, f"{name}_values"), True)
+            for name in ("mean", "scale")
+        } | {
             "rgb": None if reverse is None else reverse.strip().lower() in ("true", "yes", "1"),
             "resize": _RESIZE_NAMES.get(str(_info(model, "resize_type")).lower()),
             "interpolation": _interpolation(model),

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import openvino as ov
 
-from ..analysis.head import kind_of
+from ..analysis.head import Role, kind_of, output_roles
 from ..analysis.quantization import scores_behind
 from ..errors import ReciproCamError
-from ..methods.saliency import SALIENCY
+from ..methods.saliency import SALIENCY, SALIENCY_CLASSES
 from ..model.rt_info import PatchInfo
 from ..vocabulary import ScoreKind
 from .preprocess import Preprocess
@@ -52,10 +52,17 @@ def check(compiled: ov.CompiledModel, model: ov.Model, inputs: np.ndarray) -> No
     out = compiled(inputs)
     raw = out[compiled.output(info.output_index)]
     scores = probabilities(raw.reshape(raw.shape[0], -1).astype(np.float64), info.score_kind, info.dequantize)
-    if not np.isfinite(scores).all():
+    if not np.isfinite(raw).all():
+        # The output as the model gives it, before we read anything into it: the model itself is broken.
+        what = "NaN" if np.isnan(raw).any() else "infinite"
         raise ReciproCamError(
-            "the class scores are NaN or infinite on a probe input: the model's scores output is not read right "
-            "(is it the right output? `scores_output` picks another)"
+            f"the model's own output is {what} on a probe input: its weights are broken, or its input recipe "
+            "(`mean`, `scale`) is"
+        )
+    if not np.isfinite(scores).all():
+        other = "; is it the right output? `scores_output` picks another" if _candidate_outputs(model) > 1 else ""
+        raise ReciproCamError(
+            f"the class scores are NaN or infinite on a probe input: the model's scores output is not read right{other}"
         )
     if not np.isfinite(out[compiled.output(SALIENCY)]).all():
         raise ReciproCamError(
@@ -72,6 +79,13 @@ def check(compiled: ov.CompiledModel, model: ov.Model, inputs: np.ndarray) -> No
                 f"the model's probabilities sum to {worst:.3g}, not 1, on a probe input: its scores output is not read "
                 "right (a quantized output whose scale was missed?); pick another with `scores_output`"
             )
+
+
+def _candidate_outputs(model: ov.Model) -> int:
+    """How many of the model's own outputs (not the saliency ones we added) could hold the class scores."""
+    ours = {SALIENCY, SALIENCY_CLASSES}
+    outputs = model.outputs
+    return sum(r.role is not Role.SKIPPED and not outputs[r.index].get_names() & ours for r in output_roles(model))
 
 
 def _is_plain_softmax(model: ov.Model, output_index: int) -> bool:

@@ -16,11 +16,20 @@ _EXACT = [RT_KEY, "labels"]
 
 
 def read_labels(path: str | os.PathLike) -> list[str]:
-    """Class names, one per line."""
+    """Class names, one per line; blank lines are skipped, but at least one name must be there."""
     try:
-        return [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+        text = Path(path).read_text(encoding="utf-8-sig")  # -sig: a byte-order mark is not part of the first name
     except OSError as exc:
         raise ReciproCamError(f"cannot read labels {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ReciproCamError(
+            f"labels file {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}): "
+            "save it as UTF-8, or give another file with `labels`"
+        ) from None
+    labels = [line.strip() for line in text.splitlines() if line.strip()]
+    if not labels:
+        raise ReciproCamError(f"labels file {path} holds no class names (one a line): give another with `labels`")
+    return labels
 
 
 def labels_of(model: ov.Model) -> list[str] | None:

@@ -12,21 +12,41 @@ import openvino as ov
 import openvino.opset13 as ops
 
 from ..errors import ReciproCamError
+from ..vocabulary import Layout
 from .formats import first_line
 
 
 def set_input_shape(model: ov.Model, dims: tuple[int, ...]) -> None:
     """Reshape the single input to `dims` (-1: dynamic), or a one-line error naming `input_shape`."""
     param = model.get_parameters()[0]
-    rank = param.get_partial_shape().rank
-    if rank.is_static and rank.get_length() != len(dims):
-        raise ReciproCamError(
-            f"`input_shape` has {len(dims)} dimensions, the input {param.get_partial_shape()} has {rank.get_length()}"
-        )
+    shape = param.get_partial_shape()
+    asked = ",".join(map(str, dims))
+    if any(d == 0 or d < -1 for d in dims):
+        raise ReciproCamError(f"`input_shape` {asked}: each size must be 1 or more, or -1 (dynamic)")
+    if shape.rank.is_static and shape.rank.get_length() != len(dims):
+        rank = shape.rank.get_length()
+        raise ReciproCamError(f"`input_shape` has {len(dims)} dimensions, the input {shape} has {rank}")
     try:
         model.reshape({param.output(0): ov.PartialShape([ov.Dimension(d) for d in dims])})
     except Exception as exc:
-        raise ReciproCamError(f"cannot reshape the input to {list(dims)} (`input_shape`): {first_line(exc)}") from None
+        raise ReciproCamError(_shape_refused(shape, dims), detail=str(exc)) from None
+
+
+def _shape_refused(shape: ov.PartialShape, dims: tuple[int, ...]) -> str:
+    """Why the input cannot take `dims`: most often an image shape given in the other layout's order."""
+    asked = ",".join(map(str, dims))
+    if len(dims) != 4 or shape.rank.is_dynamic:
+        return f"the input {shape} cannot take the shape {asked} (`input_shape`): its layers fix some of its sizes"
+    layout = Layout.of_image(shape)
+    expects = f"the input {shape} is {layout}, so `input_shape` is {','.join(layout.value)}"
+    channels, other = layout.channels(shape), Layout.NCHW if layout is Layout.NHWC else Layout.NHWC
+    if channels.is_static and layout.channels(dims) != channels.get_length():
+        if other.channels(dims) != channels.get_length():
+            return f"{expects}, with {channels} channels, not {layout.channels(dims)} as in {asked}"
+        (h, w), c = other.spatial(dims), other.channels(dims)
+        reordered = (dims[0], h, w, c) if layout is Layout.NHWC else (dims[0], c, h, w)
+        return f"{expects}: {','.join(map(str, reordered))}, not {asked}"
+    return f"{expects}, and its layers take no {asked} (a size fixed by a flatten or reshape?)"
 
 
 def set_batch(model: ov.Model, batch: int) -> None:

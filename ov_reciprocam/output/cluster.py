@@ -29,6 +29,7 @@ from .explain_files import (
     explain_paths,
     redrawn,
 )
+from .truth import GroundTruth
 
 LOCAL = "local"
 SHARDS = "shards"  # the folder under the output that holds the Parquet shards
@@ -138,6 +139,7 @@ def explain_paths_on_ray(
     threshold: float = 0.5,
     overlays: bool = False,
     report: bool = True,
+    truth: GroundTruth | None = None,
     alpha: float = 0.5,
     colormap: str = "jet",
     actors: int | None = None,
@@ -181,6 +183,7 @@ def explain_paths_on_ray(
         overlays=overlays,
         npy_maps=False,
         report=report,
+        truth=truth,
         on_start=on_start,
         about=about,
         make_rows=on_ray,

@@ -25,11 +25,14 @@ from ..errors import ReciproCamError
 from ..inference import imaging
 from ..inference.explainer import ClassMap, Explainer, Explanation
 from ..inference.preprocess import Preprocess
-from . import files, pictures, report
+from ..vocabulary import at_least_one, zero_to_one
+from . import files, pictures, report, run_folder
+from .truth import GroundTruth
 
 SHEET_ROWS = 64  # photos on the contact sheets (report.html lists every photo)
 SHEET_PAGE = 16  # photos per contact sheet: contact_sheet_001.png, contact_sheet_002.png, ...
 THUMBNAIL = 224  # px, a contact-sheet cell
+RESULTS = "results.json"
 
 
 @dataclass(frozen=True)
@@ -42,9 +45,9 @@ class Row:
     tiles: tuple[np.ndarray, ...] = field(default=(), repr=False)  # contact-sheet overlays, drawn in memory
 
 
-def record_of(explanation: Explanation, stem: str, overlays: bool = True) -> dict:
+def record_of(explanation: Explanation, stem: str, overlays: bool = True, truth: str | None = None) -> dict:
     """The JSON-ready summary of one photo, as results.json lists it; `stem` names its overlays (None when not
-    written)."""
+    written); `truth`, the photo's true label when known, says whether the likeliest class is right."""
     explained = []
     for rank, c in enumerate(explanation.classes):
         peak = explanation.peak(c.class_id)
@@ -64,6 +67,8 @@ def record_of(explanation: Explanation, stem: str, overlays: bool = True) -> dic
         "size": [int(image.shape[1]), int(image.shape[0])],
         "predictions": [{"class_id": p.class_id, "label": p.label, "score": p.score} for p in explanation.predictions],
         "explained": explained,
+        "truth": truth,
+        "correct": None if truth is None else explanation.predictions[0].label == truth,
     }
 
 
@@ -77,13 +82,15 @@ def save_explanation(
     overlays: bool = True,
     maps: bool = True,
     full_maps: bool = False,
+    truth: str | None = None,
 ) -> dict:
     """Write one photo's overlays and .npy maps (each optional); return its JSON-ready record.
 
     full_maps: also write the maps at photo resolution (float16; large for large photos).
+    truth: the photo's true label, if known (`record_of`).
     """
     out_dir = Path(out_dir)
-    record = record_of(explanation, stem, overlays)
+    record = record_of(explanation, stem, overlays, truth)
     if overlays:
         for entry in record["explained"]:
             files.write_png(out_dir / entry["overlay"], explanation.overlay(entry["class_id"], alpha, colormap))
@@ -97,14 +104,22 @@ def save_explanation(
 
 
 def sheet_tiles(explanation: Explanation, out: Outputs) -> tuple[np.ndarray, ...]:
-    """The photo's row of the contact sheet: each explained class's overlay, drawn at the row height."""
+    """The photo's row of the contact sheet: each explained class's overlay, drawn at the row height and named
+    after the photo."""
+    name = Path(explanation.source).name
     return tuple(
-        explanation.overlay(c.class_id, out.alpha, out.colormap, height=THUMBNAIL) for c in explanation.classes
+        pictures.captioned(explanation.overlay(c.class_id, out.alpha, out.colormap, height=THUMBNAIL), name, True)
+        for c in explanation.classes
     )
 
 
 def _safe(label: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label)[:60]
+    """`label` as part of a file name: letters of any script kept, only what some file system forbids replaced.
+
+    Cut to 100 UTF-8 bytes, not characters: file names are limited in bytes, and the stem comes before it.
+    """
+    kept = re.sub(r'[/\\:*?"<>|\x00-\x1f\x7f-\x9f]+', "_", label)
+    return kept.encode()[:100].decode(errors="ignore")
 
 
 @dataclass(frozen=True)
@@ -121,6 +136,13 @@ class Outputs:
     alpha: float = 0.5
     colormap: str = "jet"
     report: bool = True  # report.html, and a thumbnail per photo for it
+    truth: GroundTruth = field(default_factory=GroundTruth)  # the photos' true classes, when the user has them
+
+    def __post_init__(self) -> None:
+        # Checked as the CLI's flags are, so that an API caller is refused where a flag would be.
+        at_least_one("top_k", self.top_k)
+        zero_to_one("threshold", self.threshold)
+        zero_to_one("alpha", self.alpha)
 
 
 @dataclass
@@ -208,6 +230,7 @@ def explain_batch(
             overlays=out.overlays,
             maps=out.npy_maps,
             full_maps=out.full_maps,
+            truth=out.truth.of(path),
         )
         drawn = sheet_tiles(result, out) if tiles and out.overlays else ()
         if out.report:
@@ -219,30 +242,36 @@ def explain_batch(
 
 
 def write_summary(out: Outputs, rows: Sequence[Row], header: dict) -> ExplainRun:
-    """results.json (header, one record per explained photo, the failures); with overlays the contact sheets,
-    `SHEET_PAGE` photos each; with `report`, report.html."""
+    """With overlays the contact sheets, `SHEET_PAGE` photos each; with `report`, report.html; then results.json
+    (header, one record per explained photo, the failures, every file of the run), last, as the run's manifest."""
     run = ExplainRun(Path(out.directory))
     run.records = [r.record for r in rows if r.record is not None]
     run.failed = [{"image": r.image, "error": r.error} for r in rows if r.error is not None]
     sheet = [list(r.tiles) for r in rows if r.record is not None and r.tiles][:SHEET_ROWS]
+    written = [e["overlay"] for r in run.records for e in r["explained"] if e["overlay"]]
+    written += [r[k] for r in run.records for k in ("maps", "maps_full") if r.get(k)]
     if out.overlays:
         for page, start in enumerate(range(0, len(sheet), SHEET_PAGE), 1):
-            picture = pictures.contact_sheet(sheet[start : start + SHEET_PAGE])
-            files.write_png(run.output / f"contact_sheet_{page:03d}.png", picture)
-    files.write_json(run.output / "results.json", header | {"images": run.records, "failed": run.failed})
+            picture = pictures.contact_sheet(sheet[start : start + SHEET_PAGE], colormap=out.colormap)
+            written.append(files.write_png(run.output / f"contact_sheet_{page:03d}.png", picture).name)
     if out.report:
         photos = [(r.stem, r.record) for r in rows if r.record is not None]
         page = report.explain_page(report.settings_of(header), photos, run.output)
-        report.write_page(run.output / "report.html", page)
+        written += [report.thumbnail_name(stem) for stem, _ in photos]
+        written.append(report.write_page(run.output / "report.html", page).name)
+    listed = {run_folder.FILES: run_folder.existing(run.output, written)}
+    files.write_json(run.output / RESULTS, header | {"images": run.records, "failed": run.failed} | listed)
     return run
 
 
 def header(explainer: Explainer, about: dict | None) -> dict:
-    """What results.json says before the images: `about` (say, the model path), the recipe, the labels."""
+    """What results.json says before the images: `about` (say, the model path), the precision the model ran in, the
+    recipe, the labels."""
     from .. import __version__
 
     recipe = explainer.preprocess.describe()
-    return (about or {}) | {"version": __version__, "preprocess": recipe, "labels": explainer.labels or None}
+    ran = {"precision": explainer.precision}
+    return (about or {}) | ran | {"version": __version__, "preprocess": recipe, "labels": explainer.labels or None}
 
 
 def found_photos(
@@ -250,13 +279,10 @@ def found_photos(
     images: Sequence[str | os.PathLike],
     output: str | os.PathLike,
     classes: Sequence[int | str] | None,
-    on_start: Callable[[int], None] | None,
 ) -> tuple[Path, list[Path]]:
     """What is checked before the first photo: the output folder, the photos, the classes asked for."""
-    output = files.check_output_dir(output)
-    paths = imaging.collect_images([os.fspath(i) for i in images])
-    if on_start:
-        on_start(len(paths))
+    output = run_folder.check_run_folder(output, images)
+    paths = imaging.collect_images(images)
     for name in classes or ():  # an unknown class fails before any photo is read
         explainer.class_id(name)
     return output, paths
@@ -279,6 +305,7 @@ def explain_paths(
     npy_maps: bool = True,
     full_maps: bool = False,
     report: bool = True,
+    truth: GroundTruth | None = None,
     on_start: Callable[[int], None] | None = None,
     progress: Callable[[int], None] | None = None,
     on_skip: Callable[[str], None] | None = None,
@@ -290,11 +317,13 @@ def explain_paths(
     on_start: called with the number of photos found; progress: with the number just handled; on_skip: with
     the reason a photo was skipped.
     about: extra entries for results.json (say, the model path); report: also write report.html.
+    truth: where the photos' true classes come from (`GroundTruth`), for `truth` and `correct` in each record.
     make_rows: who explains the photos: by default this process, batch after batch; `cluster` passes an
     actor pool's.
     """
-    output, paths = found_photos(explainer, images, output, classes, on_start)
+    output, paths = found_photos(explainer, images, output, classes)
     fields = {"npy_maps": npy_maps, "full_maps": full_maps, "alpha": alpha, "colormap": colormap, "report": report}
+    fields["truth"] = (truth or GroundTruth()).resolved(paths, explainer.labels or ())
     out = Outputs(str(output), top_k, tuple(classes or ()), threshold, overlays, **fields)
 
     def here(photos: list[tuple[str, str]], out: Outputs) -> list[Row]:
@@ -309,10 +338,13 @@ def explain_paths(
                 progress(len(batch))
         return rows
 
-    start = time.perf_counter()
-    rows = (make_rows or here)(name_photos(paths), out)
-    seconds = time.perf_counter() - start
-    run = write_summary(out, rows, header(explainer, about))
+    with run_folder.claimed(output, RESULTS):
+        if on_start:  # once the folder is ours: a refused run shows no progress bar
+            on_start(len(paths))
+        start = time.perf_counter()
+        rows = (make_rows or here)(name_photos(paths), out)
+        seconds = time.perf_counter() - start
+        run = write_summary(out, rows, header(explainer, about))
     run.seconds = seconds
     return run
 

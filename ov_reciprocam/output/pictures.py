@@ -1,13 +1,24 @@
-"""Pictures out: heatmaps, captioned overlays, contact sheets."""
+"""Pictures out: heatmaps, captioned overlays, contact sheets, colour scales.
+
+Text is drawn by Pillow in DejaVu Sans, shipped in fonts/: labels come in any script, and OpenCV's own
+fonts draw ASCII only.
+"""
 
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import ReciproCamError
+from ..vocabulary import zero_to_one
 
 
 def colorize(saliency: np.ndarray, colormap: str = "jet") -> np.ndarray:
@@ -18,32 +29,72 @@ def colorize(saliency: np.ndarray, colormap: str = "jet") -> np.ndarray:
     return cv2.applyColorMap(np.clip(saliency * 255.0 + 0.5, 0, 255).astype(np.uint8), code)
 
 
-_FONT = cv2.FONT_HERSHEY_SIMPLEX
+FONT = Path(__file__).with_name("fonts") / "DejaVuSans.ttf"  # Latin, Greek, Cyrillic and more; licence beside it
+MIN_SIZE = 11  # px, the font's em: smaller letters are a grey smudge
+BACKGROUND = 32  # a sheet's grey where no picture is
+SCALE_SIZE = 16  # px, the letters of a sheet's colour bar: sheets are read at full size, whatever their rows' height
 # The score (and anything after it, such as "(flat map)") is what a truncated caption must still show.
 _SCORE = re.compile(r"\s[-+]?\d*\.?\d+%?(?=\s|$)")
 
 
-def caption_font(height: int, width: int) -> tuple[float, int, int]:
-    """(scale, thickness, padding in px) of the caption on a picture of this size.
+@lru_cache(maxsize=64)
+def font(size: int) -> ImageFont.FreeTypeFont:
+    """DejaVu Sans, `size` px to the em."""
+    return ImageFont.truetype(str(FONT), size)
 
-    The scale follows the height, so that a caption drawn on a full photo and shrunk to a contact-sheet
-    row looks as if drawn on the thumbnail (letters about 13 px high in a 224 px row). Narrow pictures
-    get a smaller scale, so that more than a few letters fit; below 0.4 the Hershey font is illegible.
+
+def _glyph(ch: str) -> tuple[tuple[int, int], bytes]:
+    mask = font(32).getmask(ch)
+    return mask.size, bytes(mask)
+
+
+@lru_cache(maxsize=4096)
+def _drawable(ch: str) -> bool:
+    # A font draws a character it lacks as its .notdef glyph; U+10FFFF is a noncharacter no font maps, so a
+    # character drawn exactly as U+10FFFF is one the font cannot draw.
+    return _glyph(ch) != _glyph("\U0010ffff")
+
+
+def shown(text: str) -> str:
+    """`text` as pictures draw it: each character the font lacks (CJK, say) becomes its code point, `<U+4E2D>`.
+
+    Not "?", which would claim the label holds a question mark, and not the font's empty box, which looks
+    the same for every missing character: a code point says which character it was, and can be looked up.
     """
-    scale = max(0.4, min(height / 400, width / 250))
-    # Padding grows with the font: thick strokes reach above the text height getTextSize reports.
-    return scale, max(1, round(scale * 2)), max(4, round(7 * scale))
+    text = unicodedata.normalize("NFC", text)  # "a" and a combining diaeresis are the font's one glyph "ä"
+    return "".join(ch if _drawable(ch) else f"<U+{ord(ch):04X}>" for ch in text)
 
 
-def fit_caption(text: str, width: int, scale: float, thickness: int = 1) -> str:
-    """`text` as is if it is at most `width` px wide in the caption font, else cut and ended with "...".
+def caption_size(height: int, width: int) -> int:
+    """The caption's letter size (px to the em) on a picture of this size.
+
+    The size follows the height, so that a caption drawn on a full photo and shrunk to a contact-sheet
+    row looks as if drawn on the thumbnail (capitals 13 px high in a 224 px row). Narrow pictures get
+    smaller letters, so that more than a few fit, down to MIN_SIZE.
+    """
+    return max(MIN_SIZE, round(min(height / 12.5, width / 8)))
+
+
+def padding(size: int) -> int:
+    """Space (px) left and right of a line of `size` px letters; above and below it is half this."""
+    return max(4, round(size * 0.3))
+
+
+def text_width(text: str, size: int) -> float:
+    """How wide `text` is drawn, in px, without padding."""
+    return font(size).getlength(shown(text))
+
+
+def fit_caption(text: str, width: int, size: int) -> str:
+    """`text` as is if it is at most `width` px wide in `size` px letters, else cut and ended with "...".
 
     The cut keeps the trailing score ("American Staffo... 0.43"); only if even "... 0.43" is too wide
-    is the score cut too. Spaces are kept: the label is shown as given.
+    is the score cut too. Spaces are kept: the label is shown as given. The cut falls between the
+    characters of `text`, never inside a code point drawn for a missing one.
     """
 
     def fits(candidate: str) -> bool:
-        return cv2.getTextSize(candidate, _FONT, scale, thickness)[0][0] <= width
+        return text_width(candidate, size) <= width
 
     if fits(text):
         return text
@@ -61,17 +112,146 @@ def fit_caption(text: str, width: int, scale: float, thickness: int = 1) -> str:
     return ""
 
 
-def overlay(bgr: np.ndarray, saliency: np.ndarray, caption: str = "", alpha: float = 0.5, colormap: str = "jet"):
-    """The heatmap blended on the photo, with an optional caption in the top-left corner, cut to fit its width."""
+def wrap(items: Sequence[str], width: int, size: int, gap: str = "   ") -> list[str]:
+    """`items` in order on as few lines as fit `width` px (padding included), `gap` between them.
+
+    An item starts a new line rather than being split; only one wider than a whole line is split, at its
+    spaces, and only a word wider than a line is cut.
+    """
+    room = width - 2 * padding(size)
+
+    def fits(text: str) -> bool:
+        return text_width(text, size) <= room
+
+    lines: list[str] = []
+    for item in items:
+        if lines and fits(joined := lines[-1] + gap + item):
+            lines[-1] = joined
+            continue
+        line, *words = item.split(" ")
+        for word in words:
+            if fits(longer := f"{line} {word}"):
+                line = longer
+            else:
+                lines.append(fit_caption(line, room, size))
+                line = word
+        lines.append(fit_caption(line, room, size))
+    return lines
+
+
+def text_box(lines: Sequence[str], size: int, width: int | None = None) -> np.ndarray:
+    """White `lines` on black, one under the other, as a BGR picture `width` px wide (default: the widest line's).
+
+    Every text in every picture is drawn here; lines are drawn as given, so fit or wrap them first.
+    """
+    face, pad = font(size), padding(size)
+    ascent, descent = face.getmetrics()
+    texts = [shown(line) for line in lines]
+    if width is None:
+        width = math.ceil(max([face.getlength(t) for t in texts] + [0])) + 2 * pad
+    canvas = Image.new("L", (width, len(texts) * (ascent + descent) + pad), 0)
+    draw = ImageDraw.Draw(canvas)
+    for i, text in enumerate(texts):
+        draw.text((pad, pad // 2 + i * (ascent + descent)), text, fill=255, font=face)
+    return np.repeat(np.asarray(canvas)[:, :, None], 3, axis=2)
+
+
+def captioned(picture: np.ndarray, text: str, bottom: bool = False) -> np.ndarray:
+    """A copy of `picture` with `text`, cut to fit its width, in its top-left corner (bottom-left with `bottom`)."""
+    h, w = picture.shape[:2]
+    size = caption_size(h, w)
+    text = fit_caption(text, w - 2 * padding(size), size)
+    picture = picture.copy()
+    if text:
+        box = text_box([text], size)[:h, :w]
+        top = h - box.shape[0] if bottom else 0
+        picture[top : top + box.shape[0], : box.shape[1]] = box
+    return picture
+
+
+def colour_bar(width: int, colormap: str, size: int) -> np.ndarray:
+    """The colour scale of the maps, at most `width` px wide: "low", the colormap from 0 to 1, "high"."""
+    low, high = text_box(["low"], size), text_box(["high"], size)
+    span = max(1, width - low.shape[1] - high.shape[1])
+    margin = padding(size) // 2
+    ramp = np.zeros((low.shape[0], span, 3), np.uint8)
+    ramp[margin : low.shape[0] - margin] = colorize(np.linspace(0, 1, span, dtype=np.float32)[None], colormap)
+    return np.hstack([low, ramp, high])
+
+
+def overlay(
+    bgr: np.ndarray,
+    saliency: np.ndarray,
+    caption: str = "",
+    alpha: float = 0.5,
+    colormap: str = "jet",
+    scale: bool = False,
+) -> np.ndarray:
+    """The heatmap blended on the photo, with an optional caption in the top-left corner, cut to fit its width.
+
+    scale: also a colour bar in the bottom-right corner, a third of the width (if it fits with a readable ramp).
+    """
     blended = cv2.addWeighted(bgr, 1.0 - alpha, colorize(saliency, colormap), alpha, 0.0)
-    h, w = bgr.shape[:2]
-    scale, thickness, pad = caption_font(h, w)
-    caption = fit_caption(caption, w - 2 * pad, scale, thickness)
-    if caption:
-        (tw, th), base = cv2.getTextSize(caption, _FONT, scale, thickness)
-        cv2.rectangle(blended, (0, 0), (tw + 2 * pad - 1, th + base + 2 * pad - 1), (0, 0, 0), -1)
-        cv2.putText(blended, caption, (pad, th + pad), _FONT, scale, (255, 255, 255), thickness, cv2.LINE_AA)
-    return blended
+    if scale:
+        h, w = blended.shape[:2]
+        size = caption_size(h, w)
+        labels = text_width("lowhigh", size) + 4 * padding(size)
+        bar = colour_bar(max(w // 3, math.ceil(labels) + 4 * size), colormap, size)
+        if bar.shape[0] <= h and bar.shape[1] <= w:
+            blended[h - bar.shape[0] :, w - bar.shape[1] :] = bar
+    return captioned(blended, caption) if caption else blended
+
+
+def unit_map(saliency_map: np.ndarray) -> np.ndarray:
+    """One raw [h, w] map as float32 in [0, 1].
+
+    uint8 maps (`patch --uint8`) are 0-255. Other maps are min-max scaled: that leaves the `saliency_map` output,
+    scaled so already, as it is, and spreads `patch --no-normalize` scores, which can sit anywhere (probabilities
+    of 0.8 to 0.9, say). A constant map, as a flat one, gives zeros.
+    """
+    m = np.asarray(saliency_map)
+    if m.ndim != 2:
+        raise ReciproCamError(f"a map is [h, w], one class of one image (saliency_map[b, c]); got shape {m.shape}")
+    if m.dtype == np.uint8:
+        return m.astype(np.float32) / np.float32(255.0)
+    m = m.astype(np.float32)
+    if not np.isfinite(m).all():
+        raise ReciproCamError("the map holds NaN or infinite values")
+    low, high = float(m.min()), float(m.max())
+    return (m - low) / np.float32(high - low) if high > low else np.zeros_like(m)
+
+
+def heatmap(saliency_map: np.ndarray, colormap: str = "jet", rgb: bool = False) -> np.ndarray:
+    """One raw map (see unit_map) in colour at its own resolution: uint8 [h, w, 3], BGR unless `rgb`.
+
+    The picture Model API's Visualizer blends for a ClassificationResult: it takes `result.saliency_map` as
+    one BGR image, not the model's [B, classes, h, w] output.
+    """
+    colour = colorize(unit_map(saliency_map), colormap)
+    return np.ascontiguousarray(colour[:, :, ::-1]) if rgb else colour
+
+
+def draw_map(
+    frame: np.ndarray, saliency_map: np.ndarray, alpha: float = 0.5, colormap: str = "jet", rgb: bool = False
+) -> np.ndarray:
+    """One raw map (see unit_map) blended on `frame`, a uint8 [H, W, 3] photo, BGR (as OpenCV reads) unless `rgb`.
+
+    For apps that run a patched model themselves: `draw_map(frame, outputs["saliency_map"][0, c])`. The map is
+    stretched bilinearly over the whole frame, which is where it lies when the recipe stretches the frame to the
+    model input (`resize` stretch, the default); for fit, letterbox or crop, Explainer's overlays place it.
+    Returns a new picture in the frame's channel order.
+    """
+    frame = np.asarray(frame)
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        raise ReciproCamError(f"the frame must be a uint8 [H, W, 3] picture; got {frame.dtype} {frame.shape}")
+    alpha = zero_to_one("alpha", alpha)
+    h, w = frame.shape[:2]
+    stretched = cv2.resize(unit_map(saliency_map), (w, h), interpolation=cv2.INTER_LINEAR)
+    if not rgb:
+        return overlay(frame, stretched, alpha=alpha, colormap=colormap)
+    # overlay blends in BGR, the order colorize paints in: swap in and back out.
+    swapped = np.ascontiguousarray(frame[:, :, ::-1])
+    return np.ascontiguousarray(overlay(swapped, stretched, alpha=alpha, colormap=colormap)[:, :, ::-1])
 
 
 def shrink_to(picture: np.ndarray, side: int) -> np.ndarray:
@@ -92,18 +272,24 @@ def to_height(picture: np.ndarray, height: int) -> np.ndarray:
     return cv2.resize(picture, size, interpolation=cv2.INTER_AREA if h > height else cv2.INTER_LINEAR)
 
 
-def contact_sheet(rows: list[list[np.ndarray]], tile: int = 224) -> np.ndarray:
+def contact_sheet(rows: list[list[np.ndarray]], tile: int = 224, colormap: str | None = None) -> np.ndarray:
     """Pictures (one row per photo, one column per class), each `tile` px high, packed left to right.
 
     Widths follow each picture's aspect, so rows have no bands between them; shorter rows are padded
     on the right, and the sheet is as wide as the widest row.
+    colormap: the maps' colormap, for a colour bar under the rows that says which colour is high.
     """
     scaled = [[to_height(picture, tile) for picture in row] for row in rows]
     width = max([sum(p.shape[1] for p in row) for row in scaled] + [1])  # an empty sheet is still a PNG
-    sheet = np.full((len(rows) * tile, width, 3), 32, np.uint8)
+    sheet = np.full((len(rows) * tile, width, 3), BACKGROUND, np.uint8)
     for i, row in enumerate(scaled):
         x = 0
         for picture in row:
             sheet[i * tile : (i + 1) * tile, x : x + picture.shape[1]] = picture
             x += picture.shape[1]
-    return sheet
+    if colormap is None:
+        return sheet
+    bar = colour_bar(min(width, 20 * SCALE_SIZE), colormap, SCALE_SIZE)[:, :width]  # a ramp long enough to read
+    strip = np.full((bar.shape[0], width, 3), BACKGROUND, np.uint8)
+    strip[:, : bar.shape[1]] = bar
+    return np.vstack([sheet, strip])

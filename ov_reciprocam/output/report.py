@@ -8,47 +8,64 @@ opens the page filtered and sorted, and the page stays one static file however i
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 from . import files
 
 THUMBS = "thumbs"  # the folder of the report's small pictures, one per photo
-THUMB_HEIGHT = 128  # px: a thousand cards load at once
+THUMB_HEIGHT = 224  # px: a contact sheet's row, so that the caption drawn on it reads as on the sheets
 
 _STYLE = """
 body{font:14px system-ui,sans-serif;margin:0;background:#f4f4f4;color:#222}
 header{background:#222;color:#eee;padding:10px 16px}header h1{font-size:18px;margin:0 0 6px}
 header dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:0;font-size:12px}
-header dt{color:#aaa}header dd{margin:0}
-nav{padding:8px 16px;background:#ddd;display:flex;gap:16px;align-items:center;position:sticky;top:0}
-#count{margin-left:auto}
+header dt{color:#aaa}header dd{margin:0;overflow-wrap:anywhere}
+nav{padding:8px 16px;background:#ddd;display:flex;flex-wrap:wrap;gap:6px 16px;align-items:center;position:sticky;top:0}
+nav input{width:12em;max-width:100%}#count{margin-left:auto}
 main{display:flex;flex-wrap:wrap;gap:8px;padding:12px}
-.card{background:#fff;border-radius:4px;padding:6px;width:230px;box-shadow:0 1px 2px #0003}
-.card[hidden]{display:none}.card img{height:128px;max-width:100%;display:block;margin:auto}
-.card h2{font-size:13px;margin:4px 0;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
-.card ol{margin:0;padding-left:18px;font-size:12px}.flat{color:#a00}
-table{border-collapse:collapse;margin:12px;background:#fff;font-size:12px}
-th,td{border:1px solid #ccc;padding:3px 6px;text-align:right}th{cursor:pointer;background:#eee}
-td.name,th.name{text-align:left}tr[hidden]{display:none}
-.curves img{height:220px;margin:0 12px}
+.card{background:#fff;border-radius:4px;padding:6px;width:310px;max-width:100%;box-sizing:border-box;
+ box-shadow:0 1px 2px #0003}
+.card[hidden]{display:none}
+.card img{height:224px;width:100%;object-fit:contain;display:block;margin:auto}
+.card h2{font-size:13px;margin:4px 0;overflow-wrap:anywhere}
+.card ol{margin:0;padding-left:18px;font-size:12px}.flat,.wrong{color:#a00}.truth{margin:2px 0;font-size:12px}
+h2.part{font-size:15px;margin:12px 12px 0}
+table{border-collapse:collapse;background:#fff;font-size:12px}
+th,td{border:1px solid #ccc;padding:3px 5px;text-align:right}th{background:#eee}th[data-sort]{cursor:pointer}
+th[aria-sort=descending]::after{content:' \25BC'}th[aria-sort=ascending]::after{content:' \25B2'}
+td.name,th.name{text-align:left}th[colspan]{text-align:center}tr[hidden]{display:none}td.best{font-weight:bold}
+.wide{overflow-x:auto;margin:12px}table.means{margin:12px}
+.curves{padding:0 12px}.curves img{max-width:100%;height:auto}
 """
 
-# Filters and sorts the cards (or table rows) by the fragment; the controls rewrite the fragment.
+# Filters and sorts the cards (or table rows) by the fragment; the controls rewrite the fragment. Each item's
+# sort values are one JSON attribute: `dataset` would camel-case a key like `reciprocam-gaussian.adcc`.
 _SCRIPT = """
 function state(){const s={};for(const p of location.hash.slice(1).split('&')){const [k,v]=p.split('=');
  if(k)s[decodeURIComponent(k)]=decodeURIComponent(v||'')}return s}
-function apply(){const s=state(),box=document.getElementById('items'),items=[...box.children];
- let shown=0;for(const e of items){const ok=(!s.class||e.dataset.top===s.class)&&(!s.flat||e.dataset.flat==='1');
+function values(e){return e._values||(e._values=JSON.parse(e.dataset.values||'{}'))}
+function apply(){const s=state(),box=document.getElementById('items'),items=box._all||(box._all=[...box.children]);
+ const name=(s.name||'').toLowerCase();let shown=0;
+ for(const e of items){const ok=(!s.class||e.dataset.top===s.class)&&(!s.flat||e.dataset.flat==='1')
+  &&(!s.wrong||e.dataset.correct==='0')&&(!name||e.dataset.name.toLowerCase().includes(name));
   e.hidden=!ok;if(ok)shown++}
- if(s.sort){const desc=s.sort[0]!=='-',key=s.sort.replace(/^-/,'');
-  items.sort((a,b)=>{const x=parseFloat(a.dataset[key]),y=parseFloat(b.dataset[key]);return desc?y-x:x-y});
-  for(const e of items)box.appendChild(e)}
- for(const c of document.querySelectorAll('[data-control]'))c.value=s[c.dataset.control]||'';
+ const desc=!(s.sort||'').startsWith('-'),key=(s.sort||'').replace(/^-/,''),order=[...items];
+ if(key)order.sort((a,b)=>{const x=values(a)[key],y=values(b)[key];return desc?y-x:x-y});
+ for(const e of order)box.appendChild(e);
+ for(const h of document.querySelectorAll('th[data-sort]')){if(h.dataset.sort===key)
+  h.setAttribute('aria-sort',desc?'descending':'ascending');else h.removeAttribute('aria-sort')}
+ for(const c of document.querySelectorAll('[data-control]'))if(c.value!==(s[c.dataset.control]||''))
+  c.value=s[c.dataset.control]||'';
  const n=document.getElementById('count');if(n)n.textContent=shown+' of '+items.length;
  document.body.dataset.ready=Math.round(performance.now());}
 function set(k,v){const s=state();if(v)s[k]=v;else delete s[k];
- location.hash=Object.entries(s).map(([a,b])=>encodeURIComponent(a)+'='+encodeURIComponent(b)).join('&')}
+ history.replaceState(null,'','#'+Object.entries(s).map(([a,b])=>encodeURIComponent(a)+'='+encodeURIComponent(b))
+ .join('&'));apply()}
+addEventListener('click',e=>{const h=e.target.closest('th[data-sort]');if(h){const k=h.dataset.sort;
+ set('sort',state().sort===k?'-'+k:k)}});
 addEventListener('hashchange',apply);addEventListener('DOMContentLoaded',apply);
 """
 
@@ -57,11 +74,24 @@ def thumbnail_name(stem: str) -> str:
     return f"{THUMBS}/{stem}.jpg"
 
 
+def link(path: str) -> str:
+    """A file beside the page as an `href` or `src` value: percent-encoded, so that `#`, `?`, `%`, spaces and
+    letters of any script stay part of the file's name instead of starting a fragment or a query, then
+    HTML-escaped."""
+    return html.escape(quote(path, safe="/"))
+
+
+def _data(values: dict) -> str:
+    """The attribute that carries an item's sort values (keys as the fragment's `sort=` names them)."""
+    return f"data-values='{html.escape(json.dumps(values))}'"
+
+
 def _page(title: str, settings: dict, body: str) -> str:
     rows = "".join(f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>" for k, v in settings.items())
     return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{_STYLE}</style><script>{_SCRIPT}</script></head><body>"
+        f"<!doctype html><html><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>"
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style><script>{_SCRIPT}</script></head><body>"
         f"<header><h1>{html.escape(title)}</h1><dl>{rows}</dl></header>{body}</body></html>"
     )
 
@@ -74,19 +104,35 @@ def _options(control: str, choices: Sequence[tuple[str, str]], label: str) -> st
     )
 
 
+_NAME_FILTER = (
+    "<label>photo <input type='search' data-control='name' placeholder='name contains' "
+    "oninput=\"set('name',this.value)\"></label>"
+)
+
+
+def _truth(record: dict) -> str:
+    if record.get("truth") is None:
+        return ""
+    verdict = "right" if record["correct"] else "wrong"
+    return f"<p class='truth {verdict}'>true class: {html.escape(record['truth'])} ({verdict})</p>"
+
+
 def explain_page(settings: dict, photos: Sequence[tuple[str, dict]], folder: Path) -> str:
     """The page of an explain run: a card per (stem, record) photo, with its thumbnail when `folder` has one,
-    its likeliest class and score, and the explained classes linked to their overlays."""
+    its true class when known, and the explained classes and scores linked to their overlays."""
     cards, tops = [], set()
     for stem, record in photos:
         top = record["predictions"][0]
         tops.add(top["label"])
         flat = any(e["flat"] for e in record["explained"])
+        name = Path(record["image"]).name
         thumb = thumbnail_name(stem)
-        picture = f"<img src='{html.escape(thumb)}' alt='' loading='lazy'>" if (folder / thumb).exists() else ""
+        picture = (
+            f"<img src='{link(thumb)}' alt='{html.escape(name)}' loading='lazy'>" if (folder / thumb).exists() else ""
+        )
         explained = "".join(
             "<li>"
-            + (f"<a href='{html.escape(e['overlay'])}'>" if e["overlay"] else "")
+            + (f"<a href='{link(e['overlay'])}'>" if e["overlay"] else "")
             + f"{html.escape(e['label'])} {e['score']:.3f}"
             + ("</a>" if e["overlay"] else "")
             + (" <span class='flat'>(flat map)</span>" if e["flat"] else "")
@@ -94,16 +140,21 @@ def explain_page(settings: dict, photos: Sequence[tuple[str, dict]], folder: Pat
             for e in record["explained"]
         )
         first = next((e["overlay"] for e in record["explained"] if e["overlay"]), None)
-        picture = f"<a href='{html.escape(first)}'>{picture}</a>" if first and picture else picture
+        picture = f"<a href='{link(first)}'>{picture}</a>" if first and picture else picture
+        correct = "" if record.get("correct") is None else str(int(record["correct"]))
         cards.append(
-            f"<article class='card' data-top='{html.escape(top['label'])}' data-score='{top['score']:.6f}' "
-            f"data-flat='{int(flat)}'>{picture}<h2 title='{html.escape(record['image'])}'>"
-            f"{html.escape(Path(record['image']).name)}</h2><ol>{explained}</ol></article>"
+            f"<article class='card' data-top='{html.escape(top['label'])}' data-name='{html.escape(name)}' "
+            f"data-flat='{int(flat)}' data-correct='{correct}' {_data({'score': top['score']})}>{picture}"
+            f"<h2 title='{html.escape(record['image'])}'>{html.escape(name)}</h2>{_truth(record)}"
+            f"<ol>{explained}</ol></article>"
         )
+    judged = any(record.get("truth") is not None for _, record in photos)
     nav = (
         "<nav>"
+        + _NAME_FILTER
         + _options("class", [("", "every top class"), *((t, t) for t in sorted(tops))], "class")
         + _options("flat", [("", "every map"), ("1", "flat maps only")], "maps")
+        + (_options("wrong", [("", "every prediction"), ("1", "wrong predictions only")], "truth") if judged else "")
         + _options(
             "sort", [("", "as explained"), ("score", "score, highest first"), ("-score", "score, lowest first")], "sort"
         )
@@ -112,42 +163,75 @@ def explain_page(settings: dict, photos: Sequence[tuple[str, dict]], folder: Pat
     return _page("ov-reciprocam explain", settings, f"{nav}<main id='items'>{''.join(cards)}</main>")
 
 
-def eval_page(
-    settings: dict, records: Sequence[dict], summary: dict, metrics: Sequence[str], curves: Sequence[str]
-) -> str:
-    """The page of an eval run: the summary, the curves, and a row per photo with every method's metrics."""
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if isinstance(value, float) else html.escape(str(value))
+
+
+def _means(summary: dict, arrows: Mapping[str, str]) -> str:
+    """Every number the summary holds, a row per metric (so that any number of them fits the width), a column
+    per method; the better direction beside each metric's name, and the best method's value in bold."""
     methods = list(summary)
-    head = "".join(f"<th>{html.escape(m)}</th>" for m in metrics)
-    means = "".join(
-        f"<tr><td class='name'>{html.escape(name)}</td>" + "".join(f"<td>{s[m]:.3f}</td>" for m in metrics) + "</tr>"
-        for name, s in summary.items()
-    )
-    table = f"<table><tr><th class='name'>mean</th>{head}</tr>{means}</table>"
-    plots = "".join(
-        f"<a href='{html.escape(c)}'><img src='{html.escape(c)}' alt='{html.escape(c)}'></a>" for c in curves
-    )
-    columns = [(f"{name}.{m}", f"{name} {m}") for name in methods for m in metrics]
+    keys = [k for k, v in next(iter(summary.values()), {}).items() if v is None or isinstance(v, (int, float))]
+    rows = []
+    for key in keys:
+        values = [summary[m][key] for m in methods]
+        numbers = [v for v in values if isinstance(v, (int, float))]
+        best = None
+        if arrows.get(key) and len(set(numbers)) > 1:  # when all are equal, none is best
+            best = max(numbers) if arrows[key] == "↑" else min(numbers)
+        cells = "".join(f"<td{' class=best' if v is not None and v == best else ''}>{_cell(v)}</td>" for v in values)
+        rows.append(f"<tr><th class='name'>{html.escape(key)} {arrows.get(key, '')}</th>{cells}</tr>")
+    head = "".join(f"<th>{html.escape(m)}</th>" for m in methods)
+    note = "↑ higher is better, ↓ lower is better; the best method in bold"
+    head = f"<caption>{note}</caption><tr><th class='name'>mean</th>{head}</tr>"
+    return f"<table class='means'>{head}{''.join(rows)}</table>"
+
+
+def eval_page(
+    settings: dict,
+    records: Sequence[dict],
+    summary: dict,
+    metrics: Sequence[str],
+    curves: Sequence[str],
+    arrows: Mapping[str, str],
+) -> str:
+    """The page of an eval run: the means, the curves, and a row per photo with every method's `metrics`.
+
+    arrows: the better direction of each metric, "↑" or "↓", shown beside its name.
+    """
+    methods = list(summary)
+    plots = "".join(f"<a href='{link(c)}'><img src='{link(c)}' alt='{html.escape(c)}'></a>" for c in curves)
+    groups = "".join(f"<th colspan='{len(metrics)}'>{html.escape(name)}</th>" for name in methods)
+    columns = [(f"{name}.{m}", f"{m} {arrows.get(m, '')}") for name in methods for m in metrics]
+    # A name may break after its underscores: columns as narrow as their numbers fit a desktop's width.
     header = "".join(
-        f"<th onclick=\"set('sort',state().sort==='{key}'?'-{key}':'{key}')\">{html.escape(text)}</th>"
+        f"<th data-sort='{html.escape(key)}' title='{html.escape(key)}'>{html.escape(text).replace('_', '_<wbr>')}</th>"
         for key, text in columns
     )
     rows = []
     for r in records:
         values = {f"{name}.{m}": r["methods"][name][m] for name in methods for m in metrics}
-        data = " ".join(f"data-{html.escape(k)}='{v:.6f}'" for k, v in values.items())
-        link = f"<a href='{html.escape(r['maps'])}'>maps</a>" if r.get("maps") else ""
+        name = Path(r["image"]).name
+        # The photo's name links to its side-by-side maps, when written.
+        photo = f"<a href='{link(r['maps'])}'>{html.escape(name)}</a>" if r.get("maps") else html.escape(name)
         cells = "".join(f"<td>{values[k]:.3f}</td>" for k, _ in columns)
         rows.append(
-            f"<tr data-top='{html.escape(r['label'])}' data-flat='0' {data}><td class='name'>"
-            f"{html.escape(Path(r['image']).name)}</td><td class='name'>{html.escape(r['label'])}</td>"
-            f"<td class='name'>{link}</td>{cells}</tr>"
+            f"<tr data-top='{html.escape(r['label'])}' data-name='{html.escape(name)}' data-flat='0' {_data(values)}>"
+            f"<td class='name'>{photo}</td><td class='name'>{html.escape(r['label']).replace('_', '_<wbr>')}</td>"
+            f"{cells}</tr>"
         )
     photos = (
-        f"<table><thead><tr><th class='name'>photo</th><th class='name'>class</th><th class='name'></th>{header}</tr>"
-        f"</thead><tbody id='items'>{''.join(rows)}</tbody></table>"
+        "<div class='wide'><table><thead>"
+        f"<tr><th class='name' rowspan='2'>photo</th><th class='name' rowspan='2'>class</th>"
+        f"{groups}</tr><tr>{header}</tr></thead><tbody id='items'>{''.join(rows)}</tbody></table></div>"
     )
-    nav = "<nav><span>click a column to sort by it</span><span id='count'></span></nav>"
-    return _page("ov-reciprocam eval", settings, f"{table}<div class='curves'>{plots}</div>{nav}{photos}")
+    nav = (
+        f"<nav>{_NAME_FILTER}<span>click a column to sort by it, again to reverse</span><span id='count'></span></nav>"
+    )
+    body = f"<h2 class='part'>means</h2>{_means(summary, arrows)}{nav}{photos}<div class='curves'>{plots}</div>"
+    return _page("ov-reciprocam eval", settings, body)
 
 
 def write_page(path: str | Path, page: str) -> Path:

@@ -18,7 +18,7 @@ import numpy as np
 import openvino as ov
 
 from ..errors import ReciproCamError
-from ..inference.device import compile_for
+from ..inference.device import compile_for, ran_precision
 from ..inference.probe import probe_input
 from ..methods import locate_family
 from ..methods.saliency import SALIENCY, SALIENCY_CLASSES
@@ -41,6 +41,7 @@ class Measurement:
     floor_bytes: float  # the MAC floor + the passes over the copies' scores + weights read again for a row, timed
     path: str
     runs: int
+    precision: str | None = None  # what the device ran (`device.ran_precision`), not what was asked
 
 
 # The fewest full passes over the copies' scores [B, H*W, classes]: the tail writes them, the activation reads
@@ -173,6 +174,7 @@ def measure(
                 floor_bytes=floor + passes,
                 path=info.path,
                 runs=len(times[0]),
+                precision=ran_precision(compiled[1]),
             )
         )
     return results

@@ -9,15 +9,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..output import files, pictures
+from ..output import files, pictures, run_folder
 from ..output import report as pages
 from . import metrics
 from .evaluate import METRICS
 
 # Which way is better, for the table header.
 _BETTER = {"average_drop": "-", "increase": "+", "deletion_auc": "-", "insertion_auc": "+", "coherency": "+"}
-_BETTER |= {"complexity": "-", "adcc": "+"}
+_BETTER |= {"complexity": "-", "adcc": "+", "adcc_per_photo": "+", "adcc_of_means": "+", "pointing_accuracy": "+"}
+_BETTER |= {"pointing_hits": "+", "energy_pointing": "+", "seconds": "-", "inferences": "-"}
 CURVES_PER_PHOTO = 5  # photos whose own curves are drawn; more get the mean and the interquartile band only
+MANIFEST = "metrics.json"
 PLOT_NOTE = "curve plots skipped: matplotlib is not installed (pip install 'ov-reciprocam[plot]')"
 
 
@@ -80,21 +82,51 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
+def arrow(metric: str) -> str:
+    """ "↑" if a higher `metric` is better, "↓" if lower, "" if neither."""
+    return {"+": "↑", "-": "↓"}.get(_BETTER.get(metric, ""), "")
+
+
+def _facts(m: dict) -> list[str]:
+    """A method's metrics on one photo, each a short item for the line under its map."""
+    items = [f"{k}{arrow(k)} {m[k]:.3f}" for k in METRICS]
+    if "pointing_hit" in m:
+        items.append(f"pointing {_pointing(m)}")
+    if m.get("energy_pointing") is not None:
+        items.append(f"energy_pointing{arrow('energy_pointing')} {m['energy_pointing']:.3f}")
+    return [
+        *items,
+        f"seconds{arrow('seconds')} {m['seconds']:.2f}",
+        f"inferences{arrow('inferences')} {m['inferences']}",
+    ]
+
+
 def side_by_side(photo: np.ndarray, result: dict, boxes: list[list[float]] | None, tile: int = 320) -> np.ndarray:
-    """The photo with its boxes, then each method's map on it with its peak marked, in one row."""
+    """The photo with its boxes, then each method's map on it with its peak marked, in one row; under each
+    picture what it is: the class explained, and each method's every metric, in lines that wrap (never cut)."""
     framed = photo.copy()
     thickness = max(1, round(max(photo.shape[:2]) / 300))
     for b in boxes or []:
         cv2.rectangle(framed, (round(b[0]), round(b[1])), (round(b[2]), round(b[3])), (0, 255, 0), thickness)
-    row = [pictures.overlay(framed, np.zeros(photo.shape[:2], np.float32), "photo", alpha=0.0)]
+    columns = [(framed, f"class: {result['label']}", [f"probability {result['probability']:.3f}"])]
     for name, m in result["methods"].items():
-        scores = f"ADCC {m['adcc']:.2f}, del {m['deletion_auc']:.2f}"
-        pointed = f", {_pointing(m)}" if "pointing_hit" in m else ""
-        picture = pictures.overlay(framed, m["photo_map"], f"{name} {scores}{pointed}")
+        picture = pictures.overlay(framed, m["photo_map"])
         cv2.circle(picture, tuple(m["peak"]), 4 * thickness, (255, 255, 255), -1)
         cv2.circle(picture, tuple(m["peak"]), 4 * thickness, (0, 0, 0), thickness)
-        row.append(picture)
-    return pictures.contact_sheet([row], tile)
+        columns.append((picture, name, _facts(m)))
+    size = max(pictures.MIN_SIZE, tile // 22)
+    scaled = [pictures.to_height(picture, tile) for picture, _, _ in columns]
+    texts = [
+        pictures.wrap([title], p.shape[1], size) + pictures.wrap(items, p.shape[1], size)
+        for p, (_, title, items) in zip(scaled, columns, strict=True)
+    ]
+    lines = max(len(t) for t in texts)
+    # Every column's text as tall as the tallest, so the pictures stay in one row.
+    row = [
+        np.vstack([p, pictures.text_box(t + [""] * (lines - len(t)), size, p.shape[1])])
+        for p, t in zip(scaled, texts, strict=True)
+    ]
+    return pictures.contact_sheet([row], row[0].shape[0], colormap="jet")
 
 
 def curve_plots(records: list[dict], names: list[str]) -> dict[str, bytes] | None:
@@ -142,8 +174,8 @@ def write_maps(output: Path, stem: str, photo: np.ndarray, result: dict, objects
 def write_report(
     output: Path, report: dict, records: list[dict], summary: dict, names: list[str], page: bool = True
 ) -> bool:
-    """metrics.json, metrics.csv, (with matplotlib) curves_METHOD.png and (with `page`) report.html; returns
-    whether plots were drawn."""
+    """(with matplotlib) curves_METHOD.png, metrics.csv, (with `page`) report.html, and last metrics.json, the
+    run's manifest (`run_folder`: it lists these and the side-by-side maps); returns whether plots were drawn."""
     plots = curve_plots(records, names)
     for name, png in (plots or {}).items():
         files.write_bytes(output / f"curves_{name}.png", png)
@@ -153,10 +185,12 @@ def write_report(
         "curve_plots": [f"curves_{n}.png" for n in names] if plots else None,
         "curve_plots_note": None if plots else PLOT_NOTE,
     }
-    files.write_json(output / "metrics.json", report)
-    files.write_bytes(output / "metrics.csv", csv_text(records, summary).encode())
+    written = [r["maps"] for r in records if r.get("maps")] + (report["curve_plots"] or [])
+    written.append(files.write_bytes(output / "metrics.csv", csv_text(records, summary).encode()).name)
     if page:
         curves = report["curve_plots"] or []
-        html = pages.eval_page(pages.settings_of(report), records, summary, list(METRICS), curves)
-        pages.write_page(output / "report.html", html)
+        arrows = {m: arrow(m) for m in _BETTER}
+        html = pages.eval_page(pages.settings_of(report), records, summary, list(METRICS), curves, arrows)
+        written.append(pages.write_page(output / "report.html", html).name)
+    files.write_json(output / MANIFEST, report | {run_folder.FILES: run_folder.existing(output, written)})
     return plots is not None

@@ -32,7 +32,11 @@ from .baselines import BlackBox
 from .resample import bicubic
 
 METHODS = ("reciprocam", "reciprocam-logits", "reciprocam-gaussian", "reciprocam-window", "scorecam", "rise")
-DEFAULT_METHODS = ("reciprocam", "reciprocam-logits", "scorecam", "rise")
+# Score-CAM infers once per activation map and RISE once per mask, each twice a photo (its map, then the map of the
+# photo it masked, for Coherency): about 78 s a photo on two CPU cores, against a fraction of a second for a
+# Recipro-CAM map. They are one flag away (`eval --baselines`), not in every run.
+BASELINES = ("scorecam", "rise")
+DEFAULT_METHODS = ("reciprocam", "reciprocam-logits")
 METRICS = ("average_drop", "increase", "deletion_auc", "insertion_auc", "coherency", "complexity", "adcc")
 TOLERANCE = 15.0  # px, the pointing game's usual margin
 BLUR = (11, 5.0)  # kernel, sigma: the RISE authors' blur for insertion
@@ -115,7 +119,7 @@ def build_methods(
     def recipro(explainer: Explainer) -> Explain:
         def explain(pixels: np.ndarray, c: int) -> np.ndarray:
             box.images_run += 1  # one inference of the patched model, counted with the black box's
-            return explainer.explain([pixels], classes=[c])[0].classes[0].saliency
+            return explainer.explain([pixels], classes=[c], checked=True)[0].classes[0].saliency
 
         return explain
 
@@ -304,6 +308,30 @@ class EvalSettings:
     refinement: Refinement = Refinement.NONE
 
 
+@dataclass(frozen=True)
+class Cost:
+    """What scoring one photo takes, known before the run.
+
+    inputs: model inputs per method (Score-CAM's at most: it skips flat activation maps); shared: the inputs that
+    pick the class and take its probability, once a photo. seconds: an estimate, from one timed inference at
+    batch 1 and one at the batch the metrics use.
+    """
+
+    inputs: dict[str, int]
+    shared: int
+    seconds: float
+
+    @property
+    def per_photo(self) -> int:
+        return self.shared + sum(self.inputs.values())
+
+
+def _timed(run: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
 class Evaluator:
     """The compiled models and methods of one eval run; `evaluate` scores one photo."""
 
@@ -335,8 +363,34 @@ class Evaluator:
             list(s.names), explainers, self.box, self.space, s.rise_masks, s.seed, s.refinement
         )
         self.resolve = explainers["softmax"]
+        self.precision = self.resolve.precision  # every model here is compiled alike: what the device runs
         # An unknown class fails here, before any photo is scored.
         self.fixed = self.resolve.class_id(s.class_choice) if s.class_choice not in (None, FROM_BOXES) else None
+
+    def cost(self) -> Cost:
+        """What each photo will take: `evaluate_image`'s inferences counted, and timed on a blank input."""
+        s, box = self.settings, self.box
+        w, h = self.space.size
+        x = self.space.normalized(np.zeros((1, h, w, 3), np.float32))
+        counted = box.images_run
+        box.probs(np.repeat(x, box.batch, 0))  # the first inference of a compiled model also allocates
+        one = _timed(lambda: box.probs(x))
+        batched = _timed(lambda: box.probs(np.repeat(x, box.batch, 0)))
+        box.images_run = counted  # `images_run` counts the methods' inferences
+
+        def call(n: int) -> float:  # one batched call of n inputs
+            return max(one, n * batched / box.batch)
+
+        maps = {"scorecam": (1 + box.target.channels, one + call(box.target.channels))}
+        maps["rise"] = (s.rise_masks, call(s.rise_masks))
+        inputs, seconds = {}, 0.0
+        for name in s.names:
+            count, time_taken = maps.get(name, (1, one))  # a Recipro-CAM map: one inference of the patched model
+            # The map twice (of the photo, then of the photo it masked), the masked photo's score, both curves.
+            inputs[name] = 2 * count + 1 + 2 * (s.steps + 1)
+            seconds += 2 * time_taken + one + 2 * call(s.steps + 1)
+        shared = 1 if s.class_choice is not None else 2  # the top-1 class needs an inference of its own
+        return Cost(inputs, shared, seconds + shared * one)
 
     def check_boxes(self, paths: list[Path]) -> None:
         """With `class_choice` boxes, every photo names a class the model knows."""
@@ -372,11 +426,11 @@ class Evaluator:
             boxes=[o["box"] for o in objects] or None,
             mask=read_mask(Path(s.masks), path, (photo.shape[1], photo.shape[0]), s.mask_value) if s.masks else None,
         )
-        written = on_image(path, photo, result, objects) if on_image else None
+        record = {"image": path.name, "path": str(path), "class_id": class_id, "label": self.resolve.label(class_id)}
+        written = on_image(path, photo, record | result, objects) if on_image else None  # the pictures name the class
         for m in result["methods"].values():
             del m["photo_map"]
             m["curves"] = {k: [round(float(v), 6) for v in c] for k, c in m["curves"].items()}
-        record = {"image": path.name, "path": str(path), "class_id": class_id, "label": self.resolve.label(class_id)}
         return record | result | ({"maps": written} if written else {})
 
 
@@ -450,12 +504,13 @@ def evaluate_paths(
     settings: EvalSettings,
     images: list[str],
     *,
-    on_ready: Callable[[int], None] | None = None,
+    on_ready: Callable[[int, Evaluator], None] | None = None,
     on_image: Callable[[Path, np.ndarray, dict, list[dict]], str] | None = None,
 ) -> tuple[list[dict], dict]:
     """Every metric of every method on every photo of `images` (files, folders or globs), in this process.
 
-    on_ready: called with the photo count once every check passed, before the long part.
+    on_ready: called with the photo count and the `Evaluator` (its `precision`, its `cost()`) once every check
+    passed, before the long part.
     on_image: called per photo with (path, photo, result, boxes); returns the file name it wrote, if any.
     Returns the per-image records and the per-method summary.
     """
@@ -464,6 +519,6 @@ def evaluate_paths(
     evaluator = Evaluator(settings)
     evaluator.check_boxes(paths)
     if on_ready:
-        on_ready(len(paths))
+        on_ready(len(paths), evaluator)
     records = [evaluator.evaluate(path, on_image) for path in paths]
     return records, summarize(records, list(settings.names), settings.protocol)

@@ -49,7 +49,7 @@ def evaluate_paths_on_ray(
     actors: int | None = None,
     cpus_per_actor: int = 1,
     batch_size: int = 1,
-    on_ready: Callable[[int], None] | None = None,
+    on_ready: Callable[[int, Evaluator], None] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[list[dict], dict, list[dict]]:
     """`evaluate.evaluate_paths` on Ray: rows in OUTPUT/shards; returns the records, the summary and the failures.
@@ -59,9 +59,10 @@ def evaluate_paths_on_ray(
     output = files.check_output_dir(output)
     paths = imaging.collect_images([os.fspath(i) for i in images])
     check_photos(settings, paths, read=False)  # decoding every photo here would cost a pass over the dataset
-    Evaluator(settings).check_boxes(paths)  # options and class names fail here, before the cluster starts
-    if on_ready:
-        on_ready(len(paths))
+    evaluator = Evaluator(settings)
+    evaluator.check_boxes(paths)  # options and class names fail here, before the cluster starts
+    if on_ready:  # the driver's precision and pace: the actors compile alike, on devices of the same kind
+        on_ready(len(paths), evaluator)
     connect(address)
     pool = {"actors": actors, "cpus_per_actor": cpus_per_actor, "batch_size": batch_size, "progress": progress}
     arguments = {"settings": settings, "output": str(output)}

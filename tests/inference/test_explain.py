@@ -16,6 +16,7 @@ from tolerance import assert_maps_match
 
 import ov_reciprocam as orc
 from ov_reciprocam.inference.preprocess import Preprocess
+from ov_reciprocam.output import pictures
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 # The recipe in samples/models/dog_breeds_mobilenetv2/README.md, as flags.
@@ -139,9 +140,11 @@ def test_explain_folder_writes_everything(dog_xai, tmp_path):
         assert np.load(out / record["maps"]).shape == (2, 5, 5)
         assert np.load(out / record["maps_full"]).shape == (2, h, w)
     assert len(list(out.glob("*.png"))) == 4 * 2 + 1
-    # One 224-px row per photo, tiles as wide as each photo's aspect gives, no bands between rows.
+    # One 224-px row per photo, tiles as wide as each photo's aspect gives, no bands between rows; a colour bar
+    # under them.
     widest = max(round(r["size"][0] * 224 / r["size"][1]) for r in report["images"])
-    assert cv2.imread(str(out / "contact_sheet_001.png")).shape == (4 * 224, 2 * widest, 3)
+    bar = pictures.colour_bar(2 * widest, "jet", pictures.SCALE_SIZE).shape[0]
+    assert cv2.imread(str(out / "contact_sheet_001.png")).shape == (4 * 224 + bar, 2 * widest, 3)
 
 
 def test_plain_model_with_flags(tmp_path):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import cv2
+import math
+
 import numpy as np
 import pytest
 
@@ -40,9 +41,10 @@ def text_box(picture: np.ndarray) -> tuple[int, int, int, int]:
 
 def font(h: int, w: int, text: str) -> tuple[str, int, int]:
     """(what fit_caption draws, its width in px, the caption's padding) on an h x w picture."""
-    scale, thickness, pad = pictures.caption_font(h, w)
-    fitted = pictures.fit_caption(text, w - 2 * pad, scale, thickness)
-    return fitted, cv2.getTextSize(fitted, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[0][0], pad
+    size = pictures.caption_size(h, w)
+    pad = pictures.padding(size)
+    fitted = pictures.fit_caption(text, w - 2 * pad, size)
+    return fitted, math.ceil(pictures.text_width(fitted, size)), pad
 
 
 def test_rows_are_one_tile_high_packed_left_to_right():
@@ -128,9 +130,9 @@ def test_caption_keeps_the_label_spaces():
     assert font(TILE, 112, text)[0] == "Granny... 0.91"
     assert font(TILE, 160, "crane (machine) 0.12")[0] == "crane (m... 0.12"
     # Where the space between the words is drawn, nothing is: not an underscore, not a joined word.
-    scale, thickness, pad = pictures.caption_font(TILE, TILE)
-    before = cv2.getTextSize("Granny", cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[0][0]
-    after = cv2.getTextSize("Granny ", cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[0][0]
+    size = pictures.caption_size(TILE, TILE)
+    pad = pictures.padding(size)
+    before, after = (round(pictures.text_width(t, size)) for t in ("Granny", "Granny "))
     picture = captioned(TILE, TILE, text)
     x0, x1, y0, y1 = text_box(picture)
     gap = picture[y0 : y1 + 1, pad + before + 1 : pad + after - 1]
@@ -138,7 +140,7 @@ def test_caption_keeps_the_label_spaces():
 
 
 def test_narrow_picture_keeps_the_score_before_the_flat_map_note():
-    assert font(TILE, TILE, "Granny Smith 0.91 (flat map)")[0] == "Gran... 0.91 (flat map)"
+    assert font(TILE, TILE, "Granny Smith 0.91 (flat map)")[0] == "Grann... 0.91 (flat map)"
     assert font(TILE, 112, "Granny Smith 0.91 (flat map)")[0] == "Granny... 0.91"
     fitted, drawn, pad = font(TILE, 40, LONG)  # too narrow even for "... 0.43": the caption is cut like any text
     assert fitted == "Am..." and drawn <= 40 - 2 * pad

@@ -4,8 +4,6 @@ recipe and labels, as the README's demo makes it), `{photo}` (one real photo), `
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from paths import DOG_MODEL, IMAGES, SAMPLES
 

@@ -43,9 +43,9 @@ def _run(page: Path, fragment: str, *extra: str) -> subprocess.CompletedProcess:
         return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
-def rendered(page: Path, fragment: str = "") -> str:
-    """The page's DOM after its scripts ran, opened at `page#fragment`."""
-    done = _run(page, fragment, "--dump-dom")
+def rendered(page: Path, fragment: str = "", *flags: str) -> str:
+    """The page's DOM after its scripts ran, opened at `page#fragment` (with Chromium's `flags`, say a window size)."""
+    done = _run(page, fragment, "--dump-dom", *flags)
     assert done.returncode == 0 and "<html" in done.stdout, done.stderr[-2000:]
     return done.stdout
 

@@ -66,7 +66,9 @@ def _feature_map(
     dims = _static_dims(output)
     if dims is None:
         return None
-    layout = Layout(layout) if layout else _layout(output, graph)
+    if layout is None:
+        layout = (_layout(output, graph) or (None,))[0]
+    layout = Layout(layout) if layout else None
     c, h, w = dims if layout != Layout.NHWC else (dims[2], dims[0], dims[1])
     if c < 0 or (layout is None and -1 in dims):
         return None  # the channel count sizes the subgraph; with no layout, which dim it is is unknown
@@ -82,37 +84,41 @@ def _feature_map(
     )
 
 
-def _layout_evidence(output: ov.Output, graph: DataGraph) -> Layout | None:
-    """What the producer or a consumer of a 4-D tensor says about its layout, if anything."""
+def _said_by(node: ov.Node, role: str) -> str:
+    return f"{node.get_type_name()} '{node.get_friendly_name()}' {role}"
+
+
+def _layout_evidence(output: ov.Output, graph: DataGraph) -> tuple[Layout, str] | None:
+    """What the producer or a consumer of a 4-D tensor says about its layout, and which op says it."""
     producer = output.get_node()
     kind = producer.get_type_name()
     if kind in _NCHW_OPS:
-        return Layout.NCHW
+        return Layout.NCHW, _said_by(producer, "makes it")
     if kind == "Transpose":
         perm = constant_ints(producer.input_value(1))
         if perm == [0, 2, 3, 1]:
-            return Layout.NHWC
+            return Layout.NHWC, _said_by(producer, "makes it from NCHW")
         if perm == [0, 3, 1, 2]:
-            return Layout.NCHW
+            return Layout.NCHW, _said_by(producer, "makes it from NHWC")
     for consumer in graph.consumers_of(output):
         node = consumer.get_node()
         kind = node.get_type_name()
         if kind in _NCHW_OPS and consumer.get_index() == 0:
-            return Layout.NCHW
+            return Layout.NCHW, _said_by(node, "reads it")
         if kind == "Transpose" and consumer.get_index() == 0:
             perm = constant_ints(node.input_value(1))
             if perm == [0, 3, 1, 2]:
-                return Layout.NHWC
+                return Layout.NHWC, _said_by(node, "turns it into NCHW")
             if perm == [0, 2, 3, 1]:
-                return Layout.NCHW
+                return Layout.NCHW, _said_by(node, "turns it into NHWC")
         if kind in REDUCE_OPS and consumer.get_index() == 0:
             axes = constant_ints(node.input_value(1))
             if axes is not None:
                 axes_set = {a % 4 for a in axes}
                 if axes_set == {2, 3}:
-                    return Layout.NCHW
+                    return Layout.NCHW, _said_by(node, "reduces it over axes 2,3")
                 if axes_set == {1, 2}:
-                    return Layout.NHWC
+                    return Layout.NHWC, _said_by(node, "reduces it over axes 1,2")
     return None
 
 
@@ -134,8 +140,9 @@ def _same_layout_neighbours(output: ov.Output, graph: DataGraph) -> list[ov.Outp
     return found
 
 
-def _layout(output: ov.Output, graph: DataGraph) -> Layout | None:
-    """NCHW or NHWC, from the nearest op that fixes it (through ops that keep it); None if none does."""
+def _layout(output: ov.Output, graph: DataGraph) -> tuple[Layout, str] | None:
+    """NCHW or NHWC and the op that says so: the nearest op that fixes it (through ops that keep it); None if
+    none does."""
     seen = {key_of(output)}
     queue = deque([output])
     while queue and len(seen) < 64:
@@ -151,7 +158,16 @@ def _layout(output: ov.Output, graph: DataGraph) -> Layout | None:
 
 
 def _with_layout(fm: FeatureMap, layout: Layout | None, graph: DataGraph) -> FeatureMap:
-    """`fm` in the layout the user gave, or as found; a one-line error when neither says."""
+    """`fm` in the layout the user gave, or as found; a one-line error when neither says, or when they differ.
+
+    A layout against the graph's would be obeyed silently, with maps of the wrong shape (channels taken for rows).
+    """
+    if layout is not None and fm.layout is not None and Layout(layout) != fm.layout:
+        _, why = _layout(fm.output, graph)
+        raise ReciproCamError(
+            f"the graph reads the target '{fm.name}' {shape_text(fm.output)} as {fm.layout} (the {why}); "
+            f"`target_layout` {layout} contradicts it; leave it out (it decides only where no op around a target says)"
+        )
     if layout is not None:
         given = _feature_map(fm.output, graph, layout, fm.path)
         if given is None:
