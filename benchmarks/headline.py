@@ -27,7 +27,9 @@ def row(path: Path, seconds: float, baselines: bool) -> list[str]:
     growth = bench.ir_growth(orc.read_model(path), orc.patch(path))
     (f32,) = bench.measure(path, seconds=seconds, config=F32)
     (default,) = bench.measure(path, seconds=seconds)
-    (top5,) = bench.measure(path, seconds=seconds, config=F32, top_k=5, score="logits")
+    (top5,) = bench.measure(
+        path, seconds=seconds, config=F32, patch_options=orc.PatchOptions.of(top_k=5, score="logits")
+    )
     cells = [
         path.stem,
         f32.path,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ from ov_reciprocam.inference.explainer import Explainer
 from ov_reciprocam.methods import kernels
 from ov_reciprocam.quality import baselines, guided
 from ov_reciprocam.quality import evaluate as ev
-from ov_reciprocam.vocabulary import Kernel, Recipe
+from ov_reciprocam.vocabulary import Kernel, PatchOptions, Recipe
 
 # Swapped into the Gaussian kernel's weights while the model is patched.
 SWAPPED = {
@@ -60,14 +61,14 @@ def upsampled(method: ev.Explain, space: ev.InputSpace, spec: str) -> ev.Explain
 
 
 def build_explainer(model: str, settings: ev.EvalSettings, kernel: str, target: str) -> Explainer:
-    common = {"preprocess": settings.recipe, "config": settings.config, "score": "softmax"}
-    common["target"] = None if target == "auto" else target
+    patching = PatchOptions.of(score="softmax", target=None if target == "auto" else target)
+    common = {"preprocess": settings.recipe, "config": settings.config}
     if kernel not in SWAPPED:
-        return Explainer(model, settings.device, kernel=Kernel(kernel), **common)
+        return Explainer(model, settings.device, patch_options=replace(patching, kernel=Kernel(kernel)), **common)
     saved = kernels.GAUSSIAN
     kernels.GAUSSIAN = SWAPPED[kernel]  # read while the model is patched, in the constructor
     try:
-        return Explainer(model, settings.device, kernel=Kernel.GAUSSIAN, **common)
+        return Explainer(model, settings.device, patch_options=replace(patching, kernel=Kernel.GAUSSIAN), **common)
     finally:
         kernels.GAUSSIAN = saved
 
@@ -127,7 +128,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for name, s in summary.items():
         energy = f"{s['energy_pointing']:.3f}" if s["energy_pointing"] is not None else "-"
-        cells = [f"{s['average_drop']:.1f}", *(f"{s[k]:.3f}" for k in ev.METRICS[2:]), energy]
+        cells = [f"{s['average_drop']:.1f}", *(f"{s[k]:.3f}" for k in list(ev.METRICS)[2:]), energy]
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 

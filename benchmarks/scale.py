@@ -26,9 +26,11 @@ sys.path.insert(0, str(REPO))
 
 from ov_reciprocam.inference.imaging import collect_images, read_image  # noqa: E402
 from ov_reciprocam.inference.preprocess import Preprocess  # noqa: E402
-from ov_reciprocam.output import cluster  # noqa: E402
-from ov_reciprocam.output.explain_files import ExplainerSpec, Outputs, explain_paths, name_photos  # noqa: E402
+from ov_reciprocam.output.explain_files import Outputs, name_photos  # noqa: E402
 from ov_reciprocam.quality.evaluate import METHODS, Evaluator, eval_settings  # noqa: E402
+from ov_reciprocam.runs import cluster  # noqa: E402
+from ov_reciprocam.runs.explain import ExplainerSpec, explain_paths  # noqa: E402
+from ov_reciprocam.vocabulary import Recipe  # noqa: E402
 
 MODEL = REPO / "samples/models/dog_breeds_mobilenetv2/dog_breeds_mobilenetv2.xml"
 IMAGES = REPO / "samples/images"
@@ -55,7 +57,7 @@ def cpu_model() -> str:
 def run_local(photos, out: Path) -> float:
     explainer = ExplainerSpec(str(MODEL), RECIPE, config=F32).build()
     start = time.perf_counter()
-    explain_paths(explainer, photos, out, overlays=False)
+    explain_paths(explainer, photos, Outputs(out, overlays=False))
     return time.perf_counter() - start
 
 
@@ -71,7 +73,7 @@ def eval_seconds(photos) -> dict:
     """Seconds per photo that `eval` spends on each method (its map, the map again for coherency, the metrics)."""
     found = {}
     for method in METHODS:
-        settings = eval_settings(MODEL, methods=method, config=F32, overrides=FLAGS)
+        settings = eval_settings(MODEL, methods=method, config=F32, recipe=Recipe(**FLAGS))
         evaluator = Evaluator(settings)
         evaluator.evaluate(photos[0])  # warm-up: first inferences allocate
         start = time.perf_counter()

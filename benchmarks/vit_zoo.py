@@ -31,6 +31,7 @@ from torchvision import models as tv
 
 import ov_reciprocam as orc
 from ov_reciprocam.methods.vit.family import TOKENS as TOKEN_FAMILY
+from ov_reciprocam.methods.vit.family import recorded_prefix
 from ov_reciprocam.model.reshape import set_input_shape
 from ov_reciprocam.model.rt_info import PatchInfo
 from ov_reciprocam.quality import bench
@@ -142,7 +143,7 @@ def check(name: str, path: Path, sized: dict) -> dict:
     batched = batched_model(three)[orc.SALIENCY]
     alone = np.concatenate([batched_model(three[i : i + 1])[orc.SALIENCY] for i in range(3)])
     tokens = _tokens(path) if read.layout == Layout.TOKENS else None
-    prefix_found = read.prefix_tokens if tokens else None
+    prefix_found = recorded_prefix(read) if tokens else None
     return {
         "target": read.target,
         "layout": read.layout,
@@ -162,7 +163,9 @@ def cost(path: Path, sized: dict, seconds: float, mosaic: bool) -> dict:
     row = {}
     variants = [("f32", CONFIG, {}), ("default", {}, {})] + ([("mosaic", CONFIG, {"fast": False})] if mosaic else [])
     for label, config, options in variants:
-        (m,) = bench.measure(path, seconds=seconds, config=config, **sized, **options)
+        (m,) = bench.measure(
+            path, seconds=seconds, config=config, patch_options=orc.PatchOptions.of(**sized, **options)
+        )
         row.update({f"{label}_plain_ms": m.plain_ms, f"{label}_ratio": m.ratio, f"{label}_floor": m.floor})
     return row
 

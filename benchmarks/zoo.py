@@ -234,7 +234,7 @@ def cost(path: Path, seconds: float) -> dict:
     growth = bench.ir_growth(orc.read_model(path), orc.patch(path))
     row: dict = {"growth": growth}
     for label, config, options in VARIANTS:
-        (m,) = bench.measure(path, seconds=seconds, config=config, **options)
+        (m,) = bench.measure(path, seconds=seconds, config=config, patch_options=orc.PatchOptions.of(**options))
         row.update({f"{label}_plain_ms": m.plain_ms, f"{label}_ratio": m.ratio, f"{label}_floor": m.floor})
     # Anything else running on the 2 cores slows both variants: the ratio survives it, milliseconds less so.
     row["load"] = os.getloadavg()[0]

@@ -5,11 +5,10 @@ model = orc.patch("model.onnx", recipe=orc.Recipe(mean=(127.5,), scale=(127.5,),
 orc.save(model, "model_xai.xml")                    # IR, with a `saliency_map` output [B, classes, H, W]
 explainer = orc.Explainer("model_xai.xml")
 results = explainer.explain(["photo.jpg"])          # predictions and maps, in memory
-run = orc.explain_paths(explainer, ["photos/"], "out")  # folders and globs, written as `explain` writes them
+picture = orc.overlay_of(results[0], results[0].classes[0].class_id)  # a class's map on its photo, BGR
+run = orc.explain_paths(explainer, ["photos/"], orc.Outputs("out", top_k=1))  # folders and globs, as `explain` writes
 picture = orc.draw_map(frame, compiled(batch)["saliency_map"][0, c])  # your own inference, a map on a BGR frame
 """
-
-__version__ = "0.1.0"
 
 from .errors import ReciproCamError
 from .inference.explainer import ClassMap, Explainer, Explanation, Prediction
@@ -20,9 +19,11 @@ from .methods.base import FeatureMap, Located
 from .methods.saliency import SALIENCY, SALIENCY_CLASSES
 from .model.formats import read_model
 from .model.formats import save_model as save
-from .output.explain_files import ExplainRun, explain_paths, save_explanation
-from .output.pictures import draw_map, heatmap
+from .output.explain_files import ExplainRun, Outputs, save_explanation
+from .output.pictures import draw_map, heatmap, overlay_of, show_in_notebooks
 from .patching import is_patched, patch
+from .runs.explain import explain_paths
+from .version import __version__
 from .vocabulary import Kernel, Layout, PatchOptions, Recipe, Resize, Score, ScoreKind
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "Kernel",
     "Layout",
     "Located",
+    "Outputs",
     "PatchOptions",
     "Prediction",
     "Preprocess",
@@ -50,9 +52,12 @@ __all__ = [
     "heatmap",
     "is_patched",
     "locate",
+    "overlay_of",
     "patch",
     "read_model",
     "save",
     "save_explanation",
     "verify",
 ]
+
+show_in_notebooks(Explanation)  # a notebook cell that ends with an Explanation shows its top class's overlay

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from typing import Any
 
 import openvino as ov
 
 from .analysis.inputs import input_size
 from .errors import ReciproCamError
 from .inference.preprocess import recipe_for
-from .methods import locate_family
+from .methods import FAMILIES, locate_family
 from .methods.base import Found
 from .methods.saliency import SALIENCY, attach, saliency
 from .methods.scoring import CopyScores, score_source, top_classes
@@ -99,8 +100,8 @@ def _make_room(model: ov.Model, replace: bool) -> None:
         model.remove_result(model.get_results()[foreign])
 
 
-def _record(model: ov.Model, found: Found, scores: CopyScores, o: PatchOptions) -> None:
-    from . import __version__
+def _record(model: ov.Model, found: Found[Any], scores: CopyScores, o: PatchOptions) -> None:
+    from .version import __version__
 
     located, t = found.located, found.located.target
     PatchInfo(
@@ -121,7 +122,7 @@ def _record(model: ov.Model, found: Found, scores: CopyScores, o: PatchOptions) 
         kernel=o.kernel,
         scores_scale=located.dequantize.scale,
         scores_zero_point=located.dequantize.zero_point,
-        **found.family.record(found, o),
+        family_fields={k: v for f in FAMILIES for k, v in f.blank_record.items()} | found.family.record(found, o),
     ).write(model)
     write_model_api_type(model, multilabel=located.kind.multilabel)
 

@@ -103,6 +103,8 @@ class Layout(_Word):
 
     NCHW = "NCHW"
     NHWC = "NHWC"
+    # The transformer family's, yet shared: code outside the family reads a target's layout (rt_info's `layout`,
+    # `inspect`, the Score-CAM baseline, which turns tokens into maps) and `target_layout` hides it from its choices.
     TOKENS = "tokens"
 
     def spatial(self, shape):
@@ -191,14 +193,20 @@ class Score(Enum):
 
 
 class TailKind(_Word):
-    """How the masked copies are scored; the value is what rt_info and reports show."""
+    """How the masked copies are scored; the value is what rt_info (`path`) and reports show.
 
-    POOLED = "pooled"
-    FLATTEN_LINEAR = "flatten_linear"
-    GENERIC = "generic"
-    TOKENS = "tokens"  # a transformer's masked token copies (the mosaic)
-    TOKENS_PREFIX = "tokens_prefix"  # a head that reads only prefix tokens: their attention in closed form
-    TOKENS_MEAN = "tokens_mean"  # a head that averages tokens: the rows a copy needs, in closed form
+    Each method family subclasses it with its own kinds (an enum without members may be subclassed): the
+    layers that carry a kind (scores, rt_info, reports) never ask which it is.
+    """
+
+    @classmethod
+    def of(cls, value: str) -> TailKind:
+        """The kind of whichever family has `value`: the families' modules, which define them, are imported with
+        the package."""
+        found = next((kind for kinds in cls.__subclasses__() for kind in kinds if kind.value == value), None)
+        if found is None:
+            raise ValueError(f"no method family scores its copies as '{value}'")
+        return found
 
 
 class Kernel(_Word):

@@ -7,8 +7,8 @@ import sys
 
 import click
 
-from .. import __version__
 from ..errors import ReciproCamError
+from ..version import __version__
 
 
 class _UsageLine(click.ClickException):

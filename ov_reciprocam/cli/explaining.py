@@ -32,8 +32,9 @@ from .options import (
 from .progress import Progress
 
 
-def _explainer(model, device, precision, labels, recipe, batch_size=None, **patch_options):
+def _explainer(model, device, precision, labels, recipe, batch_size=None, **patch_flags):
     from ..inference.explainer import Explainer
+    from ..vocabulary import PatchOptions
 
     return Explainer(
         model,
@@ -42,7 +43,7 @@ def _explainer(model, device, precision, labels, recipe, batch_size=None, **patc
         labels=labels_from(labels),
         batch_size=batch_size,
         config=precision_config(precision),
-        **patch_options,
+        patch_options=PatchOptions.of(**patch_flags),
     )
 
 
@@ -137,65 +138,53 @@ def explain(
       ov-reciprocam explain out/dog_xai.xml samples/images -o out/explained --top-k 1 --colormap turbo
     """
     from ..output import run_folder
-    from ..output.explain_files import explain_paths
+    from ..output.explain_files import Outputs
     from ..output.truth import GroundTruth
 
     run_folder.check_run_folder(output, images)
     if labels_from_folders and ground_truth:
         raise click.UsageError("give --labels-from-folders or --ground-truth, not both")
+    if ray_address and full_maps:
+        raise click.UsageError("--full-maps is for local runs; with --ray the maps go to the shards")
     truth = GroundTruth.read_csv(ground_truth) if ground_truth else GroundTruth(folders=labels_from_folders)
+    outputs = Outputs(
+        output,
+        top_k,
+        classes,
+        threshold,
+        overlays=not ray_address if overlays is None else overlays,  # Ray draws no pictures unless asked to
+        full_maps=full_maps,
+        alpha=alpha,
+        colormap=colormap,
+        report=report_page,
+        truth=truth,
+    )
     recipe, labels = recipe_from(options), options.pop("labels")
     explainer = _explainer(model, device, precision, labels, recipe, batch_size, **options)
     for note in (explainer.batch_note, explainer.precision_note):
         if note:
             click.echo(note, err=True)
     click.echo(f"preprocess {explainer.preprocess.describe()}", err=True)
-    common = {
-        "top_k": top_k,
-        "classes": classes,
-        "threshold": threshold,
-        "alpha": alpha,
-        "colormap": colormap,
-        "about": {"model": str(model), "device": device, "precision_asked": precision},
-        "report": report_page,
-        "truth": truth,
-    }
+    about = {"model": str(model), "device": device, "precision_asked": precision}
     bars, bar = ExitStack(), None
 
     def start(count: int) -> None:
         nonlocal bar
         bar = bars.enter_context(Progress("explaining", count))
 
-    common |= {"on_start": start, "progress": lambda n: bar.update(n)}
+    common = {"on_start": start, "progress": lambda n: bar.update(n), "about": about}
     with bars:
         if ray_address:
-            from ..output.cluster import explain_paths_on_ray
-            from ..output.explain_files import ExplainerSpec
+            from ..runs.cluster import explain_paths_on_ray
+            from ..runs.explain import ExplainerSpec
 
-            if full_maps:
-                raise click.UsageError("--full-maps is for local runs; with --ray the maps go to the shards")
             spec = ExplainerSpec.of(explainer, model, device, precision_config(precision))
-            run = explain_paths_on_ray(
-                explainer,
-                spec,
-                images,
-                output,
-                address=ray_address,
-                overlays=bool(overlays),
-                actors=actors,
-                cpus_per_actor=cpus_per_actor,
-                **common,
-            )
+            pool = {"address": ray_address, "actors": actors, "cpus_per_actor": cpus_per_actor}
+            run = explain_paths_on_ray(explainer, spec, images, outputs, **pool, **common)
         else:
-            run = explain_paths(
-                explainer,
-                images,
-                output,
-                overlays=overlays is not False,
-                full_maps=full_maps,
-                on_skip=lambda why: click.echo(f"\nskipped: {why}", err=True),
-                **common,
-            )
+            from ..runs.explain import explain_paths
+
+            run = explain_paths(explainer, images, outputs, on_skip=lambda why: bar.echo(f"skipped: {why}"), **common)
     for failure in run.failed if ray_address else ():  # the local run said each as it met it
         click.echo(f"skipped: {failure['error']}", err=True)
     click.echo(
@@ -211,7 +200,7 @@ def explain(
 @click.argument("model_b", type=click.Path(path_type=Path))
 @click.argument("images", nargs=-1, required=True)
 @device_option("OpenVINO device for both models.")
-@batch_size_option(None, "Photos per inference on dynamic-batch models")
+@batch_size_option(None, "Photos per inference on a dynamic-batch model")
 @precision_option("f32", PRECISION_F32)
 @json_option("the figures")
 @patch_options

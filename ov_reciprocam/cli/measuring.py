@@ -11,7 +11,7 @@ from ..inference.device import precision_config, precision_note
 from ..inference.preprocess import recipe_for
 from ..quality.evaluate import BASELINES, DEFAULT_METHODS, FROM_BOXES, METHODS, Cost
 from ..quality.quantize import PRESETS, TARGET_DEVICES
-from ..vocabulary import Protocol, Refinement
+from ..vocabulary import PatchOptions, Protocol, Refinement
 from .options import (
     CLASSES,
     DEVICE,
@@ -33,6 +33,7 @@ from .options import (
     ray_options,
     recipe_from,
     report_option,
+    rise_masks_option,
     section,
     target_option,
     write_json,
@@ -72,14 +73,7 @@ def _batch_sizes(ctx, param, value: str) -> tuple[int, ...]:
         help="Total timing budget.",
     ),
     click.option("--baselines", is_flag=True, help="Also time Score-CAM and RISE on the same model, per image."),
-    click.option(
-        "--rise-masks",
-        type=click.IntRange(min=1),
-        metavar="N",
-        default=4000,
-        show_default=True,
-        help="RISE mask count (with --baselines).",
-    ),
+    rise_masks_option,
 )
 @precision_option("auto", PRECISION_AUTO + " (explain, compare and eval default to f32, to compare maps)")
 @json_option("the timings")
@@ -116,8 +110,7 @@ def bench(model, device, batch_sizes, seconds, precision, baselines, rise_masks,
             seconds=seconds,
             config=config,
             progress=lambda fraction: bar.update(int(1000 * fraction) - bar.pos),
-            fast=not generic,
-            **patch,
+            patch_options=PatchOptions.of(fast=not generic, **patch),
         )
     ran = results[0].precision
     if note := precision_note(device, config, ran):
@@ -323,14 +316,7 @@ def quantize_command(model, calib_images, output, subset_size, preset, device, l
         help="guided: every method's map, upsampled, then guided-filtered by the photo (windows of one feature "
         "cell), and scored on the input grid; none: the maps as the methods make them.",
     ),
-    click.option(
-        "--rise-masks",
-        type=click.IntRange(min=1),
-        metavar="N",
-        default=4000,
-        show_default=True,
-        help="RISE random masks.",
-    ),
+    rise_masks_option,
     click.option("--seed", type=int, metavar="N", default=0, show_default=True, help="Seed of the RISE masks."),
 )
 @target_option
@@ -362,15 +348,17 @@ def eval_command(
     Examples:
 
     \b
-      ov-reciprocam eval samples/models/coral/mobilenet_v1_0.25_128_quant.tflite samples/openimages -o out/eval
-      # the dog model on its photos and boxes, with Score-CAM and RISE (fewer masks than RISE's 4000, to be quick):
       ov-reciprocam eval samples/models/dog_breeds_mobilenetv2/dog_breeds_mobilenetv2.xml samples/images \\
-          --mean 127.5 --scale 127.5 --rgb --interpolation cubic --boxes samples/images/boxes.json \\
-          --baselines --rise-masks 200 --steps 10 -o out/eval_dog
+          --mean 127.5 --scale 127.5 --rgb --interpolation cubic --boxes samples/images/boxes.json -o out/eval_dog
+      # Score-CAM and RISE too (RISE with 1000 masks, not 4000, to be quick), pointing at the objects' masks:
+      ov-reciprocam eval samples/models/coral/mobilenet_v1_0.25_128_quant.tflite \\
+          "samples/openimages/*_segmentation.png" --masks samples/masks/object --baselines --rise-masks 1000 \\
+          -o out/eval_coral
     """
     from ..output import files, run_folder
-    from ..quality import eval_report, on_ray
-    from ..quality.evaluate import BLUR, TOLERANCE, Evaluator, eval_settings, evaluate_paths
+    from ..quality import eval_report
+    from ..quality.evaluate import BLUR, TOLERANCE, Evaluator, eval_settings
+    from ..runs.evaluation import evaluate_paths, evaluate_paths_on_ray
 
     run_folder.check_run_folder(output, images)
     if baselines:
@@ -403,7 +391,7 @@ def eval_command(
         failed = []
         with bars:
             if ray_address:
-                records, summary, failed = on_ray.evaluate_paths_on_ray(
+                records, summary, failed = evaluate_paths_on_ray(
                     settings,
                     list(images),
                     output,
@@ -449,11 +437,13 @@ def eval_command(
 def _cost_line(count: int, cost: Cost, on_ray: bool) -> str:
     """`cost  4 photos x 212 model inputs a photo (...): about 1 s a photo, 4 s in all`, said before a long run."""
     # Score-CAM skips flat activation maps: its count is a ceiling.
-    each = ", ".join(f"{name} {'up to ' if name == 'scorecam' else ''}{n}" for name, n in cost.inputs.items())
+    ceiling = "up to " if "scorecam" in cost.inputs else ""
+    each = ", ".join(f"{name} {ceiling if name == 'scorecam' else ''}{n}" for name, n in cost.inputs.items())
     where = " for one actor (the pool shares the photos)" if on_ray else ""
+    photos = f"{count} photo{'s' * (count != 1)}"
     return (
-        f"cost       {count} photos x {cost.per_photo} model inputs a photo ({each}; {cost.shared} to pick the class)"
-        f": about {duration(cost.seconds)} a photo, {duration(count * cost.seconds)} in all{where}"
+        f"cost       {photos} x {ceiling}{cost.per_photo} model inputs a photo ({each}; {cost.shared} to pick the "
+        f"class): about {duration(cost.seconds)} a photo, {duration(count * cost.seconds)} in all{where}"
     )
 
 

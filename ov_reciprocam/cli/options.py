@@ -180,6 +180,16 @@ def class_options(top_k_default: int | None, top_k_help: str):
     )
 
 
+# bench times the baselines and eval scores them: one RISE, one mask count.
+rise_masks_option = click.option(
+    "--rise-masks",
+    type=click.IntRange(min=1),
+    metavar="N",
+    default=4000,
+    show_default=True,
+    help="RISE random masks (with --baselines, or rise in eval's --methods).",
+)
+
 target_option = section(
     SALIENCY,
     click.option("--target", metavar="NAME", help="Feature map to explain, by node or tensor name.  [default: auto]"),

@@ -23,10 +23,12 @@ INTERVAL = 5.0
 
 
 def duration(seconds: float) -> str:
-    """`36 s`, `4 min 10 s`, `2 h 5 min`: as precise as an estimate deserves."""
+    """`0.3 s`, `36 s`, `4 min 10 s`, `2 h 5 min`: as precise as an estimate deserves."""
+    if seconds < 9.95:
+        return f"{seconds:.1f} s"
     s = round(seconds)
     if s < 60:
-        return f"{max(s, 1)} s"
+        return f"{s} s"
     if s < 3600:
         return f"{s // 60} min {s % 60} s" if s < 600 else f"{round(s / 60)} min"
     return f"{s // 3600} h {s % 3600 // 60} min"
@@ -76,6 +78,10 @@ class Progress:
             self.bar.update(steps)
         elif self.shown and time.perf_counter() - self.said >= self.interval:
             self.say()
+
+    def echo(self, message: str) -> None:
+        """A line on stderr during the run: on a terminal below the bar's line, which the next step redraws."""
+        click.echo(f"\n{message}" if self.bar is not None else message, err=True)
 
     def estimate(self) -> str | None:
         """`24.0/s, about 36 s left` (per step, for slow steps), from the steps so far; None before the first."""

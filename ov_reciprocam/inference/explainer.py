@@ -6,7 +6,6 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 import openvino as ov
 
@@ -15,16 +14,14 @@ from ..methods.saliency import SALIENCY, SALIENCY_CLASSES
 from ..model.formats import read_model
 from ..model.labels import find_labels
 from ..model.rt_info import PatchInfo
-from ..output import pictures
 from ..patching import check_labels, patch
-from ..vocabulary import Recipe, at_least_one, zero_to_one
+from ..vocabulary import PatchOptions, Recipe, at_least_one, zero_to_one
 from . import imaging, probe
 from .device import check_device, compile_for, precision_note, ran_precision
 from .preprocess import Preprocess, recipe_for
 from .scores import probabilities
 
 DEFAULT_BATCH = 8
-NOTEBOOK_HEIGHT = 480  # px: a notebook cell shows the photo whole, and a 4K photo's PNG would be megabytes
 
 
 @dataclass(frozen=True)
@@ -48,7 +45,10 @@ class ClassMap(Prediction):
 
 @dataclass
 class Explanation:
-    """What the model predicted for one photo and where it looked, for each explained class."""
+    """What the model predicted for one photo and where it looked, for each explained class.
+
+    Data only: `output.pictures.overlay_of` draws it, and `ov_reciprocam` has notebooks show it (`show_in_notebooks`).
+    """
 
     source: str
     image: np.ndarray = field(repr=False)  # the photo, BGR
@@ -71,44 +71,15 @@ class Explanation:
                 return i
         raise ReciproCamError(f"class {which!r} was not explained for {self.source}")
 
+    def on_photo(self, which: int | str) -> tuple[ClassMap, np.ndarray]:
+        """The explained class `which` (id or label) and its map on the photo's pixels, [H, W]."""
+        i = self._index(which)
+        return self.classes[i], self.upsampled[i]
+
     def peak(self, which: int | str) -> tuple[int, int] | None:
         """(x, y) in photo pixels where the map of class `which` (id or label) is hottest; None if it is flat."""
-        i = self._index(which)
-        return None if self.classes[i].flat else imaging.peak(self.upsampled[i])
-
-    def overlay(
-        self,
-        which: int | str,
-        alpha: float = 0.5,
-        colormap: str = "jet",
-        height: int | None = None,
-        *,
-        rgb: bool = False,
-    ) -> np.ndarray:
-        """The heatmap of class `which` on the photo, captioned with its label and probability.
-
-        Returns uint8 [H, W, 3] in BGR, as cv2.imwrite and cv2.imshow take it; with `rgb`, in RGB, as
-        matplotlib's imshow and PIL take it.
-        height: draw on a copy scaled to this many pixels high (a contact sheet's row), not on the full photo.
-        """
-        i = self._index(which)
-        alpha = zero_to_one("alpha", alpha)
-        image, saliency = self.image, self.upsampled[i]
-        if height:
-            image, saliency = pictures.to_height(image, height), pictures.to_height(saliency, height)
-        caption = f"{self.classes[i].label} {self.classes[i].score:.2f}"
-        if self.classes[i].flat:  # nothing to show: the photo, and the caption says why
-            caption, alpha = f"{caption} (flat map)", 0.0
-        picture = pictures.overlay(image, saliency, caption, alpha, colormap)
-        return np.ascontiguousarray(picture[:, :, ::-1]) if rgb else picture
-
-    def _repr_png_(self) -> bytes | None:
-        """Jupyter shows an Explanation as its first class's overlay, at most NOTEBOOK_HEIGHT px high."""
-        if not self.classes:
-            return None
-        picture = self.overlay(self.classes[0].class_id, height=min(self.image.shape[0], NOTEBOOK_HEIGHT))
-        ok, encoded = cv2.imencode(".png", picture)  # BGR in, a PNG that every viewer shows in true colour
-        return encoded.tobytes() if ok else None
+        explained, saliency = self.on_photo(which)
+        return None if explained.flat else imaging.peak(saliency)
 
     @property
     def maps(self) -> np.ndarray:
@@ -126,7 +97,7 @@ class Explainer:
     config: OpenVINO compile properties, e.g. {"INFERENCE_PRECISION_HINT": "f32"}; `precision` says what the device
         runs (None if it does not say), and `precision_note` says so when that is not what was asked.
     batch_size: photos per inference on a dynamic-batch model (a static batch decides it).
-    patch_options: passed to patch() when the model is not patched yet (target, score, ...).
+    patch_options: how to patch the model when it is not patched yet (target, score, ...).
     """
 
     def __init__(
@@ -138,7 +109,7 @@ class Explainer:
         labels: Sequence[str] | None = None,
         batch_size: int | None = None,
         config: dict | None = None,
-        **patch_options,
+        patch_options: PatchOptions | None = None,
     ) -> None:
         if batch_size is not None:  # before the model is read and patched: a typo should cost nothing
             batch_size = at_least_one("batch_size", batch_size)
@@ -146,9 +117,9 @@ class Explainer:
         loaded = read_model(model)
         info = PatchInfo.read(loaded)
         self.patched_here = info is None
-        self.patch_options = patch_options
+        self.patch_options = PatchOptions.of(patch_options)
         if self.patched_here:
-            loaded = patch(loaded, **patch_options)
+            loaded = patch(loaded, self.patch_options)
             info = PatchInfo.read(loaded)
         self.model = loaded
         self.info = info

@@ -17,8 +17,19 @@ from ..analysis.inputs import input_layout
 from ..analysis.quantization import InputQuantization, input_quantization
 from ..errors import ReciproCamError
 from ..model.labels import write_labels
-from ..model.rt_info import read_model_info as _info
-from ..model.rt_info import write_model_info
+from ..model.rt_info import (
+    EMBEDDED_PREPROCESSING,
+    INTERPOLATION,
+    INTERPOLATION_MODE,
+    MEAN_VALUES,
+    RAW_PIXELS,
+    RECIPE_KEYS,
+    RESIZE_TYPE,
+    REVERSE_INPUT_CHANNELS,
+    SCALE_VALUES,
+    numbers_text,
+    write_entries,
+)
 from ..vocabulary import Affine, Layout, Recipe, Resize, normalization
 from . import imaging
 
@@ -32,8 +43,6 @@ _MODEL_API_NAMES = {
     "crop": "crop",
 }
 _RESIZE_NAMES = {v: k for k, v in _MODEL_API_NAMES.items()}
-# The keys of a recipe in model_info: a model with none of them has no recipe to follow.
-RECIPE_KEYS = ("mean_values", "scale_values", "reverse_input_channels", "resize_type")
 INTERPOLATIONS = {
     "linear": cv2.INTER_LINEAR,
     "cubic": cv2.INTER_CUBIC,
@@ -42,10 +51,7 @@ INTERPOLATIONS = {
 }
 _MODEL_API_INTERPOLATIONS = ("linear", "cubic", "nearest")  # Model API's interpolation_mode, upper-cased
 _PPP_RESIZE = {"linear": ResizeAlgorithm.RESIZE_LINEAR, "cubic": ResizeAlgorithm.RESIZE_CUBIC}
-EMBEDDED_KEY = ["ov_reciprocam", "embedded_preprocessing"]
-# An integer input fed the pixels as they are (`raw_pixels`), which mean 0 and scale 1 alone cannot say: for
-# an integer input they describe the floats its dequantize step stands for.
-RAW_PIXELS_KEY = ["ov_reciprocam", "raw_pixels"]
+_NORMALIZATION_KEYS = {"mean": MEAN_VALUES, "scale": SCALE_VALUES}
 
 
 @dataclass(frozen=True)
@@ -73,7 +79,7 @@ class Preprocess:
     @classmethod
     def from_model(cls, model: ov.Model, **overrides) -> Preprocess:
         """The recipe from the model's input shape and rt_info; non-None `overrides` win."""
-        if model.has_rt_info(EMBEDDED_KEY):
+        if EMBEDDED_PREPROCESSING.present(model):
             return cls(width=0, height=0, layout=Layout.NHWC, embedded=True)
         shape = model.get_parameters()[0].get_partial_shape()
         if shape.rank.is_dynamic or shape.rank.get_length() != 4:
@@ -85,14 +91,14 @@ class Preprocess:
                 f"the model input {shape} has a dynamic height or width: photos need one size; "
                 "give it one with `input_shape` (for example 1,3,224,224)"
             )
-        reverse = _info(model, "reverse_input_channels")
+        reverse = REVERSE_INPUT_CHANNELS.read(model)
         # rt_info's values are checked only where no option overrides them, so that the option can mend them.
         found = {
-            name: None if overrides.get(name) is not None else normalization(name, _info(model, f"{name}_values"), True)
-            for name in ("mean", "scale")
+            name: None if overrides.get(name) is not None else normalization(name, key.read(model), True)
+            for name, key in _NORMALIZATION_KEYS.items()
         } | {
             "rgb": None if reverse is None else reverse.strip().lower() in ("true", "yes", "1"),
-            "resize": _RESIZE_NAMES.get(str(_info(model, "resize_type")).lower()),
+            "resize": _RESIZE_NAMES.get(str(RESIZE_TYPE.read(model)).lower()),
             "interpolation": _interpolation(model),
         }
         c = layout.channels(shape)
@@ -109,7 +115,7 @@ class Preprocess:
     @staticmethod
     def has_recipe(model: ov.Model) -> bool:
         """Does rt_info say how photos become inputs (or is that built into the model)?"""
-        return model.has_rt_info(EMBEDDED_KEY) or any(_info(model, key) is not None for key in RECIPE_KEYS)
+        return EMBEDDED_PREPROCESSING.present(model) or any(key.present(model) for key in RECIPE_KEYS)
 
     def with_overrides(self, **changes) -> Preprocess:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -238,17 +244,17 @@ class Preprocess:
     def write_rt_info(self, model: ov.Model, labels: list[str] | None = None) -> None:
         """Record the recipe (and labels) in rt_info model_info, so later runs need no flags."""
         info = {
-            "mean_values": " ".join(f"{v:g}" for v in self.mean),
-            "scale_values": " ".join(f"{v:g}" for v in self.scale),
-            "reverse_input_channels": str(self.rgb),
-            "resize_type": _MODEL_API_NAMES[self.resize],
-            "interpolation": self.interpolation,
+            MEAN_VALUES: numbers_text(self.mean),
+            SCALE_VALUES: numbers_text(self.scale),
+            REVERSE_INPUT_CHANNELS: str(self.rgb),
+            RESIZE_TYPE: _MODEL_API_NAMES[self.resize],
+            INTERPOLATION: self.interpolation,
         }
         if self.interpolation in _MODEL_API_INTERPOLATIONS:
-            info["interpolation_mode"] = self.interpolation.upper()
-        write_model_info(model, info)
+            info[INTERPOLATION_MODE] = self.interpolation.upper()
+        write_entries(model, info)
         if self.quantize is not None and self.quantize.dequantize.identity:
-            model.set_rt_info("True", RAW_PIXELS_KEY)
+            RAW_PIXELS.write(model, "True")
         if labels:
             write_labels(model, labels)
 
@@ -272,7 +278,7 @@ class Preprocess:
         steps.scale(list(self.scale) if len(self.scale) == 3 else self.scale[0])
         ppp.input().model().set_layout(ov.Layout(self.layout))
         embedded = ppp.build()
-        embedded.set_rt_info(self.describe(), EMBEDDED_KEY)
+        EMBEDDED_PREPROCESSING.write(embedded, self.describe())
         return embedded
 
 
@@ -305,7 +311,7 @@ def recipe_for(model: ov.Model, given: Recipe | None = None, *, strict: bool = T
 def _quantization(model: ov.Model) -> InputQuantization | None:
     """How photos reach the model's integer input, if it has one: quantized, or as they are (rt_info says)."""
     q = input_quantization(model)
-    return _as_they_are(q) if q is not None and model.has_rt_info(RAW_PIXELS_KEY) else q
+    return _as_they_are(q) if q is not None and RAW_PIXELS.present(model) else q
 
 
 def _as_they_are(q: InputQuantization) -> InputQuantization:
@@ -315,8 +321,8 @@ def _as_they_are(q: InputQuantization) -> InputQuantization:
 
 def _interpolation(model: ov.Model) -> str | None:
     """Ours (model_info/interpolation), else Model API's interpolation_mode."""
-    for key in ("interpolation", "interpolation_mode"):
-        name = str(_info(model, key)).lower()
+    for key in (INTERPOLATION, INTERPOLATION_MODE):
+        name = str(key.read(model)).lower()
         if name in INTERPOLATIONS:
             return name
     return None

@@ -7,6 +7,8 @@ tail_clone, graph_ops), never in another family's private names.
 
 from __future__ import annotations
 
+from typing import Any
+
 import openvino as ov
 
 from ..vocabulary import PatchOptions
@@ -15,10 +17,10 @@ from .cnn.family import CNN
 from .vit.family import TOKENS
 
 # Most specific first: a transformer has a patch-embedding convolution the CNN family would take.
-FAMILIES: tuple[Family, ...] = (TOKENS, CNN)
+FAMILIES: tuple[Family[Any], ...] = (TOKENS, CNN)
 
 
-def locate_family(model: ov.Model, options: PatchOptions | None = None) -> Found:
+def locate_family(model: ov.Model, options: PatchOptions | None = None) -> Found[Any]:
     """The first family's answer for `model` (the CNN family answers for any classifier, or raises why not)."""
     options = options or PatchOptions()
     for family in FAMILIES:

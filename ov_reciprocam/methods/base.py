@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import openvino as ov
 
@@ -113,39 +114,45 @@ class Head:
         )
 
 
+Own = TypeVar("Own")  # what only one family reads of its answer
+
+
 @dataclass(frozen=True)
-class Found:
+class Found(Generic[Own]):
     """A family's answer for one model: the Located every step shares, and what only that family reads."""
 
-    family: Family
+    family: Family[Own]
     located: Located
-    own: object = None  # a transformer's blocks and prefix (`methods.vit.locate.TokenLocated`)
+    own: Own
 
 
-class Family(Protocol):
+class Family(Protocol[Own]):
     """A method family: whether and where it explains a model, and how it scores the masked copies.
 
     `methods.FAMILIES` lists them, most specific first; `patch` takes the first whose `locate` answers.
     `kernel` is the family's paper's choice, what `patch` uses when not told (PatchOptions.kernel None).
+    `blank_record`: the family's rt_info fields on a model another family explained, as the schema wrote them
+    before families owned their fields, so that those models' rt_info stays as it was.
     """
 
     kernel: Kernel
+    blank_record: Mapping[str, str]
 
-    def locate(self, model: ov.Model, options: PatchOptions) -> Found | None:
+    def locate(self, model: ov.Model, options: PatchOptions) -> Found[Own] | None:
         """The target, or None when the model is not of this family (may fix an open input size)."""
 
     def tail_scores(
-        self, model: ov.Model, found: Found, source: ScoreSource, options: PatchOptions, picks: ov.Output | None
+        self, model: ov.Model, found: Found[Own], source: ScoreSource, options: PatchOptions, picks: ov.Output | None
     ) -> CopyScores:
         """The scores of every masked copy, [B*H*W, classes] (or [B*H*W, k] when picked)."""
 
-    def record(self, found: Found, options: PatchOptions) -> dict[str, object]:
-        """The family's own PatchInfo fields."""
+    def record(self, found: Found[Own], options: PatchOptions) -> dict[str, str]:
+        """The family's own rt_info fields (`PatchInfo.family_fields`): keys the schema does not name, as text."""
 
-    def floor(self, plain: ov.Model, found: Found, info: PatchInfo) -> float:
+    def floor(self, plain: ov.Model, found: Found[Own], info: PatchInfo) -> float:
         """1 + the MACs the saliency branch cannot avoid / the plain model's (what `bench` calls the floor)."""
 
-    def streamed_weights(self, plain: ov.Model, found: Found, info: PatchInfo) -> tuple[int, int] | None:
+    def streamed_weights(self, plain: ov.Model, found: Found[Own], info: PatchInfo) -> tuple[int, int] | None:
         """(inputs, outputs) of a linear layer whose weights the branch reads once more for one row per image: a
         memory-bound product, which the MAC floor undercounts; None when there is none."""
 

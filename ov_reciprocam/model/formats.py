@@ -19,7 +19,7 @@ import openvino as ov
 from openvino.frontend import FrontEndManager
 
 from ..errors import ReciproCamError
-from .rt_info import read_model_info, write_model_info
+from .rt_info import MEAN_VALUES, REVERSE_INPUT_CHANNELS, SCALE_VALUES, numbers_text, write_entries
 
 # What we read, by suffix: a file of any other suffix is refused before a frontend guesses at it.
 _FORMATS = (
@@ -268,18 +268,14 @@ def _record_tflite_metadata(model: ov.Model, path: Path) -> None:
         return
     recipe = {}
     if found.mean is not None and found.std is not None:
-        recipe |= {"mean_values": _values(found.mean), "scale_values": _values(found.std)}
+        recipe |= {MEAN_VALUES: numbers_text(found.mean), SCALE_VALUES: numbers_text(found.std)}
     if found.color_space is ColorSpace.RGB:
-        recipe["reverse_input_channels"] = "True"  # photos are read as BGR
+        recipe[REVERSE_INPUT_CHANNELS] = "True"  # photos are read as BGR
     elif found.color_space is ColorSpace.GRAYSCALE:
-        recipe["reverse_input_channels"] = "False"
-    write_model_info(model, {k: v for k, v in recipe.items() if read_model_info(model, k) is None})
+        recipe[REVERSE_INPUT_CHANNELS] = "False"
+    write_entries(model, recipe, keep=True)
     if found.labels and labels_of(model) is None:
         write_labels(model, list(found.labels))
-
-
-def _values(numbers: tuple[float, ...]) -> str:
-    return " ".join(f"{v:g}" for v in numbers)
 
 
 def first_line(exc: BaseException) -> str:

@@ -9,10 +9,7 @@ from pathlib import Path
 import openvino as ov
 
 from ..errors import ReciproCamError
-from .rt_info import RT_KEY, read_model_info, write_model_info
-
-# The names exactly as given ("great white shark"): Model API's model_info/labels holds them with "_".
-_EXACT = [RT_KEY, "labels"]
+from .rt_info import EXACT_LABELS, LABELS
 
 
 def read_labels(path: str | os.PathLike) -> list[str]:
@@ -34,16 +31,16 @@ def read_labels(path: str | os.PathLike) -> list[str]:
 
 def labels_of(model: ov.Model) -> list[str] | None:
     """Class names from rt_info: as written (ours), else model_info/labels (space-separated, as Model API's)."""
-    if model.has_rt_info(_EXACT):
-        return list(json.loads(model.get_rt_info(_EXACT).astype(str)))
-    text = read_model_info(model, "labels")
+    if (exact := EXACT_LABELS.read(model)) is not None:
+        return list(json.loads(exact))
+    text = LABELS.read(model)
     return text.split() if text else None
 
 
 def write_labels(model: ov.Model, labels: list[str]) -> None:
     # Model API keeps labels space-separated, so a space inside a name becomes "_" there.
-    write_model_info(model, {"labels": " ".join(label.replace(" ", "_") for label in labels)})
-    model.set_rt_info(json.dumps(list(labels)), _EXACT)
+    LABELS.write(model, " ".join(label.replace(" ", "_") for label in labels))
+    EXACT_LABELS.write(model, json.dumps(list(labels)))
 
 
 def find_labels(model: ov.Model, source: ov.Model | str | os.PathLike | None = None) -> list[str] | None:

@@ -1,46 +1,94 @@
-"""What `patch` records in a model's rt_info, as one schema that every reader shares.
+"""Every rt_info entry this package reads or writes, named once here with the helpers that read and write them.
 
-Under `ov_reciprocam`: how the saliency output was built (PatchInfo). Under `model_info` (the Open
-Model Zoo / OTX / Model API convention), the preprocessing recipe and labels are written by
-`preprocess.Preprocess.write_rt_info`; here only the keys Model API needs to pick its wrapper.
+Two namespaces. `ov_reciprocam`, ours: how the saliency output was built (PatchInfo, whose field names are its
+keys), the labels as given, whether the recipe is built into the model or pixels go in as they are. `model_info`,
+the Open Model Zoo / OTX / Model API convention: the preprocessing recipe, the labels, and the keys Model API
+picks its wrapper by. Other modules take a `Key` from here and never spell one; what a value means (a recipe's
+numbers, a label list's JSON) is theirs to parse.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from enum import Enum
 
 import openvino as ov
 
 from ..vocabulary import Affine, Kernel, Layout, Score, ScoreKind, TailKind
 
-RT_KEY = "ov_reciprocam"
+OURS = "ov_reciprocam"
 MODEL_INFO = "model_info"
+
+
+@dataclass(frozen=True)
+class Key:
+    """One rt_info entry, held as text."""
+
+    namespace: str
+    name: str
+
+    @property
+    def path(self) -> list[str]:
+        return [self.namespace, self.name]
+
+    def read(self, model: ov.Model) -> str | None:
+        return model.get_rt_info(self.path).astype(str) if self.present(model) else None
+
+    def present(self, model: ov.Model) -> bool:
+        return model.has_rt_info(self.path)
+
+    def write(self, model: ov.Model, text: str) -> None:
+        model.set_rt_info(text, self.path)
+
+
+# Ours, beside PatchInfo's fields.
+EXACT_LABELS = Key(OURS, "labels")  # JSON, the names as given: model_info's labels turn spaces into "_"
+EMBEDDED_PREPROCESSING = Key(OURS, "embedded_preprocessing")  # the recipe built into the model, described
+# An integer input fed the pixels as they are (`raw_pixels`), which mean 0 and scale 1 alone cannot say: for an
+# integer input they describe the floats its dequantize step stands for.
+RAW_PIXELS = Key(OURS, "raw_pixels")
+PATH = Key(OURS, "path")  # PatchInfo.path
+PROBABILITIES = Key(OURS, "probabilities")  # read only: models patched before score_kind was recorded
+
+# model_info: the recipe in Model API's spellings, and what Model API's `Model.create_model` reads.
+MEAN_VALUES = Key(MODEL_INFO, "mean_values")
+SCALE_VALUES = Key(MODEL_INFO, "scale_values")
+REVERSE_INPUT_CHANNELS = Key(MODEL_INFO, "reverse_input_channels")
+RESIZE_TYPE = Key(MODEL_INFO, "resize_type")
+INTERPOLATION = Key(MODEL_INFO, "interpolation")  # ours: any of cv2's; Model API knows only interpolation_mode's
+INTERPOLATION_MODE = Key(MODEL_INFO, "interpolation_mode")
+LABELS = Key(MODEL_INFO, "labels")  # space-separated
+MODEL_TYPE = Key(MODEL_INFO, "model_type")
+MULTILABEL = Key(MODEL_INFO, "multilabel")
+RECIPE_KEYS = (MEAN_VALUES, SCALE_VALUES, REVERSE_INPUT_CHANNELS, RESIZE_TYPE)  # none of them: no recipe to follow
+
 _PICKED = "+picked"
+# Models patched before `path` was recorded scored their copies with the CNN family's mosaic.
+_UNRECORDED_TAIL = "generic"
 
 
-def _get(model: ov.Model, *path: str) -> str | None:
-    return model.get_rt_info(list(path)).astype(str) if model.has_rt_info(list(path)) else None
+def write_entries(model: ov.Model, values: Mapping[Key, str], *, keep: bool = False) -> None:
+    """Each entry of `values`; keep: leave those the model has already."""
+    for key, text in values.items():
+        if not (keep and key.present(model)):
+            key.write(model, text)
 
 
-def read_model_info(model: ov.Model, key: str) -> str | None:
-    """One `model_info` entry as text, or None."""
-    return _get(model, MODEL_INFO, key)
-
-
-def write_model_info(model: ov.Model, values: dict[str, str]) -> None:
-    for key, value in values.items():
-        model.set_rt_info(value, [MODEL_INFO, key])
+def numbers_text(values: Iterable[float]) -> str:
+    """Numbers as model_info holds them: space-separated, each in its shortest form."""
+    return " ".join(f"{v:g}" for v in values)
 
 
 def write_model_api_type(model: ov.Model, multilabel: bool = False) -> None:
     """The keys Model API's `Model.create_model` reads to choose and configure its wrapper."""
-    write_model_info(model, {"model_type": "Classification", "multilabel": str(multilabel)})
+    write_entries(model, {MODEL_TYPE: "Classification", MULTILABEL: str(multilabel)})
 
 
 @dataclass(frozen=True)
 class PatchInfo:
-    """How the saliency output of a patched model was built."""
+    """How the saliency output of a patched model was built: each field is the key of its entry, but `tail` and
+    `picked`, which `path` joins, and `family_fields`."""
 
     version: str
     target: str  # the feature map's tensor name, else its path (a name a later read finds again)
@@ -52,15 +100,21 @@ class PatchInfo:
     score: Score  # what scores the masked copies (never AUTO: the choice it made)
     normalize: bool
     dtype: str  # of the maps: f32 or u8
-    tail: TailKind
+    tail: TailKind  # one of the explaining family's kinds
     picked: bool  # the cloned tail computes only the top-k classes' logits
     top_k: int  # 0: maps for every class
     upsampled: bool
     kernel: Kernel | None = None  # what each copy keeps (None: patched before CNNs recorded it, onehot)
-    prefix_tokens: int = 0  # transformers: CLS, distillation tokens
     # A quantized scores output (uint8 TFLite, QDQ ONNX): score = (value - zero_point) * scale.
     scores_scale: float = 1.0
     scores_zero_point: float = 0.0
+    # Our entries this schema does not name: the method family's own (`Family.record`), which the family names and
+    # parses, so that a new family adds fields without a change here.
+    family_fields: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if clash := set(self.family_fields) & _NAMED:
+            raise ValueError(f"a family's rt_info fields {sorted(clash)} would overwrite the shared ones")
 
     @property
     def dequantize(self) -> Affine:
@@ -74,27 +128,27 @@ class PatchInfo:
 
     def _texts(self) -> dict[str, str]:
         texts = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in ("tail", "picked") or value is None:
+        for name in _FIELDS:
+            value = getattr(self, name)
+            if value is None:
                 continue
             if isinstance(value, Enum):
                 value = value.value
-            texts[f.name] = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
-        texts["path"] = self.path
-        return texts
+            texts[name] = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+        return texts | {PATH.name: self.path} | dict(self.family_fields)
 
     def write(self, model: ov.Model) -> None:
-        for key, value in self._texts().items():
-            model.set_rt_info(value, [RT_KEY, key])
+        write_entries(model, {Key(OURS, name): text for name, text in self._texts().items()})
 
     @classmethod
     def read(cls, model: ov.Model) -> PatchInfo | None:
         """The record of a model patched by this package, or None."""
-        if _get(model, RT_KEY, "version") is None:
+        entries = model.get_rt_info([OURS]).value if model.has_rt_info([OURS]) else {}
+        ours = {name: str(text) for name, text in entries.items()}
+        if "version" not in ours:
             return None
-        text = {f.name: _get(model, RT_KEY, f.name) for f in fields(cls)}
-        path = _get(model, RT_KEY, "path") or TailKind.GENERIC.value
+        text = {name: ours.get(name) for name in _FIELDS}
+        path = ours.get(PATH.name) or _UNRECORDED_TAIL
         return cls(
             version=text["version"],
             target=text["target"],
@@ -102,23 +156,28 @@ class PatchInfo:
             feature_shape=tuple(int(v) for v in text["feature_shape"].split(",")),
             classes=int(text["classes"]),
             output_index=int(text["output_index"]),
-            score_kind=_score_kind(model, text["score_kind"]),
+            score_kind=_score_kind(text["score_kind"], ours.get(PROBABILITIES.name)),
             score=Score(text["score"]),
             normalize=text["normalize"] == "True",
             dtype=text["dtype"],
-            tail=TailKind(path.removesuffix(_PICKED)),
+            tail=TailKind.of(path.removesuffix(_PICKED)),
             picked=path.endswith(_PICKED),
             top_k=int(text["top_k"] or 0),
             upsampled=text["upsampled"] == "True",
             kernel=Kernel(text["kernel"]) if text["kernel"] else None,
-            prefix_tokens=int(text["prefix_tokens"] or 0),
             scores_scale=float(text["scores_scale"] or 1.0),
             scores_zero_point=float(text["scores_zero_point"] or 0.0),
+            family_fields={name: value for name, value in ours.items() if name not in _NAMED},
         )
 
 
-def _score_kind(model: ov.Model, text: str | None) -> ScoreKind:
+# The fields written under their own names (`tail` and `picked` go into `path`).
+_FIELDS = tuple(f.name for f in fields(PatchInfo) if f.name not in ("tail", "picked", "family_fields"))
+_NAMED = frozenset(_FIELDS) | {k.name for k in (EXACT_LABELS, EMBEDDED_PREPROCESSING, RAW_PIXELS, PATH, PROBABILITIES)}
+
+
+def _score_kind(text: str | None, probabilities: str | None) -> ScoreKind:
     """The recorded kind; models patched before kinds were recorded say only whether they end in a softmax."""
     if text:
         return ScoreKind(text)
-    return ScoreKind.PROBABILITIES if _get(model, RT_KEY, "probabilities") == "True" else ScoreKind.LOGITS
+    return ScoreKind.PROBABILITIES if probabilities == "True" else ScoreKind.LOGITS

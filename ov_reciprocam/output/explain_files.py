@@ -1,32 +1,29 @@
-"""Explain files, folders and globs: read in batches, report progress, write every output.
+"""What `explain` writes, from the explanations it is given.
 
 Writes into one folder: per photo and explained class an overlay PNG, NAME_maps.npy (feature
 resolution), NAME_maps_full.npy (photo resolution, only when asked: large photos make large
 files), a thumbnail in thumbs/ for report.html, then contact_sheet_NNN.png, results.json and
 report.html. Unreadable photos are skipped and listed.
 
-`explain_batch` is the one function every driver runs on a batch of photos: `explain_paths` here,
-batch after batch, and `cluster.explain_paths_on_ray` in an actor pool. A row is one photo: its
-path, the stem naming its files, its JSON-ready record and maps, or the reason it failed.
+Only writes what it is given: the drivers in `runs` read the photos and explain them, and hand each
+`Explanation` to `write_photo`, then every row to `write_summary`. A row is one photo: its path, the
+stem naming its files, its JSON-ready record and maps, or the reason it failed. `Outputs` says what
+to write, whole, from the CLI's flags (or the caller) to every photo, wherever it is explained.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ReciproCamError
-from ..inference import imaging
-from ..inference.explainer import ClassMap, Explainer, Explanation
-from ..inference.preprocess import Preprocess
 from ..vocabulary import at_least_one, zero_to_one
 from . import files, pictures, report, run_folder
+from .pictures import Explained
 from .truth import GroundTruth
 
 SHEET_ROWS = 64  # photos on the contact sheets (report.html lists every photo)
@@ -45,7 +42,7 @@ class Row:
     tiles: tuple[np.ndarray, ...] = field(default=(), repr=False)  # contact-sheet overlays, drawn in memory
 
 
-def record_of(explanation: Explanation, stem: str, overlays: bool = True, truth: str | None = None) -> dict:
+def record_of(explanation: Explained, stem: str, overlays: bool = True, truth: str | None = None) -> dict:
     """The JSON-ready summary of one photo, as results.json lists it; `stem` names its overlays (None when not
     written); `truth`, the photo's true label when known, says whether the likeliest class is right."""
     explained = []
@@ -73,7 +70,7 @@ def record_of(explanation: Explanation, stem: str, overlays: bool = True, truth:
 
 
 def save_explanation(
-    explanation: Explanation,
+    explanation: Explained,
     out_dir: str | os.PathLike,
     stem: str,
     alpha: float = 0.5,
@@ -93,7 +90,8 @@ def save_explanation(
     record = record_of(explanation, stem, overlays, truth)
     if overlays:
         for entry in record["explained"]:
-            files.write_png(out_dir / entry["overlay"], explanation.overlay(entry["class_id"], alpha, colormap))
+            picture = pictures.overlay_of(explanation, entry["class_id"], alpha, colormap)
+            files.write_png(out_dir / entry["overlay"], picture)
     if maps:
         record |= {"maps": files.write_npy(out_dir / f"{stem}_maps.npy", explanation.maps).name, "maps_full": None}
     if full_maps:
@@ -103,14 +101,9 @@ def save_explanation(
     return record
 
 
-def sheet_tiles(explanation: Explanation, out: Outputs) -> tuple[np.ndarray, ...]:
-    """The photo's row of the contact sheet: each explained class's overlay, drawn at the row height and named
-    after the photo."""
-    name = Path(explanation.source).name
-    return tuple(
-        pictures.captioned(explanation.overlay(c.class_id, out.alpha, out.colormap, height=THUMBNAIL), name, True)
-        for c in explanation.classes
-    )
+def sheet_tiles(source: str, overlays: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
+    """The photo's row of the contact sheet: its classes' `overlays` (drawn THUMBNAIL px high), named after it."""
+    return tuple(pictures.captioned(o, Path(source).name, True) for o in overlays)
 
 
 def _safe(label: str) -> str:
@@ -124,9 +117,13 @@ def _safe(label: str) -> str:
 
 @dataclass(frozen=True)
 class Outputs:
-    """What to explain in each photo and which files to write into `directory`."""
+    """What to explain in each photo and which files to write into `directory`: `explain`'s switches, as data.
 
-    directory: str
+    top_k, classes, threshold: as `Explainer.explain` takes them (`classes`: ids or labels, instead of the top k).
+    overlays, npy_maps, full_maps: an overlay PNG per class, NAME_maps.npy, NAME_maps_full.npy (photo resolution).
+    """
+
+    directory: str | os.PathLike
     top_k: int = 3
     classes: tuple[str | int, ...] = ()
     threshold: float = 0.5  # multi-label models: the labels at or above it
@@ -143,6 +140,7 @@ class Outputs:
         at_least_one("top_k", self.top_k)
         zero_to_one("threshold", self.threshold)
         zero_to_one("alpha", self.alpha)
+        object.__setattr__(self, "classes", tuple(self.classes))  # a list given: frozen, as the rest
 
 
 @dataclass
@@ -159,86 +157,38 @@ class ExplainRun:
         return len(self.records) / self.seconds if self.seconds > 0 else 0.0
 
 
-@dataclass(frozen=True)
-class ExplainerSpec:
-    """How to build an Explainer: plain, picklable data, so each Ray actor can compile its own."""
-
-    model: str
-    preprocess: Preprocess
-    device: str = "CPU"
-    config: dict | None = None
-    labels: tuple[str, ...] | None = None
-    batch_size: int | None = None
-    patch_options: dict = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, explainer: Explainer, model: str | os.PathLike, device: str, config: dict | None) -> ExplainerSpec:
-        """The spec that rebuilds `explainer` (made from `model`) elsewhere."""
-        return cls(
-            os.fspath(model),
-            explainer.preprocess,
-            device,
-            config,
-            tuple(explainer.labels) or None,
-            explainer.batch_size,
-            explainer.patch_options,
-        )
-
-    def build(self, **config) -> Explainer:
-        """The Explainer; `config` adds compile properties (an actor's thread count)."""
-        return Explainer(
-            self.model,
-            self.device,
-            preprocess=self.preprocess,
-            labels=self.labels,
-            batch_size=self.batch_size,
-            config={**(self.config or {}), **config} or None,
-            **self.patch_options,
-        )
-
-
 def name_photos(paths: Sequence[str | os.PathLike]) -> list[tuple[str, str]]:
     """(path, stem) for each photo; stems are unique (`a`, `a-2`) and depend only on the order of `paths`."""
     taken: set[str] = set()
     return [(str(p), files.unique_stem(Path(p).stem, taken)) for p in paths]
 
 
-def explain_batch(
-    explainer: Explainer, photos: Sequence[tuple[str, str]], out: Outputs, tiles: bool = False
-) -> list[Row]:
-    """Rows for one batch of (path, stem), in that order; a photo that cannot be read becomes an error row.
+def write_photo(explanation: Explained, path: str, stem: str, out: Outputs, tiles: bool = False) -> Row:
+    """Every file `out` asks for of one explained photo (read from `path`), and its row.
 
-    tiles: also draw each photo's contact-sheet row (in memory: the sheet never reads a PNG back).
+    tiles: also draw the photo's contact-sheet row (in memory: the sheet never reads a PNG back).
     """
-    pictures, readable, failed = [], [], {}
-    for path, stem in photos:
-        try:
-            pictures.append(imaging.read_image(path, explainer.preprocess.channels))
-            readable.append((path, stem))
-        except ReciproCamError as exc:
-            failed[path] = Row(path, stem, error=str(exc))
-    sources = [p for p, _ in readable]
-    results = explainer.explain(pictures, out.top_k, list(out.classes) or None, sources, out.threshold)
-    done = {}
-    for (path, stem), result in zip(readable, results, strict=True):
-        record = save_explanation(
-            result,
-            out.directory,
-            stem,
-            out.alpha,
-            out.colormap,
-            overlays=out.overlays,
-            maps=out.npy_maps,
-            full_maps=out.full_maps,
-            truth=out.truth.of(path),
-        )
-        drawn = sheet_tiles(result, out) if tiles and out.overlays else ()
-        if out.report:
-            first = result.classes[0].class_id
-            thumbnail = result.overlay(first, out.alpha, out.colormap, height=report.THUMB_HEIGHT)
-            files.write_jpeg(Path(out.directory) / report.thumbnail_name(stem), thumbnail)
-        done[path] = Row(path, stem, record, result.maps.astype(np.float32), tiles=drawn)
-    return [done.get(path) or failed[path] for path, _ in photos]
+    record = save_explanation(
+        explanation,
+        out.directory,
+        stem,
+        out.alpha,
+        out.colormap,
+        overlays=out.overlays,
+        maps=out.npy_maps,
+        full_maps=out.full_maps,
+        truth=out.truth.of(path),
+    )
+    shade = (out.alpha, out.colormap)
+    drawn: tuple[np.ndarray, ...] = ()
+    if tiles and out.overlays:
+        ids = [c.class_id for c in explanation.classes]
+        drawn = sheet_tiles(explanation.source, [pictures.overlay_of(explanation, c, *shade, THUMBNAIL) for c in ids])
+    if out.report:
+        first = explanation.classes[0].class_id
+        thumbnail = pictures.overlay_of(explanation, first, *shade, height=report.THUMB_HEIGHT)
+        files.write_jpeg(Path(out.directory) / report.thumbnail_name(stem), thumbnail)
+    return Row(path, stem, record, explanation.maps.astype(np.float32), tiles=drawn)
 
 
 def write_summary(out: Outputs, rows: Sequence[Row], header: dict) -> ExplainRun:
@@ -262,105 +212,3 @@ def write_summary(out: Outputs, rows: Sequence[Row], header: dict) -> ExplainRun
     listed = {run_folder.FILES: run_folder.existing(run.output, written)}
     files.write_json(run.output / RESULTS, header | {"images": run.records, "failed": run.failed} | listed)
     return run
-
-
-def header(explainer: Explainer, about: dict | None) -> dict:
-    """What results.json says before the images: `about` (say, the model path), the precision the model ran in, the
-    recipe, the labels."""
-    from .. import __version__
-
-    recipe = explainer.preprocess.describe()
-    ran = {"precision": explainer.precision}
-    return (about or {}) | ran | {"version": __version__, "preprocess": recipe, "labels": explainer.labels or None}
-
-
-def found_photos(
-    explainer: Explainer,
-    images: Sequence[str | os.PathLike],
-    output: str | os.PathLike,
-    classes: Sequence[int | str] | None,
-) -> tuple[Path, list[Path]]:
-    """What is checked before the first photo: the output folder, the photos, the classes asked for."""
-    output = run_folder.check_run_folder(output, images)
-    paths = imaging.collect_images(images)
-    for name in classes or ():  # an unknown class fails before any photo is read
-        explainer.class_id(name)
-    return output, paths
-
-
-RowMaker = Callable[[list[tuple[str, str]], Outputs], list[Row]]  # (path, stem) of every photo -> their rows
-
-
-def explain_paths(
-    explainer: Explainer,
-    images: Sequence[str | os.PathLike],
-    output: str | os.PathLike,
-    *,
-    top_k: int = 3,
-    classes: Sequence[int | str] | None = None,
-    threshold: float = 0.5,
-    alpha: float = 0.5,
-    colormap: str = "jet",
-    overlays: bool = True,
-    npy_maps: bool = True,
-    full_maps: bool = False,
-    report: bool = True,
-    truth: GroundTruth | None = None,
-    on_start: Callable[[int], None] | None = None,
-    progress: Callable[[int], None] | None = None,
-    on_skip: Callable[[str], None] | None = None,
-    about: dict | None = None,
-    make_rows: RowMaker | None = None,
-) -> ExplainRun:
-    """Explain every photo in `images` (files, folders, globs) and write the results into `output`.
-
-    on_start: called with the number of photos found; progress: with the number just handled; on_skip: with
-    the reason a photo was skipped.
-    about: extra entries for results.json (say, the model path); report: also write report.html.
-    truth: where the photos' true classes come from (`GroundTruth`), for `truth` and `correct` in each record.
-    make_rows: who explains the photos: by default this process, batch after batch; `cluster` passes an
-    actor pool's.
-    """
-    output, paths = found_photos(explainer, images, output, classes)
-    fields = {"npy_maps": npy_maps, "full_maps": full_maps, "alpha": alpha, "colormap": colormap, "report": report}
-    fields["truth"] = (truth or GroundTruth()).resolved(paths, explainer.labels or ())
-    out = Outputs(str(output), top_k, tuple(classes or ()), threshold, overlays, **fields)
-
-    def here(photos: list[tuple[str, str]], out: Outputs) -> list[Row]:
-        rows: list[Row] = []
-        for i in range(0, len(photos), explainer.batch_size):
-            batch = explain_batch(explainer, photos[i : i + explainer.batch_size], out, tiles=len(rows) < SHEET_ROWS)
-            for row in batch:
-                if row.error and on_skip:
-                    on_skip(row.error)
-            rows += batch
-            if progress:
-                progress(len(batch))
-        return rows
-
-    with run_folder.claimed(output, RESULTS):
-        if on_start:  # once the folder is ours: a refused run shows no progress bar
-            on_start(len(paths))
-        start = time.perf_counter()
-        rows = (make_rows or here)(name_photos(paths), out)
-        seconds = time.perf_counter() - start
-        run = write_summary(out, rows, header(explainer, about))
-    run.seconds = seconds
-    return run
-
-
-def redrawn(row: Row, preprocess: Preprocess, out: Outputs) -> Row:
-    """A row that came back from a shard (which keeps maps, not pictures), with its contact-sheet row drawn
-    from the photo and its maps."""
-    photo = pictures_of(row.image, preprocess)
-    classes = [
-        ClassMap(e["class_id"], e["label"], e["score"], saliency, e["flat"])
-        for e, saliency in zip(row.record["explained"], row.maps, strict=True)
-    ]
-    explanation = Explanation(row.image, photo, np.zeros(0), [], classes, preprocess)
-    return replace(row, tiles=sheet_tiles(explanation, out))
-
-
-def pictures_of(path: str, preprocess: Preprocess) -> np.ndarray:
-    """The photo as overlays are drawn on it: read as the model reads it, then BGR."""
-    return imaging.as_channels(imaging.read_image(path, preprocess.channels), 3)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -200,6 +202,98 @@ def overlay(
         if bar.shape[0] <= h and bar.shape[1] <= w:
             blended[h - bar.shape[0] :, w - bar.shape[1] :] = bar
     return captioned(blended, caption) if caption else blended
+
+
+def class_overlay(
+    image: np.ndarray,
+    saliency: np.ndarray,
+    label: str,
+    score: float,
+    flat: bool = False,
+    alpha: float = 0.5,
+    colormap: str = "jet",
+    height: int | None = None,
+    *,
+    rgb: bool = False,
+) -> np.ndarray:
+    """One class's heatmap (`saliency`, on the photo's pixels) on the BGR photo, captioned with its label and
+    probability; a `flat` map shows the photo alone, and the caption says why.
+
+    height: draw on a copy scaled to this many pixels high (a contact sheet's row), not on the full photo.
+    rgb: return RGB, as matplotlib's imshow and PIL take it, not BGR.
+    """
+    alpha = zero_to_one("alpha", alpha)
+    if height:
+        image, saliency = to_height(image, height), to_height(saliency, height)
+    caption = f"{label} {score:.2f}"
+    if flat:
+        caption, alpha = f"{caption} (flat map)", 0.0
+    picture = overlay(image, saliency, caption, alpha, colormap)
+    return np.ascontiguousarray(picture[:, :, ::-1]) if rgb else picture
+
+
+class Explained(Protocol):
+    """What output reads of an `inference.explainer.Explanation`: named here, not imported, because output draws
+    and writes what inference hands it and inference never learns of pictures or files."""
+
+    source: str
+    image: np.ndarray  # the photo, BGR
+    classes: Sequence[Any]  # the explained classes: class_id, label, score, flat
+    predictions: Sequence[Any]  # the likeliest classes: class_id, label, score
+
+    @property
+    def maps(self) -> np.ndarray: ...
+
+    @property
+    def upsampled(self) -> np.ndarray: ...
+
+    def on_photo(self, which: int | str) -> tuple[Any, np.ndarray]: ...
+
+    def peak(self, which: int | str) -> tuple[int, int] | None: ...
+
+
+def overlay_of(
+    explanation: Explained,
+    which: int | str,
+    alpha: float = 0.5,
+    colormap: str = "jet",
+    height: int | None = None,
+    *,
+    rgb: bool = False,
+) -> np.ndarray:
+    """The heatmap of class `which` (id or label) on the explained photo, captioned with its label and probability.
+
+    Returns uint8 [H, W, 3] in BGR, as cv2.imwrite and cv2.imshow take it; with `rgb`, in RGB, as matplotlib's
+    imshow and PIL take it. height: as in `class_overlay`.
+    """
+    explained, saliency = explanation.on_photo(which)
+    return class_overlay(
+        explanation.image, saliency, explained.label, explained.score, explained.flat, alpha, colormap, height, rgb=rgb
+    )
+
+
+NOTEBOOK_HEIGHT = 480  # px: a notebook cell shows the photo whole, and a 4K photo's PNG would be megabytes
+
+
+def notebook_png(explanation: Explained) -> bytes | None:
+    """What a notebook shows for an Explanation: its first class's overlay, at most NOTEBOOK_HEIGHT px high, as PNG."""
+    if not explanation.classes:
+        return None
+    height = min(explanation.image.shape[0], NOTEBOOK_HEIGHT)
+    ok, encoded = cv2.imencode(".png", overlay_of(explanation, explanation.classes[0].class_id, height=height))
+    return encoded.tobytes() if ok else None  # BGR in, a PNG that every viewer shows in true colour
+
+
+def show_in_notebooks(kind: type) -> None:
+    """Have IPython show every `kind` (an Explanation) as `notebook_png` draws it; outside IPython, nothing.
+
+    A formatter registered from the public API, not a `_repr_png_` of the class: an Explanation is inference's
+    data, and drawing is output's.
+    """
+    ipython = sys.modules.get("IPython")  # loaded in a notebook's kernel; a script never needs it
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is not None:
+        shell.display_formatter.formatters["image/png"].for_type(kind, notebook_png)
 
 
 def unit_map(saliency_map: np.ndarray) -> np.ndarray:

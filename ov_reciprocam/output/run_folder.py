@@ -15,23 +15,22 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import ReciproCamError
-from ..inference import imaging
 from . import files
 
 LOCK = ".ov-reciprocam.lock"
 FILES = "files"  # the manifest's key: the run's files, relative to the folder
 
 
-def check_run_folder(output: str | os.PathLike, inputs: str | os.PathLike | Sequence[str | os.PathLike]) -> Path:
-    """`output` can be written, lies outside every folder `inputs` (files, folders, globs) reads from, and no
-    running run holds it.
+def check_run_folder(output: str | os.PathLike, inputs: Sequence[str | os.PathLike]) -> Path:
+    """`output` can be written, lies outside every folder `inputs` (a list of files, folders, globs) reads from, and
+    no running run holds it.
 
     Refused rather than skipping our own files when reading: a run stopped before its manifest was written leaves
     overlays no manifest names, and a folder read recursively would take them for photos the next time.
     """
     output = files.check_output_dir(output)
     where = output.resolve()
-    for spec in imaging.one_or_many(inputs):
+    for spec in inputs:
         if not isinstance(spec, (str, os.PathLike)):
             continue  # not a path: collecting the photos refuses it
         folder = _folder_read(os.fspath(spec))

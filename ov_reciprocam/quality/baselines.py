@@ -3,7 +3,8 @@
 Both perturb the preprocessed model input (as their authors' code does: masked-out pixels become
 0 in normalized space) and push every perturbed copy through the same compiled model, in batches.
 Only the Score-CAM activations come from inside the model, as an extra output of the target
-feature map; nothing is patched.
+feature map that `methods.locate` finds for Recipro-CAM (a transformer's tokens entering its last
+block); nothing is patched.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from ..errors import ReciproCamError
 from ..inference.device import compile_for
 from ..inference.preprocess import resize_stack
 from ..inference.scores import probabilities
+from ..methods import locate
 from ..methods.base import FeatureMap
-from ..methods.cnn.locate import locate
 from ..model.formats import read_model
-from ..patching import is_patched, set_batch
+from ..model.reshape import set_batch
+from ..patching import is_patched
 from ..vocabulary import Affine, Layout, ScoreKind
 
 DEFAULT_BATCH = 32
@@ -96,7 +98,10 @@ class BlackBox:
     def features(self, x: np.ndarray) -> np.ndarray:
         """The target feature map of one input, as [K, h, w]."""
         (_, fmap), *_ = self._run(x[None])
-        return fmap[0] if self.target.layout == Layout.NCHW else fmap[0].transpose(2, 0, 1)
+        t = self.target
+        if t.layout is Layout.TOKENS:  # [P + h*w, D], row-major patch tokens after the prefix, which has no place
+            return fmap[0][-t.height * t.width :].T.reshape(t.channels, t.height, t.width)
+        return fmap[0] if t.layout == Layout.NCHW else fmap[0].transpose(2, 0, 1)
 
     def masked_probs(self, x: np.ndarray, masks: Iterator[np.ndarray]) -> np.ndarray:
         """Probabilities [N, classes] of x times each mask, masks coming as [n, H, W] chunks."""

@@ -113,16 +113,17 @@ def measure(
     seconds: float = 10.0,
     config: dict | None = None,
     progress: Callable[[float], None] | None = None,  # called with the fraction of the whole run done
-    **patch_options,
+    patch_options: PatchOptions | None = None,
 ) -> list[Measurement]:
     """Plain vs patched latency per batch size, `seconds` split across the batch sizes.
 
-    A patched model is measured as it is, against itself without the saliency outputs.
+    A patched model is measured as it is, against itself without the saliency outputs; a plain one is patched with
+    `patch_options`.
     """
     loaded = read_model(source)
     ours = PatchInfo.read(loaded)
     given_patched = ours is not None  # another tool's saliency_map: patch() below says what to do
-    options = PatchOptions.of(**patch_options)
+    options = PatchOptions.of(patch_options)
     # The floor reads the plain model as the patch did: its target, its scores output.
     where = replace(options, target=ours.target) if given_patched else options
     results = []

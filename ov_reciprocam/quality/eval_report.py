@@ -14,9 +14,8 @@ from ..output import report as pages
 from . import metrics
 from .evaluate import METRICS
 
-# Which way is better, for the table header.
-_BETTER = {"average_drop": "-", "increase": "+", "deletion_auc": "-", "insertion_auc": "+", "coherency": "+"}
-_BETTER |= {"complexity": "-", "adcc": "+", "adcc_per_photo": "+", "adcc_of_means": "+", "pointing_accuracy": "+"}
+# Which way is better, for the table header and report.html's arrows: the metrics' own, and the summary's others.
+_BETTER = METRICS | {"adcc_per_photo": "+", "adcc_of_means": "+", "pointing_accuracy": "+"}
 _BETTER |= {"pointing_hits": "+", "energy_pointing": "+", "seconds": "-", "inferences": "-"}
 CURVES_PER_PHOTO = 5  # photos whose own curves are drawn; more get the mean and the interquartile band only
 MANIFEST = "metrics.json"

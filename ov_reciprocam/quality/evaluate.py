@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -26,7 +27,7 @@ from ..inference.explainer import Explainer
 from ..inference.preprocess import Preprocess, recipe_for
 from ..model.formats import read_model
 from ..patching import is_patched
-from ..vocabulary import Layout, Protocol, Recipe, Refinement, parse
+from ..vocabulary import Kernel, Layout, PatchOptions, Protocol, Recipe, Refinement, Score, parse
 from . import baselines, guided, metrics
 from .baselines import BlackBox
 from .resample import bicubic
@@ -37,7 +38,10 @@ METHODS = ("reciprocam", "reciprocam-logits", "reciprocam-gaussian", "reciprocam
 # Recipro-CAM map. They are one flag away (`eval --baselines`), not in every run.
 BASELINES = ("scorecam", "rise")
 DEFAULT_METHODS = ("reciprocam", "reciprocam-logits")
-METRICS = ("average_drop", "increase", "deletion_auc", "insertion_auc", "coherency", "complexity", "adcc")
+# Every photo's metrics, averaged over the photos, each with which way is better (+ higher, - lower): the rest of
+# eval iterates over it (the summary, the table and its arrows, metrics.csv, report.html's columns).
+METRICS = {"average_drop": "-", "increase": "+", "deletion_auc": "-", "insertion_auc": "+", "coherency": "+"}
+METRICS |= {"complexity": "-", "adcc": "+"}
 TOLERANCE = 15.0  # px, the pointing game's usual margin
 BLUR = (11, 5.0)  # kernel, sigma: the RISE authors' blur for insertion
 
@@ -286,11 +290,15 @@ FROM_BOXES = "boxes"  # `class_choice` value: explain the class named by each ph
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """Everything an Evaluator needs: plain data, so that each Ray actor can build its own."""
+    """Everything an Evaluator needs: plain data, so that each Ray actor can build its own.
+
+    `eval_settings` makes one from the user's options: it reads the model, the recipe, the methods and the boxes;
+    every other field is taken as given, as the CLI parsed it (`protocol` as text, `masks` as a path).
+    """
 
     model: str
     recipe: Preprocess
-    names: tuple[str, ...]
+    names: tuple[str, ...] = DEFAULT_METHODS
     boxes: dict = field(default_factory=dict)
     masks: str | None = None  # a folder of object masks, NAME_mask.png or NAME.png
     mask_value: int | None = None  # the masks' object value; None: any non-zero pixel
@@ -306,6 +314,18 @@ class EvalSettings:
     labels: tuple[str, ...] | None = None
     protocol: Protocol = Protocol.PAPER
     refinement: Refinement = Refinement.NONE
+
+    def __post_init__(self) -> None:
+        if self.masks is not None and not Path(self.masks).is_dir():
+            raise ReciproCamError(f"`masks` must be a folder of masks (NAME_mask.png or NAME.png), got {self.masks}")
+        given = {
+            "protocol": parse(Protocol, self.protocol, "protocol"),
+            "refinement": parse(Refinement, self.refinement, "refinement"),
+            "masks": os.fspath(self.masks) if self.masks is not None else None,
+            "labels": tuple(self.labels) if self.labels else None,
+        }
+        for name, value in given.items():  # frozen: typed once, here, whoever built it
+            object.__setattr__(self, name, value)
 
 
 @dataclass(frozen=True)
@@ -337,17 +357,25 @@ class Evaluator:
 
     def __init__(self, settings: EvalSettings) -> None:
         self.settings = s = settings
-        common = {"preprocess": s.recipe, "labels": s.labels, "config": s.config}
-        variants = {"softmax": {"score": "softmax"}}
+        softmax = PatchOptions(target=s.target, score=Score.SOFTMAX)
+        variants = {"softmax": softmax}
         if "reciprocam-logits" in s.names:
-            variants["logits"] = {"score": "logits"}
-        for kernel in ("gaussian", "window"):
+            variants["logits"] = replace(softmax, score=Score.LOGITS)
+        for kernel in (Kernel.GAUSSIAN, Kernel.WINDOW):
             if f"reciprocam-{kernel}" in s.names:
-                variants[kernel] = {"score": "softmax", "kernel": kernel}
+                variants[kernel.value] = replace(softmax, kernel=kernel)
         # The softmax explainer also resolves labels and class names, as `explain` does.
         explainers = {
-            name: Explainer(s.model, s.device, batch_size=s.batch_size, target=s.target, **patching, **common)
-            for name, patching in variants.items()
+            name: Explainer(
+                s.model,
+                s.device,
+                preprocess=s.recipe,
+                labels=s.labels,
+                batch_size=s.batch_size,
+                config=s.config,
+                patch_options=options,
+            )
+            for name, options in variants.items()
         }
         self.box = BlackBox.build(
             read_model(s.model),
@@ -437,58 +465,24 @@ class Evaluator:
 def eval_settings(
     model: str | os.PathLike,
     *,
-    boxes: Path | None = None,
-    masks: Path | None = None,
-    mask_value: int | None = None,
-    methods: str = ",".join(DEFAULT_METHODS),
-    class_choice: str | None = None,
-    steps: int = 50,
-    baseline: str = "zero",
-    rise_masks: int = 4000,
-    seed: int = 0,
-    target: str | None = None,
-    device: str = "CPU",
-    batch_size: int = 32,
-    config: dict | None = None,
-    labels: list[str] | None = None,
     recipe: Recipe | None = None,
-    protocol: Protocol | str = Protocol.PAPER,
-    refinement: Refinement | str = Refinement.NONE,
+    methods: str = ",".join(DEFAULT_METHODS),
+    boxes: Path | None = None,
+    **given: Any,
 ) -> EvalSettings:
-    """The options of an eval run, checked: methods, boxes, masks, the model (plain, with a recipe)."""
+    """The options of an eval run, checked: the model (plain) and its `recipe`, the `methods` named, the `boxes` file
+    read; `given` holds EvalSettings' other fields, as the CLI parsed them (steps=4, masks=Path(...))."""
     names = _methods_option(methods)
-    protocol, refinement = parse(Protocol, protocol, "protocol"), parse(Refinement, refinement, "refinement")
-    if masks is not None and not Path(masks).is_dir():
-        raise ReciproCamError(f"`masks` must be a folder of masks (NAME_mask.png or NAME.png), got {masks}")
     box_data = read_boxes(boxes)
-    if class_choice == FROM_BOXES and not box_data:
+    if given.get("class_choice") == FROM_BOXES and not box_data:
         raise ReciproCamError("`class_choice` boxes needs `boxes`")
     loaded = read_model(model)
     if is_patched(loaded):
         raise ReciproCamError("eval takes the plain model: it patches it itself, once per score")
-    recipe = recipe_for(loaded, recipe)
-    if recipe.embedded:
+    resolved = recipe_for(loaded, recipe)
+    if resolved.embedded:
         raise ReciproCamError("eval needs a model without embedded preprocessing")
-    return EvalSettings(
-        os.fspath(model),
-        recipe,
-        tuple(names),
-        box_data,
-        os.fspath(masks) if masks else None,
-        mask_value,
-        class_choice,
-        steps,
-        baseline,
-        rise_masks,
-        seed,
-        target,
-        device,
-        batch_size,
-        config,
-        tuple(labels) if labels else None,
-        protocol,
-        refinement,
-    )
+    return EvalSettings(os.fspath(model), resolved, tuple(names), box_data, **given)
 
 
 def check_photos(settings: EvalSettings, paths: list[Path], read: bool = True) -> None:
@@ -498,27 +492,3 @@ def check_photos(settings: EvalSettings, paths: list[Path], read: bool = True) -
             imaging.read_image(path)
         if settings.class_choice == FROM_BOXES and not _boxes_of(settings.boxes, path):
             raise ReciproCamError(f"`class_choice` boxes: {path.name} has no boxes")
-
-
-def evaluate_paths(
-    settings: EvalSettings,
-    images: list[str],
-    *,
-    on_ready: Callable[[int, Evaluator], None] | None = None,
-    on_image: Callable[[Path, np.ndarray, dict, list[dict]], str] | None = None,
-) -> tuple[list[dict], dict]:
-    """Every metric of every method on every photo of `images` (files, folders or globs), in this process.
-
-    on_ready: called with the photo count and the `Evaluator` (its `precision`, its `cost()`) once every check
-    passed, before the long part.
-    on_image: called per photo with (path, photo, result, boxes); returns the file name it wrote, if any.
-    Returns the per-image records and the per-method summary.
-    """
-    paths = imaging.collect_images(list(images))
-    check_photos(settings, paths)
-    evaluator = Evaluator(settings)
-    evaluator.check_boxes(paths)
-    if on_ready:
-        on_ready(len(paths), evaluator)
-    records = [evaluator.evaluate(path, on_image) for path in paths]
-    return records, summarize(records, list(settings.names), settings.protocol)

@@ -87,7 +87,7 @@ def _check_sample_output(stdout: str, out: Path, pictures: dict[str, np.ndarray]
         # Cells the maps hold equal within that tolerance may trade the peak.
         heat = result.upsampled[0]
         assert heat[y, x] >= heat.max() - 0.01
-        assert_pictures_match(cv2.imread(str(out / f"{name}.png")), result.overlay(top.class_id))
+        assert_pictures_match(cv2.imread(str(out / f"{name}.png")), orc.overlay_of(result, top.class_id))
 
 
 @pytest.fixture(scope="module")

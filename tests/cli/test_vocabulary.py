@@ -209,8 +209,7 @@ def test_explainer_explain_paths_is_what_the_cli_runs(gap, tmp_path):
     run = orc.explain_paths(
         explainer,
         [folder],
-        tmp_path / "out",
-        top_k=1,
+        orc.Outputs(tmp_path / "out", top_k=1),
         progress=done.append,
         on_skip=skipped.append,
         about={"model": "gap"},

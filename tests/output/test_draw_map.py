@@ -32,7 +32,7 @@ def test_draw_map_is_the_explanations_overlay(horses):
     top = explanation.classes[0].class_id
     drawn = orc.draw_map(photo, raw[top])
     below_caption = slice(photo.shape[0] // 4, None)
-    np.testing.assert_array_equal(drawn[below_caption], explanation.overlay(top)[below_caption])
+    np.testing.assert_array_equal(drawn[below_caption], orc.overlay_of(explanation, top)[below_caption])
     assert drawn.shape == photo.shape and drawn.dtype == np.uint8
 
 
@@ -68,9 +68,26 @@ def test_draw_map_refuses_what_it_cannot_draw(frame, saliency, alpha, message):
         orc.draw_map(frame, saliency, alpha=alpha)
 
 
-def test_explanation_shows_itself_in_a_notebook(explainer):
+def test_explanation_shows_itself_in_a_notebook(explainer, monkeypatch):
     explanation = explainer.explain([IMAGES / "puppies.jpg"], top_k=2)[0]  # 1600x1200: shown 480 px high
     top = explanation.classes[0].class_id
-    shown = cv2.imdecode(np.frombuffer(explanation._repr_png_(), np.uint8), cv2.IMREAD_COLOR)
-    np.testing.assert_array_equal(shown, explanation.overlay(top, height=480))
-    np.testing.assert_array_equal(explanation.overlay(top, rgb=True), explanation.overlay(top)[:, :, ::-1])
+    png = _notebook_formatters(monkeypatch)[orc.Explanation]
+    shown = cv2.imdecode(np.frombuffer(png(explanation), np.uint8), cv2.IMREAD_COLOR)
+    np.testing.assert_array_equal(shown, orc.overlay_of(explanation, top, height=480))
+    np.testing.assert_array_equal(
+        orc.overlay_of(explanation, top, rgb=True), orc.overlay_of(explanation, top)[:, :, ::-1]
+    )
+
+
+def _notebook_formatters(monkeypatch) -> dict:
+    """What IPython's PNG formatter holds once `ov_reciprocam` is imported in a notebook's kernel: type -> function."""
+    import importlib
+    import sys
+    from types import SimpleNamespace
+
+    registered: dict = {}
+    formatter = SimpleNamespace(for_type=registered.__setitem__)
+    shell = SimpleNamespace(display_formatter=SimpleNamespace(formatters={"image/png": formatter}))
+    monkeypatch.setitem(sys.modules, "IPython", SimpleNamespace(get_ipython=lambda: shell))
+    importlib.reload(orc)
+    return registered

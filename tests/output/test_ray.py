@@ -24,8 +24,10 @@ pytest.importorskip("pyarrow")
 
 from ov_reciprocam.inference.imaging import collect_images, read_image
 from ov_reciprocam.inference.preprocess import Preprocess
-from ov_reciprocam.output import cluster, shards
-from ov_reciprocam.output.explain_files import ExplainerSpec, Outputs, name_photos
+from ov_reciprocam.output import shards
+from ov_reciprocam.output.explain_files import Outputs, name_photos
+from ov_reciprocam.runs import cluster
+from ov_reciprocam.runs.explain import ExplainerSpec
 
 pytestmark = pytest.mark.ray
 RECIPE = ("--mean", "127.5", "--scale", "127.5", "--rgb", "--interpolation", "cubic")

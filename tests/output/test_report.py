@@ -268,7 +268,7 @@ def test_contact_sheets_page_sixteen_photos_each(tmp_path):
     for i in range(17):
         shutil.copy(SAMPLES / "images" / "horses.jpg", folder / f"horse_{i:02d}.jpg")
     explainer = orc.Explainer(gap_linear(), preprocess=orc.Preprocess(32, 32), batch_size=4)
-    run = orc.explain_paths(explainer, [folder], tmp_path / "out", top_k=1, report=False)
+    run = orc.explain_paths(explainer, [folder], orc.Outputs(tmp_path / "out", top_k=1, report=False))
     assert len(run.records) == 17
     first, second = (cv2.imread(str(tmp_path / "out" / f"contact_sheet_00{n}.png")) for n in (1, 2))
     bar = pictures.colour_bar(224, "jet", pictures.SCALE_SIZE).shape[0]  # under the rows, the colour scale

@@ -23,7 +23,7 @@ from ov_reciprocam.inference.imaging import read_image
 from ov_reciprocam.quality import baselines
 from ov_reciprocam.quality import metrics as metrics_of
 from ov_reciprocam.quality.baselines import BlackBox
-from ov_reciprocam.quality.evaluate import DEFAULT_METHODS, METRICS, InputSpace, evaluate_image
+from ov_reciprocam.quality.evaluate import BASELINES, DEFAULT_METHODS, METRICS, InputSpace, evaluate_image
 from ov_reciprocam.vocabulary import Protocol
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
@@ -226,9 +226,9 @@ def test_patched_model_is_refused(tmp_path):
 
 @pytest.fixture(scope="module")
 def dog_report(tmp_path_factory):
-    """The documented run (docs/quality.md): all four methods on every sample photo."""
+    """The documented run (docs/quality.md): the default methods and the baselines on every sample photo."""
     out = tmp_path_factory.mktemp("eval") / "report"
-    result = run("eval", DOG_MODEL, IMAGES, "--boxes", IMAGES / "boxes.json", "-o", out, *DOG_FLAGS)
+    result = run("eval", DOG_MODEL, IMAGES, "--boxes", IMAGES / "boxes.json", "--baselines", "-o", out, *DOG_FLAGS)
     assert result.returncode == 0, result.stderr
     return out, result.stdout, json.loads((out / "metrics.json").read_text())
 
@@ -237,7 +237,7 @@ def test_dog_report_has_every_method_and_metric(dog_report):
     out, _, report = dog_report
     assert [r["image"] for r in report["images"]] == ["both.png", "cheetah_person.jpg", "horses.jpg", "puppies.jpg"]
     for record in report["images"]:
-        assert list(record["methods"]) == list(DEFAULT_METHODS)
+        assert list(record["methods"]) == list(DEFAULT_METHODS + BASELINES)
         for m in record["methods"].values():
             assert 0 <= m["average_drop"] <= 100 and m["increase"] in (0, 100)
             assert all(0 <= m[k] <= 1 for k in ("deletion_auc", "insertion_auc", "coherency", "complexity", "adcc"))
@@ -247,7 +247,7 @@ def test_dog_report_has_every_method_and_metric(dog_report):
         # One inference of the patched model; RISE one per mask; Score-CAM one per activation map that is not flat.
         assert inferences["reciprocam"] == inferences["reciprocam-logits"] == 1 and inferences["rise"] == 4000
         assert 0 < inferences["scorecam"] <= 1280
-    for name in DEFAULT_METHODS:
+    for name in DEFAULT_METHODS + BASELINES:
         assert report["summary"][name]["pointing_total"] == 2  # both.png and puppies.jpg have boxes
         assert (out / f"curves_{name}.png").stat().st_size > 0
     rows = list(csv.DictReader((out / "metrics.csv").open()))
@@ -304,9 +304,10 @@ def test_masks_give_the_pointing_game_and_energy_on_the_objects_pixels(tmp_path)
 def test_refine_guided_scores_the_guided_map_on_the_input_grid(method, kernel):
     """`refinement` guided: the map each metric reads is the native map, upsampled bicubic and guided-filtered by
     the photo as the model sees it (radius one feature cell), rebuilt here from an Explainer of the same kernel."""
-    from ov_reciprocam.quality.evaluate import eval_settings, evaluate_paths
+    from ov_reciprocam.quality.evaluate import eval_settings
     from ov_reciprocam.quality.guided import guided_filter
     from ov_reciprocam.quality.resample import bicubic
+    from ov_reciprocam.runs.evaluation import evaluate_paths
 
     recipe = orc.Recipe(mean=(127.5,), scale=(127.5,), rgb=True, interpolation="cubic")
     photo = IMAGES / "both.png"
@@ -317,7 +318,8 @@ def test_refine_guided_scores_the_guided_map_on_the_input_grid(method, kernel):
         found[refinement] = record["methods"][method]
     space = InputSpace(settings.recipe)
     pixels = space.pixels(read_image(photo))
-    explainer = orc.Explainer(DOG_MODEL, preprocess=settings.recipe, config=F32, kernel=kernel)
+    options = orc.PatchOptions.of(kernel=kernel)
+    explainer = orc.Explainer(DOG_MODEL, preprocess=settings.recipe, config=F32, patch_options=options)
     native = explainer.explain([pixels], classes=[record["class_id"]])[0].classes[0].saliency
     assert found["none"]["complexity"] == pytest.approx(native.mean(), abs=1e-4)
     radius = round(space.size[0] / native.shape[1])

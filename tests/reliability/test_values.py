@@ -18,7 +18,7 @@ from table import RAW, Call, Row, check, check_call, run
 
 import ov_reciprocam as orc
 from ov_reciprocam.inference import imaging
-from ov_reciprocam.model.rt_info import write_model_info
+from ov_reciprocam.model.rt_info import MEAN_VALUES, REVERSE_INPUT_CHANNELS, SCALE_VALUES, write_entries
 from ov_reciprocam.output.explain_files import Outputs
 
 DOG_RECIPE = ("--mean", "127.5", "--scale", "127.5", "--rgb")
@@ -57,7 +57,7 @@ def labels_file(path: Path, count: int = 40) -> Path:
 def bad_rt_info(folder: Path) -> Path:
     """The dog model with a recipe in rt_info whose scale is 0."""
     model = orc.read_model(DOG_MODEL)
-    write_model_info(model, {"mean_values": "127.5", "scale_values": "0", "reverse_input_channels": "True"})
+    write_entries(model, {MEAN_VALUES: "127.5", SCALE_VALUES: "0", REVERSE_INPUT_CHANNELS: "True"})
     return orc.save(model, folder / "bad_rt.xml")
 
 
@@ -251,7 +251,7 @@ CALLS = [
     ),
     Call(
         "overlay alpha 5",
-        lambda p, tmp: explanation(p).overlay(explanation(p).classes[0].class_id, alpha=5),
+        lambda p, tmp: orc.overlay_of(explanation(p), explanation(p).classes[0].class_id, alpha=5),
         says=r"^`alpha` must be a number in \[0, 1\], got 5$",
     ),
     Call("Outputs top_k zero", lambda p, tmp: Outputs(str(tmp), top_k=0), says=r"^`top_k` must be a whole number"),
@@ -260,11 +260,6 @@ CALLS = [
         "Outputs threshold -0.1",
         lambda p, tmp: Outputs(str(tmp), threshold=-0.1),
         says=r"^`threshold` must be a number in \[0, 1\]",
-    ),
-    Call(
-        "explain_paths alpha 5",
-        lambda p, tmp: orc.explain_paths(explainer(p["dog_xai"]), p["photo"], tmp / "out", alpha=5),
-        says=r"^`alpha` must be a number in \[0, 1\]",
     ),
     # 6. a float photo's range is read or refused, never guessed
     Call(

@@ -65,9 +65,9 @@ def tail_scores(
     `picks` is a hint: it is honoured when `source` is pickable and the tail ends in a linear layer
     (see `tails.final_linear`).
     """
-    plan = tails.plan(model, located) if fast else tails.TailPlan(tails.TailKind.GENERIC)
+    plan = tails.plan(model, located) if fast else tails.TailPlan(tails.CnnTail.GENERIC)
     t = located.target
-    if not t.static_size and plan.kind is not tails.TailKind.POOLED:
+    if not t.static_size and plan.kind is not tails.CnnTail.POOLED:
         if flatten := tails.flatten_of_dynamic_size(model, located):
             raise ReciproCamError(
                 f"the tail flattens the target '{t.name}', whose size follows the input's, at '{flatten}': its linear "
@@ -79,7 +79,7 @@ def tail_scores(
             "input's; pass `input_shape`, e.g. 1,3,224,224"
         )
     clone = TailClone(model, located)
-    if plan.kind is tails.TailKind.POOLED:
+    if plan.kind is tails.CnnTail.POOLED:
         # g is per pixel, so g(0) needs one zero pixel, not a zero map: a broadcast scalar, which
         # also keeps a zero constant out of the IR.
         shape = [1, t.channels, 1, 1] if t.layout == Layout.NCHW else [1, 1, 1, t.channels]
@@ -94,7 +94,7 @@ def tail_scores(
             pooled = _pooled_kernel_copies(model, located, plan, at_zero, kernel)
         clone.replace_uses(plan.head, pooled)
         _pointwise_as_matmul(clone, after=plan.head)
-    elif plan.kind is tails.TailKind.FLATTEN_LINEAR:
+    elif plan.kind is tails.CnnTail.FLATTEN_LINEAR:
         clone.feed_target(t.output)  # the clone's flatten is bypassed below; it only has to stay valid
         clone.replace_uses(plan.head, _linear_copies(clone[plan.head], t, kernel))
     else:
@@ -106,7 +106,7 @@ def tail_scores(
     pick = fast and picks is not None and source.pickable(located)
     final = tails.final_linear(located) if pick else None
     if final is None or (
-        plan.kind is tails.TailKind.FLATTEN_LINEAR and plan.head.get_instance_id() == final.matmul.get_instance_id()
+        plan.kind is tails.CnnTail.FLATTEN_LINEAR and plan.head.get_instance_id() == final.matmul.get_instance_id()
     ):
         return CopyScores(clone.value(source.tensor), plan.kind)
     clone.value(source.tensor)  # settles the clone's shapes, which _picked_logits reads

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import openvino as ov
 
 from ...analysis.cost import macs
 from ...model.rt_info import PatchInfo
-from ...vocabulary import Kernel, Layout, PatchOptions, TailKind
+from ...vocabulary import Kernel, Layout, PatchOptions
 from ..base import Found, Located
 from ..kernels import keeps_cells_whole, weight_levels
 from ..scoring import CopyScores, ScoreSource
@@ -16,31 +18,37 @@ from .locate import locate
 
 
 class CnnFamily:
-    """Any single-input classifier with a spatial map on the way to its scores: the family of last resort."""
+    """Any single-input classifier with a spatial map on the way to its scores: the family of last resort.
+
+    All it reads later is in the shared Located: its answers own nothing more (`Found[None]`), and it records no
+    fields of its own.
+    """
 
     kernel = Kernel.ONEHOT
+    blank_record: Mapping[str, str] = {}
 
-    def locate(self, model: ov.Model, options: PatchOptions) -> Found:
-        return Found(self, locate(model, options.target, options.scores_output, options.target_layout))
+    def locate(self, model: ov.Model, options: PatchOptions) -> Found[None]:
+        return Found(self, locate(model, options.target, options.scores_output, options.target_layout), None)
 
     def tail_scores(
-        self, model: ov.Model, found: Found, source: ScoreSource, options: PatchOptions, picks: ov.Output | None
+        self, model: ov.Model, found: Found[None], source: ScoreSource, options: PatchOptions, picks: ov.Output | None
     ) -> CopyScores:
         return build.tail_scores(model, found.located, source, fast=options.fast, picks=picks, kernel=options.kernel)
 
-    def record(self, found: Found, options: PatchOptions) -> dict[str, object]:
+    def record(self, found: Found[None], options: PatchOptions) -> dict[str, str]:
         return {}
 
-    def floor(self, plain: ov.Model, found: Found, info: PatchInfo) -> float:
+    def floor(self, plain: ov.Model, found: Found[None], info: PatchInfo) -> float:
         located = found.located
-        plan = tails.plan(plain, located) if info.tail is not TailKind.GENERIC else tails.TailPlan(info.tail)
+        generic = info.tail is tails.CnnTail.GENERIC
+        plan = tails.TailPlan(tails.CnnTail.GENERIC) if generic else tails.plan(plain, located)
         picked = info.top_k if info.picked else None
         return _floor_ratio(plain, located, plan, picked=picked, kernel=info.kernel or Kernel.ONEHOT)
 
-    def streamed_weights(self, plain: ov.Model, found: Found, info: PatchInfo) -> tuple[int, int] | None:
+    def streamed_weights(self, plain: ov.Model, found: Found[None], info: PatchInfo) -> tuple[int, int] | None:
         """The flatten shortcut reads the first linear layer's W once more, each weight for one product (one row
         per image, as the original layer does): that costs W's bytes, not its MACs."""
-        if info.tail is not TailKind.FLATTEN_LINEAR:
+        if info.tail is not tails.CnnTail.FLATTEN_LINEAR:
             return None
         head = tails.plan(plain, found.located).head
         inputs = head.get_input_partial_shape(0)[1].get_length()
@@ -63,14 +71,14 @@ def _floor_ratio(
         per_copy[final.matmul.get_instance_id()] = macs(final.matmul) * picked // located.classes
     hw = located.target.height * located.target.width
     spread = kernel is not Kernel.ONEHOT
-    if plan.kind is TailKind.POOLED:
+    if plan.kind is tails.CnnTail.POOLED:
         chain = sum(per_copy.pop(op.get_instance_id()) for op in plan.chain)  # per-pixel ops run in the original
         # per-pixel ops run again on F scaled by each weight, unless the original's g(F) serves
         levels = len(weight_levels(kernel)) if spread and plan.chain and not keeps_cells_whole(kernel) else 0
         width = located.target.channels if not plan.chain else _channels(plan.head, located.target.layout)
         sums = hw * max(levels, 1) * hw * width if spread else 0
         extra = sum(per_copy.values()) * hw + levels * chain + sums
-    elif plan.kind is TailKind.FLATTEN_LINEAR:
+    elif plan.kind is tails.CnnTail.FLATTEN_LINEAR:
         first = per_copy.pop(plan.head.get_instance_id())
         sums = hw * hw * plan.head.get_output_partial_shape(0)[1].get_length() if spread else 0
         extra = first + sum(per_copy.values()) * hw + sums

@@ -49,9 +49,17 @@ _UNARY = frozenset(
 _BINARY = frozenset({"Add", "Multiply", "Subtract", "Divide", "Maximum", "Minimum"})
 
 
+class CnnTail(TailKind):
+    """How this family scores the masked copies (the module's docstring says when each applies)."""
+
+    POOLED = "pooled"
+    FLATTEN_LINEAR = "flatten_linear"
+    GENERIC = "generic"
+
+
 @dataclass(frozen=True)
 class TailPlan:
-    kind: TailKind
+    kind: CnnTail
     chain: tuple[ov.Node, ...] = field(default=(), repr=False)  # pooled: the per-pixel ops, in order
     head: ov.Node | None = field(default=None, repr=False)  # pooled: the pooling op; flatten_linear: the MatMul
 
@@ -91,7 +99,7 @@ def final_linear(located: Located) -> FinalLinear | None:
 def plan(model: ov.Model, located: Located) -> TailPlan:
     """The cheapest exact way to score the masked copies of `located.target`: on a quantized tail, the mosaic."""
     if quantizes_activations(model, located.tail):
-        return TailPlan(TailKind.GENERIC)
+        return TailPlan(CnnTail.GENERIC)
     ids = {op.get_instance_id() for op in model.get_ordered_ops()}
 
     def consumers(out: ov.Output) -> list[ov.Input]:
@@ -100,22 +108,22 @@ def plan(model: ov.Model, located: Located) -> TailPlan:
     t = located.target
     first = consumers(t.output)
     if len(first) != 1 or first[0].get_node().get_instance_id() not in located.tail:
-        return TailPlan(TailKind.GENERIC)
+        return TailPlan(CnnTail.GENERIC)
     node = first[0].get_node()
     if _is_flatten(node, t) and len(consumers(node.output(0))) == 1:
         matmul = consumers(node.output(0))[0].get_node()
         if _is_linear(matmul, node, located):
-            return TailPlan(TailKind.FLATTEN_LINEAR, head=matmul)
+            return TailPlan(CnnTail.FLATTEN_LINEAR, head=matmul)
     chain: list[ov.Node] = []
     while node.get_instance_id() in located.tail:
         if _is_global_average_pool(node, t):
-            return TailPlan(TailKind.POOLED, chain=tuple(chain), head=node)
+            return TailPlan(CnnTail.POOLED, chain=tuple(chain), head=node)
         outs = consumers(node.output(0))
         if node.get_output_size() != 1 or len(outs) != 1 or not _is_per_pixel(node, t):
             break
         chain.append(node)
         node = outs[0].get_node()
-    return TailPlan(TailKind.GENERIC)
+    return TailPlan(CnnTail.GENERIC)
 
 
 def global_pool(model: ov.Model, located: Located) -> ov.Node | None:

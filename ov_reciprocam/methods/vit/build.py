@@ -13,13 +13,13 @@ import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
 
-from ...vocabulary import Kernel, TailKind
+from ...vocabulary import Kernel
 from ..graph_ops import i64
 from ..kernels import copy_weights_in_graph
 from ..scoring import CopyScores, ScoreSource
 from ..tail_clone import TailClone
 from .locate import TokenLocated
-from .shortcut import closed_form_scores
+from .shortcut import TokenTail, closed_form_scores
 
 
 def token_masks(h: int, w: int, prefix: int, kernel: Kernel, dtype: ov.Type) -> ov.Output:
@@ -55,4 +55,4 @@ def tail_scores(
     clone = TailClone(model, located)
     clone.feed_target(_masked_copies(t.output, masks))
     clone.replace_uses(block.norm.get_node(), _masked_copies(block.norm, masks))
-    return CopyScores(clone.value(source.tensor), TailKind.TOKENS)
+    return CopyScores(clone.value(source.tensor), TokenTail.MOSAIC)

@@ -2,25 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import openvino as ov
 
 from ...analysis.cost import macs
 from ...model.reshape import set_input_shape
 from ...model.rt_info import PatchInfo
-from ...vocabulary import Kernel, PatchOptions, TailKind
+from ...vocabulary import Kernel, PatchOptions
 from ..base import Found
 from ..scoring import CopyScores, ScoreSource
 from .build import tail_scores
 from .locate import TokenLocated, locate_tokens
-from .shortcut import closed_form_cost
+from .shortcut import TokenTail, closed_form_cost
+
+# The prefix tokens (CLS, distillation) the maps leave out, as rt_info records them.
+PREFIX_TOKENS = "prefix_tokens"
+
+
+def recorded_prefix(info: PatchInfo) -> int:
+    """The prefix tokens a patched model's record says (0 when another family explained it)."""
+    return int(info.family_fields.get(PREFIX_TOKENS, 0))
 
 
 class TokenFamily:
     """Models whose scores read patch tokens through transformer blocks (ViT, DeiT, BEiT and kin)."""
 
     kernel = Kernel.GAUSSIAN
+    blank_record: Mapping[str, str] = {PREFIX_TOKENS: "0"}  # no prefix tokens, as every other model has always said
 
-    def locate(self, model: ov.Model, options: PatchOptions) -> Found | None:
+    def locate(self, model: ov.Model, options: PatchOptions) -> Found[TokenLocated] | None:
         """The token target; an input of open size is fixed to the one the position embeddings demand,
         so that applications (and `explain`) can read it off the model."""
         tokens = locate_tokens(model, options.target, options.scores_output)
@@ -32,17 +43,22 @@ class TokenFamily:
         return Found(self, tokens.located, tokens) if tokens else None
 
     def tail_scores(
-        self, model: ov.Model, found: Found, source: ScoreSource, options: PatchOptions, picks: ov.Output | None
+        self,
+        model: ov.Model,
+        found: Found[TokenLocated],
+        source: ScoreSource,
+        options: PatchOptions,
+        picks: ov.Output | None,
     ) -> CopyScores:
         return tail_scores(model, found.own, source, options.kernel, fast=options.fast)
 
-    def record(self, found: Found, options: PatchOptions) -> dict[str, object]:
-        return {"prefix_tokens": found.own.prefix}
+    def record(self, found: Found[TokenLocated], options: PatchOptions) -> dict[str, str]:
+        return {PREFIX_TOKENS: str(found.own.prefix)}
 
-    def floor(self, plain: ov.Model, found: Found, info: PatchInfo) -> float:
+    def floor(self, plain: ov.Model, found: Found[TokenLocated], info: PatchInfo) -> float:
         return _token_floor_ratio(plain, found.own, info)
 
-    def streamed_weights(self, plain: ov.Model, found: Found, info: PatchInfo) -> tuple[int, int] | None:
+    def streamed_weights(self, plain: ov.Model, found: Found[TokenLocated], info: PatchInfo) -> tuple[int, int] | None:
         return None  # every weight the rows meet serves one row per copy: many rows, compute-bound
 
 
@@ -53,7 +69,7 @@ def _token_floor_ratio(plain: ov.Model, found: TokenLocated, info: PatchInfo) ->
     total = sum(macs(op) for op in ops)
     t = found.located.target
     cost = None
-    if info.tail in (TailKind.TOKENS_PREFIX, TailKind.TOKENS_MEAN):
+    if info.tail in (TokenTail.PREFIX, TokenTail.MEAN):
         cost = closed_form_cost(plain, found, info.kernel or Kernel.GAUSSIAN)
     if cost is None:
         per_copy = sum(macs(op) for op in ops if op.get_instance_id() in found.located.tail)

@@ -41,9 +41,17 @@ from .rows import CopyRows, all_rows, prefix_rows
 _POOLS = {"ReduceMean": True, "ReduceSum": False}  # whether the pooling divides by the token count
 
 
+class TokenTail(TailKind):
+    """How this family scores the masked token copies."""
+
+    MOSAIC = "tokens"  # the rest of the model on every copy
+    PREFIX = "tokens_prefix"  # a head that reads only prefix tokens: their attention in closed form
+    MEAN = "tokens_mean"  # a head that averages tokens: the rows a copy needs, in closed form
+
+
 @dataclass(frozen=True)
 class _Plan:
-    kind: TailKind
+    kind: TokenTail
     attention: Attention
     region: list[ov.Node]  # the ops after the attention that the scores are computed from, in order
     rows: CopyRows
@@ -54,7 +62,7 @@ class _Plan:
 
     def width(self, tensor: ov.Output) -> int:
         """Token rows per copy along `tensor`'s token axis in the closed form."""
-        if self.kind is TailKind.TOKENS_PREFIX:
+        if self.kind is TokenTail.PREFIX:
             return len(self.flow[key_of(tensor)].tokens)
         return self.rows.index.shape[1]  # mean heads: the pooling weighs every row
 
@@ -76,7 +84,7 @@ def _plan(model: ov.Model, found: TokenLocated, scored: ov.Output, kernel: Kerne
     compact = _follow(region, found, attention, tuple(range(found.prefix))) if found.prefix else None
     if compact is not None and compact.get(key_of(scored)) == read:
         rows = prefix_rows(t.height * t.width, found.prefix)
-        return _Plan(TailKind.TOKENS_PREFIX, attention, region, rows, full, compact)
+        return _Plan(TokenTail.PREFIX, attention, region, rows, full, compact)
     pools = [
         node
         for node in region
@@ -99,7 +107,7 @@ def _plan(model: ov.Model, found: TokenLocated, scored: ov.Output, kernel: Kerne
         and full[key_of(node.output(0))].tokens != full[key_of(node.input_value(0))].tokens
     )
     rows = all_rows(t.height, t.width, found.prefix, kernel, frozenset(pooled.tokens))
-    return _Plan(TailKind.TOKENS_MEAN, attention, region, rows, full, full, pool, picks)
+    return _Plan(TokenTail.MEAN, attention, region, rows, full, full, pool, picks)
 
 
 def closed_form_scores(

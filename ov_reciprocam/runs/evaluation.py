@@ -1,4 +1,5 @@
-"""`eval` on a Ray cluster: the same models and methods in each actor of `output.cluster`'s pool, rows in shards."""
+"""The eval drivers: every photo scored by one `quality.evaluate.Evaluator`, in this process or in each actor of
+`cluster`'s pool, rows in shards."""
 
 from __future__ import annotations
 
@@ -7,13 +8,39 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import ReciproCamError
 from ..inference import imaging
 from ..output import files, shards
-from ..output.cluster import LOCAL, SHARDS, connect, run_pool
 from ..output.explain_files import Row, name_photos
-from . import eval_report
-from .evaluate import EvalSettings, Evaluator, check_photos, summarize
+from ..quality import eval_report
+from ..quality.evaluate import EvalSettings, Evaluator, check_photos, summarize
+from .cluster import LOCAL, SHARDS, connect, run_pool
+
+
+def evaluate_paths(
+    settings: EvalSettings,
+    images: list[str],
+    *,
+    on_ready: Callable[[int, Evaluator], None] | None = None,
+    on_image: Callable[[Path, np.ndarray, dict, list[dict]], str] | None = None,
+) -> tuple[list[dict], dict]:
+    """Every metric of every method on every photo of `images` (files, folders or globs), in this process.
+
+    on_ready: called with the photo count and the `Evaluator` (its `precision`, its `cost()`) once every check
+    passed, before the long part.
+    on_image: called per photo with (path, photo, result, boxes); returns the file name it wrote, if any.
+    Returns the per-image records and the per-method summary.
+    """
+    paths = imaging.collect_images(list(images))
+    check_photos(settings, paths)
+    evaluator = Evaluator(settings)
+    evaluator.check_boxes(paths)
+    if on_ready:
+        on_ready(len(paths), evaluator)
+    records = [evaluator.evaluate(path, on_image) for path in paths]
+    return records, summarize(records, list(settings.names), settings.protocol)
 
 
 class _EvalWorker:
@@ -52,7 +79,7 @@ def evaluate_paths_on_ray(
     on_ready: Callable[[int, Evaluator], None] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[list[dict], dict, list[dict]]:
-    """`evaluate.evaluate_paths` on Ray: rows in OUTPUT/shards; returns the records, the summary and the failures.
+    """`evaluate_paths` on Ray: rows in OUTPUT/shards; returns the records, the summary and the failures.
 
     A photo that cannot be read is a failure row, not a failed job; the summary covers the others.
     """

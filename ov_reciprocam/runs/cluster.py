@@ -2,7 +2,7 @@
 
 The driver lists the photos, skips those the shards already hold (so a stopped run resumes), and
 streams the rest through Ray Data's `map_batches` into a pool of actors, each compiling the model
-once with OpenVINO's threads sized to its CPUs. Each actor runs `explain_files.explain_batch`, the
+once with OpenVINO's threads sized to its CPUs. Each actor runs `explain.explain_batch`, the
 function the local command runs; the driver writes every batch it gets back as one shard (write,
 then rename). A killed actor is restarted and its batch retried: the driver writes only what
 reaches it, so each photo lands in exactly one row. The summary (results.json, contact sheet) is
@@ -14,22 +14,14 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import ReciproCamError
 from ..inference.explainer import Explainer
-from . import shards
-from .explain_files import (
-    SHEET_ROWS,
-    ExplainerSpec,
-    ExplainRun,
-    Outputs,
-    Row,
-    explain_batch,
-    explain_paths,
-    redrawn,
-)
-from .truth import GroundTruth
+from ..output import shards
+from ..output.explain_files import SHEET_ROWS, ExplainRun, Outputs, Row
+from .explain import ExplainerSpec, explain_batch, explain_paths, redrawn
 
 LOCAL = "local"
 SHARDS = "shards"  # the folder under the output that holds the Parquet shards
@@ -131,27 +123,22 @@ def explain_paths_on_ray(
     explainer: Explainer,
     spec: ExplainerSpec,
     images: Sequence[str | os.PathLike],
-    output: str | os.PathLike,
+    outputs: Outputs,
     *,
     address: str = LOCAL,
-    top_k: int = 3,
-    classes: Sequence[int | str] | None = None,
-    threshold: float = 0.5,
-    overlays: bool = False,
-    report: bool = True,
-    truth: GroundTruth | None = None,
-    alpha: float = 0.5,
-    colormap: str = "jet",
     actors: int | None = None,
     cpus_per_actor: int = 1,
     on_start: Callable[[int], None] | None = None,
     progress: Callable[[int], None] | None = None,
     about: dict | None = None,
 ) -> ExplainRun:
-    """`explain_files.explain_paths` on Ray: rows in OUTPUT/shards, then the same results.json.
+    """`explain.explain_paths` on Ray, with the same `outputs`: rows in OUTPUT/shards, then the same results.json.
 
-    explainer: built here from `spec`, to check the options before the cluster starts.
+    The maps go to the shards, not to .npy files. explainer: built here from `spec`, to check the options before the
+    cluster starts.
     """
+    if outputs.full_maps:
+        raise ReciproCamError("`full_maps` is for local runs: on Ray the maps go to the shards")
 
     def on_ray(photos: list[tuple[str, str]], out: Outputs) -> list[Row]:
         connect(address)
@@ -165,26 +152,11 @@ def explain_paths_on_ray(
             batch_size=explainer.batch_size,
             progress=progress,
         )
-        if not overlays:
+        if not out.overlays:
             return rows
         # Shards keep maps, not pictures: the sheets' rows are drawn here from the photos.
         explained = [i for i, r in enumerate(rows) if r.record is not None][:SHEET_ROWS]
         return [redrawn(r, explainer.preprocess, out) if i in explained else r for i, r in enumerate(rows)]
 
-    return explain_paths(
-        explainer,
-        images,
-        output,
-        top_k=top_k,
-        classes=classes,
-        threshold=threshold,
-        alpha=alpha,
-        colormap=colormap,
-        overlays=overlays,
-        npy_maps=False,
-        report=report,
-        truth=truth,
-        on_start=on_start,
-        about=about,
-        make_rows=on_ray,
-    )
+    out = replace(outputs, npy_maps=False)
+    return explain_paths(explainer, images, out, on_start=on_start, about=about, make_rows=on_ray)
