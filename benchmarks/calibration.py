@@ -20,7 +20,7 @@ import numpy as np
 
 import ov_reciprocam as orc
 from ov_reciprocam.inference.device import F32, compile_for
-from ov_reciprocam.inference.imaging import IMAGE_SUFFIXES, read_image
+from ov_reciprocam.photos.imaging import IMAGE_SUFFIXES, read_image
 from ov_reciprocam.quality.quantize import augment, quantize
 
 REPO = Path(__file__).resolve().parent.parent

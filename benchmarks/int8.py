@@ -22,7 +22,7 @@ import openvino as ov
 
 import ov_reciprocam as orc
 from ov_reciprocam.inference.device import F32
-from ov_reciprocam.inference.imaging import read_image
+from ov_reciprocam.photos.imaging import read_image
 from ov_reciprocam.quality.fidelity import compare, summary
 from ov_reciprocam.quality.quantize import augment, quantize
 

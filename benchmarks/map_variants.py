@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ov_reciprocam.inference import imaging
 from ov_reciprocam.inference.device import precision_config
 from ov_reciprocam.inference.explainer import Explainer
 from ov_reciprocam.methods import kernels
+from ov_reciprocam.photos import imaging
 from ov_reciprocam.quality import baselines, guided
 from ov_reciprocam.quality import evaluate as ev
 from ov_reciprocam.vocabulary import Kernel, PatchOptions, Recipe

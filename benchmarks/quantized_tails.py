@@ -24,9 +24,9 @@ import numpy as np
 import openvino as ov
 
 import ov_reciprocam as orc
-from ov_reciprocam.inference.imaging import collect_images, read_image
 from ov_reciprocam.methods.cnn import tails
 from ov_reciprocam.model.rt_info import PatchInfo
+from ov_reciprocam.photos.imaging import collect_images, read_image
 from ov_reciprocam.quality.bench import random_input
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
@@ -85,7 +85,7 @@ def main() -> None:
     photos = collect_images([str(args.photos)]) if args.photos else []
     cpu = ov.Core().get_property("CPU", "FULL_DEVICE_NAME")
     default = ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT")
-    print(f"{cpu} ({platform.machine()}), default precision {default}, OpenVINO {ov.__version__}\n")
+    print(f"{cpu} ({platform.machine()}), default precision {default.to_string()}, OpenVINO {ov.__version__}\n")
     print("| model | build | path | ms default | ratio default | ms f32 | ratio f32 | max diff / spread |")
     print("|---|---|---|---|---|---|---|---|")
     for path in args.models:

@@ -24,9 +24,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ov_reciprocam.inference.imaging import collect_images, read_image  # noqa: E402
-from ov_reciprocam.inference.preprocess import Preprocess  # noqa: E402
 from ov_reciprocam.output.explain_files import Outputs, name_photos  # noqa: E402
+from ov_reciprocam.photos.imaging import collect_images, read_image  # noqa: E402
+from ov_reciprocam.photos.preprocess import Preprocess  # noqa: E402
 from ov_reciprocam.quality.evaluate import METHODS, Evaluator, eval_settings  # noqa: E402
 from ov_reciprocam.runs import cluster  # noqa: E402
 from ov_reciprocam.runs.explain import ExplainerSpec, explain_paths  # noqa: E402

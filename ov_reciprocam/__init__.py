@@ -12,7 +12,6 @@ picture = orc.draw_map(frame, compiled(batch)["saliency_map"][0, c])  # your own
 
 from .errors import ReciproCamError
 from .inference.explainer import ClassMap, Explainer, Explanation, Prediction
-from .inference.preprocess import Preprocess
 from .inference.probe import verify
 from .methods import locate
 from .methods.base import FeatureMap, Located
@@ -22,6 +21,7 @@ from .model.formats import save_model as save
 from .output.explain_files import ExplainRun, Outputs, save_explanation
 from .output.pictures import draw_map, heatmap, overlay_of, show_in_notebooks
 from .patching import is_patched, patch
+from .photos.preprocess import Preprocess
 from .runs.explain import explain_paths
 from .version import __version__
 from .vocabulary import Kernel, Layout, PatchOptions, Recipe, Resize, Score, ScoreKind

@@ -10,15 +10,15 @@ import openvino as ov
 
 from .analysis.inputs import input_size
 from .errors import ReciproCamError
-from .inference.preprocess import recipe_for
 from .methods import FAMILIES, locate_family
-from .methods.base import Found
+from .methods.protocol import Found
 from .methods.saliency import SALIENCY, attach, saliency
 from .methods.scoring import CopyScores, score_source, top_classes
 from .model.formats import read_model
 from .model.labels import labels_beside, labels_of, write_labels
 from .model.reshape import require_static, set_batch, set_input_shape
 from .model.rt_info import PatchInfo, write_model_api_type
+from .photos.preprocess import recipe_for
 from .vocabulary import PatchOptions
 
 
@@ -104,6 +104,7 @@ def _record(model: ov.Model, found: Found[Any], scores: CopyScores, o: PatchOpti
     from .version import __version__
 
     located, t = found.located, found.located.target
+    assert t.layout is not None  # a target always has one
     PatchInfo(
         version=__version__,
         target=t.reference,

@@ -6,15 +6,23 @@ import math
 import numbers
 from dataclasses import dataclass, field, fields, replace
 from enum import Enum
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import openvino as ov
+
 E = TypeVar("E", bound=Enum)
+D = TypeVar("D")  # a dim: an int, or OpenVINO's Dimension
 
 
 class _Word(str, Enum):
     """An enum whose members read as their values wherever text is made (f-strings, rt_info, JSON)."""
+
+    _value_: str
 
     def __str__(self) -> str:
         return self.value
@@ -90,7 +98,7 @@ def zero_to_one(name: str, value: object) -> float:
     """A fraction option (`alpha`, `threshold`) as the CLI takes it: a number in [0, 1] (NaN is not)."""
     from .errors import ReciproCamError
 
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= float(value) <= 1.0:
         raise ReciproCamError(f"`{name}` must be a number in [0, 1], got {value!r}")
     return float(value)
 
@@ -107,16 +115,16 @@ class Layout(_Word):
     # `inspect`, the Score-CAM baseline, which turns tokens into maps) and `target_layout` hides it from its choices.
     TOKENS = "tokens"
 
-    def spatial(self, shape):
+    def spatial(self, shape: Sequence[D]) -> tuple[D, D]:
         """(height, width) of a 4-D image shape (dims, a PartialShape, ...) in this layout."""
         return (shape[1], shape[2]) if self is Layout.NHWC else (shape[2], shape[3])
 
-    def channels(self, shape):
+    def channels(self, shape: Sequence[D]) -> D:
         """The channel dim of a 4-D image shape in this layout."""
         return shape[3] if self is Layout.NHWC else shape[1]
 
     @classmethod
-    def of_image(cls, shape) -> Layout:
+    def of_image(cls, shape: ov.PartialShape) -> Layout:
         """The layout of a 4-D image input (a PartialShape): NHWC when the last dim has 1, 3 or 4 channels and
         dim 1 does not."""
         last, second = shape[3], shape[1]
@@ -318,7 +326,7 @@ class PatchOptions:
     embed_preprocessing: bool = False
 
     @classmethod
-    def of(cls, options: PatchOptions | None = None, **keywords) -> PatchOptions:
+    def of(cls, options: PatchOptions | None = None, **keywords: Any) -> PatchOptions:
         """`options` with `keywords` applied, names of kinds turned into their enums and checked."""
         from .errors import ReciproCamError
 
@@ -327,11 +335,13 @@ class PatchOptions:
         if unknown:
             raise ReciproCamError(f"patch has no option {', '.join(sorted(unknown))}")
         o = replace(base, **keywords)
-        kinds = {"score": Score, "kernel": Kernel, "target_layout": Layout}
-        for name, kind in kinds.items():
-            value = getattr(o, name)
-            if value is not None and not isinstance(value, kind):
-                o = replace(o, **{name: parse(kind, value, name, hidden=(Layout.TOKENS,))})
+        kinds: dict[str, type[Enum]] = {"score": Score, "kernel": Kernel, "target_layout": Layout}
+        parsed: dict[str, Any] = {
+            name: parse(kind, value, name, hidden=(Layout.TOKENS,))
+            for name, kind in kinds.items()
+            if (value := getattr(o, name)) is not None and not isinstance(value, kind)
+        }
+        o = replace(o, **parsed)
         if o.uint8 and not o.normalize:
             raise ReciproCamError("uint8 maps need normalize: raw scores have no fixed range to quantize")
         if o.labels is not None:

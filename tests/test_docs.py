@@ -47,6 +47,8 @@ FORMER = {
     "ov_reciprocam.scores",
     "ov_reciprocam.output.cluster",
     "ov_reciprocam.quality.on_ray",
+    "ov_reciprocam.inference.preprocess",
+    "ov_reciprocam.inference.imaging",
 }
 
 FILE_SUFFIXES = set("py md json csv html png jpg npy txt xml bin onnx tflite ipynb cpp".split())
@@ -123,7 +125,7 @@ def _resolves(module: str, attributes: list[str]) -> bool:
 def name_exists(name: str) -> bool | None:
     """Whether a dotted name resolves in the package; None when its first word is nothing of ours.
 
-    `ov_reciprocam.a.b` and `orc.a` (the README's alias) from the top; `bench.measure` or `methods.base.Family` from
+    `ov_reciprocam.a.b` and `orc.a` (the README's alias) from the top; `bench.measure` or `methods.protocol.Family` from
     any module whose name ends so; `Family.record` from the class of that name.
     """
     parts = name.split(".")
@@ -247,7 +249,7 @@ NOT_POINTERS = [
     "tests/methods/test_NAME.py",
     "`orc.patch`",
     "`bench.measure`",
-    "`methods.base.Family`",
+    "`methods.protocol.Family`",
     "`Family.record`",
     "`vit/rows.py`",
     "`tests/support/`",
@@ -293,8 +295,8 @@ def test_the_architecture_table_names_every_module():
 
 
 def test_the_family_recipe_lists_the_protocol():
-    """docs/architecture.md's recipe for a method family names each member `methods.base.Family` has, and no other."""
-    from ov_reciprocam.methods.base import Family
+    """docs/architecture.md names each member of `methods.protocol.Family` in its family recipe, and no other."""
+    from ov_reciprocam.methods.protocol import Family
 
     text = (REPO / "docs" / "architecture.md").read_text()
     recipe = text.split("### Add a method family", 1)[1].split("\n### ", 1)[0]

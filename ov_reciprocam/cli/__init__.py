@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from typing import Any
 
 import click
 
@@ -20,7 +21,7 @@ class _UsageLine(click.ClickException):
 class _OneLineErrors(click.Group):
     """Turn every failure into one `Error: ...` line and exit code 1; --debug shows the traceback."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:  # click prints usage, a hint and a blank line before its error: one line
@@ -59,10 +60,11 @@ def as_flags(message: str, ctx: click.Context) -> str:
     The invoked command's own flags first, then any command's (`ray` is explain's --ray).
     """
     name = ctx.invoked_subcommand
-    commands = [ctx.command.commands[name]] if name in getattr(ctx.command, "commands", {}) else []
-    commands += list(getattr(ctx.command, "commands", {}).values())
+    subcommands = ctx.command.commands if isinstance(ctx.command, click.Group) else {}
+    commands = [subcommands[name]] if name is not None and name in subcommands else []
+    commands += list(subcommands.values())
 
-    def flag(match: re.Match) -> str:
+    def flag(match: re.Match[str]) -> str:
         option = match.group(1)
         spelled = "--" + option.replace("_", "-")
         for command in commands:

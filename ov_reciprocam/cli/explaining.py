@@ -68,6 +68,7 @@ def _explainer(model, device, precision, labels, recipe, batch_size=None, **patc
         help="OpenCV colormap: jet, turbo, inferno, viridis.",
     ),
     click.option("--full-maps", is_flag=True, help="Also write the maps at photo resolution (NAME_maps_full.npy)."),
+    click.option("--colour-bar", is_flag=True, help="A colour scale on each overlay (contact sheets always have one)."),
 )
 @section(
     CLASSES,
@@ -117,6 +118,7 @@ def explain(
     report_page,
     labels_from_folders,
     ground_truth,
+    colour_bar,
     **options,
 ):
     """Explain MODEL's predictions on IMAGES (files, folders or globs).
@@ -158,6 +160,7 @@ def explain(
         colormap=colormap,
         report=report_page,
         truth=truth,
+        colour_bar=colour_bar,
     )
     recipe, labels = recipe_from(options), options.pop("labels")
     explainer = _explainer(model, device, precision, labels, recipe, batch_size, **options)

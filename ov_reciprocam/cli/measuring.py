@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..inference.device import precision_config, precision_note
-from ..inference.preprocess import recipe_for
+from ..photos.preprocess import recipe_for
 from ..quality.evaluate import BASELINES, DEFAULT_METHODS, FROM_BOXES, METHODS, Cost
 from ..quality.quantize import PRESETS, TARGET_DEVICES
 from ..vocabulary import PatchOptions, Protocol, Refinement
@@ -192,11 +192,11 @@ def quantize_command(model, calib_images, output, subset_size, preset, device, l
 
     import nncf
 
-    from ..inference import imaging
     from ..model.formats import read_model, save_model
     from ..model.labels import write_labels
     from ..output import files
     from ..patching import is_patched
+    from ..photos import imaging
     from ..quality.quantize import CalibrationWarning, calibration_note, check_float, quantize
 
     output = output or model.with_name(f"{model.stem}_int8.xml")

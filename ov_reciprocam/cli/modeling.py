@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from ..inference.preprocess import recipe_for
+from ..photos.preprocess import recipe_for
 from .options import (
     INPUT,
     OUTPUT,
@@ -73,7 +74,18 @@ from .options import (
         help="Build the recipe into the model: it then takes a uint8 BGR photo of any size [1, H, W, 3].",
     ),
 )
-def patch(model: Path, output, batch, static_batch, labels, embed_preprocessing, fp16, device, generic, **options):
+def patch(
+    model: Path,
+    output: Path | None,
+    batch: int | None,
+    static_batch: int | None,
+    labels: Path | None,
+    embed_preprocessing: bool,
+    fp16: bool,
+    device: str | None,
+    generic: bool,
+    **options: Any,
+) -> None:
     """Add a `saliency_map` output to MODEL (.xml, .onnx, ...) and save it as IR.
 
     Preprocessing flags and --labels are stored in the model's rt_info (model_info), so that
@@ -91,12 +103,12 @@ def patch(model: Path, output, batch, static_batch, labels, embed_preprocessing,
     """
     from ..analysis.head import output_name, shape_text
     from ..inference.device import check_device
-    from ..inference.preprocess import Preprocess
     from ..inference.probe import verify
     from ..model.formats import save_model
     from ..model.rt_info import PatchInfo
     from ..output import files
     from ..patching import patch as patch_model
+    from ..photos.preprocess import Preprocess
     from ..vocabulary import PatchOptions
 
     if device:  # refused before the model is read and patched, not after
@@ -116,7 +128,7 @@ def patch(model: Path, output, batch, static_batch, labels, embed_preprocessing,
     )
     patched = patch_model(model, chosen)
     recorded = recipe_for(patched, strict=False) if Preprocess.has_recipe(patched) else None
-    if recipe.given or embed_preprocessing:
+    if recorded is not None and (recipe.given or embed_preprocessing):  # a recipe given is recorded
         embedded = " (embedded)" if embed_preprocessing else ""
         click.echo(f"preprocess {recorded.describe()}{embedded}")
     # One inference before anything is written: a model read wrong still runs, and would give NaN or
@@ -124,6 +136,7 @@ def patch(model: Path, output, batch, static_batch, labels, embed_preprocessing,
     verify(patched, device or "CPU", recorded)
     save_model(patched, output, compress_to_fp16=fp16)
     info = PatchInfo.read(patched)
+    assert info is not None  # patch records it
     outputs = ", ".join(f"{output_name(patched, i)} {shape_text(o)}" for i, o in enumerate(patched.outputs))
     click.echo(f"target    {info.target} ({info.layout}, {'x'.join(map(str, info.feature_shape))})")
     click.echo(f"tail      {info.path}")
@@ -139,7 +152,9 @@ def patch(model: Path, output, batch, static_batch, labels, embed_preprocessing,
 @scores_output_option
 @target_layout_option
 @input_shape_option
-def inspect(model: Path, scores_output, target_layout, input_shape) -> None:
+def inspect(
+    model: Path, scores_output: str | None, target_layout: str | None, input_shape: tuple[int, ...] | None
+) -> None:
     """List MODEL's outputs with what each was taken for, and the feature maps it could be explained at.
 
     Examples:

@@ -6,20 +6,25 @@ in every command that takes it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ..inference.device import PRECISIONS
-from ..inference.preprocess import INTERPOLATIONS, RESIZE_MODES
 from ..model.labels import read_labels
+from ..photos.preprocess import INTERPOLATIONS, RESIZE_MODES
 from ..vocabulary import Kernel, Recipe, Score, list_items
 
+# A click decorator, as click.option makes: a command's function in, the same function out (its params added).
+Decorator = Callable[[Any], Any]
 
-def stack(*decorators):
+
+def stack(*decorators: Decorator) -> Decorator:
     """Apply click decorators in the order they are listed, as if written one above the other."""
 
-    def apply(f):
+    def apply(f: Any) -> Any:
         for decorator in reversed(decorators):
             f = decorator(f)
         return f
@@ -41,12 +46,12 @@ OUTPUT, DEVICE, RAY, OTHER = "Output", "Device and performance", "Ray (explain o
 SECTIONS = (INPUT, PREPROCESSING, CLASSES, SALIENCY, MEASURES, TIMING, OUTPUT, DEVICE, RAY, OTHER)
 
 
-def section(title: str, *decorators):
+def section(title: str, *decorators: Decorator) -> Decorator:
     """`stack` the decorators, listing the options they add under `title` in --help (`GroupedCommand`)."""
     if title not in SECTIONS:
         raise ValueError(f"unknown --help section '{title}'")
 
-    def apply(f):
+    def apply(f: Any) -> Any:
         before = len(getattr(f, "__click_params__", ()))
         f = stack(*decorators)(f)
         for param in f.__click_params__[before:]:
@@ -76,7 +81,7 @@ class GroupedCommand(click.Command):
                     formatter.write_dl([(flag.ljust(width), text) for flag, text in records])
 
 
-def device_option(help_text: str = "OpenVINO device: CPU, GPU, NPU, AUTO.", default: str | None = "CPU"):
+def device_option(help_text: str = "OpenVINO device: CPU, GPU, NPU, AUTO.", default: str | None = "CPU") -> Decorator:
     return section(
         DEVICE,
         click.option(
@@ -91,7 +96,7 @@ PRECISION_AUTO = "auto: the device default (bf16 on AMX CPUs), as the model is d
 PRECISION_F32 = "f32 so that maps do not move with the CPU (auto, the device default, is bf16 on AMX CPUs: ~0.04)"
 
 
-def precision_option(default: str, note: str):
+def precision_option(default: str, note: str) -> Decorator:
     return section(
         DEVICE,
         click.option(
@@ -104,7 +109,7 @@ def precision_option(default: str, note: str):
     )
 
 
-def batch_size_option(default: int | None, note: str = "Photos per inference"):
+def batch_size_option(default: int | None, note: str = "Photos per inference") -> Decorator:
     return section(
         DEVICE,
         click.option(
@@ -118,7 +123,7 @@ def batch_size_option(default: int | None, note: str = "Photos per inference"):
     )
 
 
-def output_option(help_text: str, default: str | None = None, metavar: str = "DIR"):
+def output_option(help_text: str, default: str | None = None, metavar: str = "DIR") -> Decorator:
     return section(
         OUTPUT,
         click.option(
@@ -133,7 +138,7 @@ def output_option(help_text: str, default: str | None = None, metavar: str = "DI
     )
 
 
-def json_option(what: str):
+def json_option(what: str) -> Decorator:
     """`--json FILE` in every command that has one: `-` (or the flag alone, as bench's old switch) is stdout."""
     return section(
         OUTPUT,
@@ -163,7 +168,7 @@ def write_json(path: str, report: dict) -> None:
 
 
 # Which classes to explain: the K likeliest, or named ones.
-def class_options(top_k_default: int | None, top_k_help: str):
+def class_options(top_k_default: int | None, top_k_help: str) -> Decorator:
     return section(
         CLASSES,
         click.option(

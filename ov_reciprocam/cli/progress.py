@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from click._termui_impl import ProgressBar
 
 # Seconds between two plain lines; the tests set 0 to see one per step.
@@ -47,13 +49,13 @@ class Progress:
         self.shown = terminal or not sys.stderr.isatty()
         self.pos = 0
         self.interval = float(os.environ.get(INTERVAL_ENV, INTERVAL))
-        self.bar: ProgressBar | None = None
+        self.bar: ProgressBar[int] | None = None
         self.start = self.said = time.perf_counter()
         self.said_pos = 0
 
     def __enter__(self) -> Progress:
         if self.shown and sys.stderr.isatty():
-            bar = click.progressbar(
+            bar: ProgressBar[int] = click.progressbar(
                 length=self.total,
                 label=self.label,
                 file=sys.stderr,
@@ -66,10 +68,12 @@ class Progress:
             click.echo(f"{self.label}: {self.total} {self.unit}" if self.unit else f"{self.label}...", err=True)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         if self.bar is not None:
-            self.bar.__exit__(*exc)
-        elif self.shown and exc[0] is None and self.said_pos < self.pos:
+            self.bar.__exit__(kind, exc, traceback)
+        elif self.shown and kind is None and self.said_pos < self.pos:
             self.say()  # the total, whatever the interval: a log ends with what was done
 
     def update(self, steps: int = 1) -> None:

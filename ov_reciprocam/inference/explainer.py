@@ -15,10 +15,11 @@ from ..model.formats import read_model
 from ..model.labels import find_labels
 from ..model.rt_info import PatchInfo
 from ..patching import check_labels, patch
+from ..photos import imaging
+from ..photos.preprocess import Preprocess, recipe_for
 from ..vocabulary import PatchOptions, Recipe, at_least_one, zero_to_one
-from . import imaging, probe
+from . import probe
 from .device import check_device, compile_for, precision_note, ran_precision
-from .preprocess import Preprocess, recipe_for
 from .scores import probabilities
 
 DEFAULT_BATCH = 8

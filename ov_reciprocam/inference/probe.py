@@ -7,6 +7,8 @@ when scores or maps are NaN or infinite, or when a softmax output does not sum t
 
 from __future__ import annotations
 
+from typing import overload
+
 import numpy as np
 import openvino as ov
 
@@ -15,14 +17,18 @@ from ..analysis.quantization import scores_behind
 from ..errors import ReciproCamError
 from ..methods.saliency import SALIENCY, SALIENCY_CLASSES
 from ..model.rt_info import PatchInfo
+from ..photos.preprocess import Preprocess
 from ..vocabulary import ScoreKind
-from .preprocess import Preprocess
 from .scores import probabilities
 
 # A float softmax sums to 1 within float noise; this leaves room for f16 and bf16 outputs.
 _SUM_TOLERANCE = 0.02
 
 
+@overload
+def probe_input(model: ov.Model, recipe: Preprocess) -> np.ndarray: ...
+@overload
+def probe_input(model: ov.Model, recipe: Preprocess | None = None) -> np.ndarray | None: ...
 def probe_input(model: ov.Model, recipe: Preprocess | None = None) -> np.ndarray | None:
     """A batch for the model's input: a smooth synthetic photo through `recipe`, else seeded values of the
     input's type; a dynamic batch becomes 1. None for an input of open size and no recipe to size it."""

@@ -1,4 +1,4 @@
-"""Method families behind one protocol (`base.Family`): each locates its target and builds the saliency branch.
+"""Method families behind one protocol (`protocol.Family`): each locates its target and builds the saliency branch.
 
 A new family is a folder here with a `Family` object, added to FAMILIES before the ones it is more
 specific than; what two families share lives in this folder's modules (base, scoring, saliency,
@@ -12,8 +12,9 @@ from typing import Any
 import openvino as ov
 
 from ..vocabulary import PatchOptions
-from .base import Family, Found, Located
+from .base import Located
 from .cnn.family import CNN
+from .protocol import Family, Found
 from .vit.family import TOKENS
 
 # Most specific first: a transformer has a patch-embedding convolution the CNN family would take.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
@@ -14,7 +16,7 @@ def i64(*values: int) -> ov.Node:
     return ops.constant(np.array(values, np.int64))
 
 
-Size = int | ov.Output  # a static size, or a 1-D i64 tensor of one element read at run time
+Size: TypeAlias = int | ov.Output  # a static size, or a 1-D i64 tensor of one element read at run time
 
 
 def spatial_sizes(t: FeatureMap) -> tuple[Size, Size, Size]:

@@ -15,8 +15,8 @@ import openvino.opset13 as ops
 from ..vocabulary import Kernel
 from .graph_ops import i64
 
-GAUSSIAN = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], np.float32) / 16
-WINDOW = np.ones((3, 3), np.float32)
+GAUSSIAN: np.ndarray = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], np.float32) / 16
+WINDOW: np.ndarray = np.ones((3, 3), np.float32)
 
 
 def neighbourhood(kernel: Kernel) -> np.ndarray:

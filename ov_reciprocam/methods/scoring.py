@@ -75,8 +75,8 @@ def score_source(located: Located, score: Score) -> ScoreSource:
             f"`score` {score.value} needs one logit per class, but this model picks or scales classes after its "
             f"{kind.value}; use `score` auto"
         )
-    activation = {Score.LOGITS: Activation.NONE, Score.SIGMOID: Activation.SIGMOID, Score.SOFTMAX: Activation.SOFTMAX}
-    return ScoreSource(located.logits, activation[score])
+    on_logits = {Score.LOGITS: Activation.NONE, Score.SIGMOID: Activation.SIGMOID, Score.SOFTMAX: Activation.SOFTMAX}
+    return ScoreSource(located.logits, on_logits[score])
 
 
 def pair(p: ov.Output) -> ov.Node:

@@ -19,7 +19,7 @@ import openvino as ov
 from openvino.frontend import FrontEndManager
 
 from ..errors import ReciproCamError
-from .rt_info import MEAN_VALUES, REVERSE_INPUT_CHANNELS, SCALE_VALUES, numbers_text, write_entries
+from .rt_info import MEAN_VALUES, REVERSE_INPUT_CHANNELS, SCALE_VALUES, Key, numbers_text, write_entries
 
 # What we read, by suffix: a file of any other suffix is refused before a frontend guesses at it.
 _FORMATS = (
@@ -106,7 +106,8 @@ def _convert(path: Path, framework: str | None) -> ov.Model:
             text = str(exc)
     detail = "\n".join(t for t in (log.getvalue().strip(), text) if t) or None
     if not text:
-        raise ReciproCamError(f"cannot read model {path}: not a valid {_TITLES[framework]} file", detail=detail)
+        title = _TITLES[framework] if framework else "model"  # None: convert_model raised an empty message
+        raise ReciproCamError(f"cannot read model {path}: not a valid {title} file", detail=detail)
     if framework == "tflite":
         raise ReciproCamError(_tflite_failure(path, text), detail=detail)
     raise ReciproCamError(f"cannot read model {path}: {_read_failure(path, framework, text)}", detail=detail)
@@ -116,7 +117,8 @@ def _convert(path: Path, framework: str | None) -> ov.Model:
 def captured_stderr() -> Iterator[io.StringIO]:
     """Keep what C++ code prints to file descriptor 2 in the block (TensorFlow's absl log, OpenCV's warnings) off
     the terminal; the StringIO holds it once the block ends, for an error's `detail`."""
-    log, chunks = io.StringIO(), []
+    log = io.StringIO()
+    chunks: list[bytes] = []
     sys.stderr.flush()
     saved = os.dup(2)
     # A pipe, not a temporary file: reading a model writes nothing. A thread drains it, so that a frontend that
@@ -266,7 +268,7 @@ def _record_tflite_metadata(model: ov.Model, path: Path) -> None:
     found = read_tflite_metadata(path)
     if found is None:
         return
-    recipe = {}
+    recipe: dict[Key, str] = {}
     if found.mean is not None and found.std is not None:
         recipe |= {MEAN_VALUES: numbers_text(found.mean), SCALE_VALUES: numbers_text(found.std)}
     if found.color_space is ColorSpace.RGB:
@@ -278,8 +280,8 @@ def _record_tflite_metadata(model: ov.Model, path: Path) -> None:
         write_labels(model, list(found.labels))
 
 
-def first_line(exc: BaseException) -> str:
-    """The first informative line of an OpenVINO error, which otherwise spans a C++ backtrace."""
+def first_line(exc: BaseException | str) -> str:
+    """The first informative line of an OpenVINO error (or its text), which otherwise spans a C++ backtrace."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     skipped = ("Check ", "Exception from", "[ GENERAL_ERROR ]", "Converting input model")
     useful = [ln for ln in lines if not ln.startswith(skipped)]

@@ -147,19 +147,22 @@ class PatchInfo:
         ours = {name: str(text) for name, text in entries.items()}
         if "version" not in ours:
             return None
+        # The fields read from `ours` are in every record this read has ever accepted; those read from `text` (None
+        # when absent) are missing from models patched before they were recorded.
         text = {name: ours.get(name) for name in _FIELDS}
         path = ours.get(PATH.name) or _UNRECORDED_TAIL
+        channels, height, width = (int(v) for v in ours["feature_shape"].split(","))
         return cls(
-            version=text["version"],
-            target=text["target"],
-            layout=Layout(text["layout"]),
-            feature_shape=tuple(int(v) for v in text["feature_shape"].split(",")),
-            classes=int(text["classes"]),
-            output_index=int(text["output_index"]),
+            version=ours["version"],
+            target=ours["target"],
+            layout=Layout(ours["layout"]),
+            feature_shape=(channels, height, width),
+            classes=int(ours["classes"]),
+            output_index=int(ours["output_index"]),
             score_kind=_score_kind(text["score_kind"], ours.get(PROBABILITIES.name)),
-            score=Score(text["score"]),
+            score=Score(ours["score"]),
             normalize=text["normalize"] == "True",
-            dtype=text["dtype"],
+            dtype=ours["dtype"],
             tail=TailKind.of(path.removesuffix(_PICKED)),
             picked=path.endswith(_PICKED),
             top_k=int(text["top_k"] or 0),

@@ -79,7 +79,8 @@ class _Buffer:
         self.size = len(data)
         self.what = what
 
-    def read(self, fmt: str, pos: int) -> int | float:
+    def read(self, fmt: str, pos: int) -> int:
+        """One integer (struct's b, B, h, H, i, I, q, Q); the floats of a vector are read with `floats`."""
         width = struct.calcsize(fmt)
         if pos < 0 or pos + width > self.size:
             raise _Malformed(f"{self.what}: offset {pos} is outside the {self.size}-byte buffer")
@@ -128,7 +129,7 @@ class _Table:
             raise _Malformed(f"{self.buf.what}: field {slot} lies outside its table at offset {self.pos}")
         return self.pos + offset
 
-    def scalar(self, slot: int, fmt: str, default: int | float) -> int | float:
+    def scalar(self, slot: int, fmt: str, default: int) -> int:
         pos = self._field(slot, struct.calcsize(fmt))
         return default if pos is None else self.buf.read(fmt, pos)
 

@@ -80,17 +80,18 @@ def save_explanation(
     maps: bool = True,
     full_maps: bool = False,
     truth: str | None = None,
+    colour_bar: bool = False,
 ) -> dict:
     """Write one photo's overlays and .npy maps (each optional); return its JSON-ready record.
 
     full_maps: also write the maps at photo resolution (float16; large for large photos).
-    truth: the photo's true label, if known (`record_of`).
+    truth: the photo's true label, if known (`record_of`). colour_bar: a colour scale on each overlay.
     """
     out_dir = Path(out_dir)
     record = record_of(explanation, stem, overlays, truth)
     if overlays:
         for entry in record["explained"]:
-            picture = pictures.overlay_of(explanation, entry["class_id"], alpha, colormap)
+            picture = pictures.overlay_of(explanation, entry["class_id"], alpha, colormap, scale=colour_bar)
             files.write_png(out_dir / entry["overlay"], picture)
     if maps:
         record |= {"maps": files.write_npy(out_dir / f"{stem}_maps.npy", explanation.maps).name, "maps_full": None}
@@ -134,6 +135,7 @@ class Outputs:
     colormap: str = "jet"
     report: bool = True  # report.html, and a thumbnail per photo for it
     truth: GroundTruth = field(default_factory=GroundTruth)  # the photos' true classes, when the user has them
+    colour_bar: bool = False  # a colour scale on each overlay (the contact sheets always have one)
 
     def __post_init__(self) -> None:
         # Checked as the CLI's flags are, so that an API caller is refused where a flag would be.
@@ -178,6 +180,7 @@ def write_photo(explanation: Explained, path: str, stem: str, out: Outputs, tile
         maps=out.npy_maps,
         full_maps=out.full_maps,
         truth=out.truth.of(path),
+        colour_bar=out.colour_bar,
     )
     shade = (out.alpha, out.colormap)
     drawn: tuple[np.ndarray, ...] = ()

@@ -215,12 +215,13 @@ def class_overlay(
     height: int | None = None,
     *,
     rgb: bool = False,
+    scale: bool = False,
 ) -> np.ndarray:
     """One class's heatmap (`saliency`, on the photo's pixels) on the BGR photo, captioned with its label and
     probability; a `flat` map shows the photo alone, and the caption says why.
 
     height: draw on a copy scaled to this many pixels high (a contact sheet's row), not on the full photo.
-    rgb: return RGB, as matplotlib's imshow and PIL take it, not BGR.
+    rgb: return RGB, as matplotlib's imshow and PIL take it, not BGR. scale: a colour bar in a corner.
     """
     alpha = zero_to_one("alpha", alpha)
     if height:
@@ -228,7 +229,7 @@ def class_overlay(
     caption = f"{label} {score:.2f}"
     if flat:
         caption, alpha = f"{caption} (flat map)", 0.0
-    picture = overlay(image, saliency, caption, alpha, colormap)
+    picture = overlay(image, saliency, caption, alpha, colormap, scale and not flat)
     return np.ascontiguousarray(picture[:, :, ::-1]) if rgb else picture
 
 
@@ -260,15 +261,16 @@ def overlay_of(
     height: int | None = None,
     *,
     rgb: bool = False,
+    scale: bool = False,
 ) -> np.ndarray:
     """The heatmap of class `which` (id or label) on the explained photo, captioned with its label and probability.
 
     Returns uint8 [H, W, 3] in BGR, as cv2.imwrite and cv2.imshow take it; with `rgb`, in RGB, as matplotlib's
-    imshow and PIL take it. height: as in `class_overlay`.
+    imshow and PIL take it. height, scale: as in `class_overlay`.
     """
-    explained, saliency = explanation.on_photo(which)
+    c, saliency = explanation.on_photo(which)
     return class_overlay(
-        explanation.image, saliency, explained.label, explained.score, explained.flat, alpha, colormap, height, rgb=rgb
+        explanation.image, saliency, c.label, c.score, c.flat, alpha, colormap, height, rgb=rgb, scale=scale
     )
 
 

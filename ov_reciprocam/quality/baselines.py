@@ -18,13 +18,13 @@ import openvino as ov
 
 from ..errors import ReciproCamError
 from ..inference.device import compile_for
-from ..inference.preprocess import resize_stack
 from ..inference.scores import probabilities
 from ..methods import locate
 from ..methods.base import FeatureMap
 from ..model.formats import read_model
 from ..model.reshape import set_batch
 from ..patching import is_patched
+from ..photos.preprocess import resize_stack
 from ..vocabulary import Affine, Layout, ScoreKind
 
 DEFAULT_BATCH = 32
@@ -177,7 +177,7 @@ def rise(
             yield np.tensordot(probs, chunk, axes=1)
 
     scores = box.masked_probs(x, chunks())[:, class_id]
-    return min_max(sum(weighted()) / (masks * p))
+    return min_max(np.asarray(sum(weighted()) / (masks * p)))  # sum's start, 0, types as a number
 
 
 def _chunked(values: np.ndarray, size: int) -> Iterator[np.ndarray]:

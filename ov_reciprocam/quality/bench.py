@@ -125,7 +125,7 @@ def measure(
     given_patched = ours is not None  # another tool's saliency_map: patch() below says what to do
     options = PatchOptions.of(patch_options)
     # The floor reads the plain model as the patch did: its target, its scores output.
-    where = replace(options, target=ours.target) if given_patched else options
+    where = replace(options, target=ours.target) if ours is not None else options
     results = []
     for index, batch in enumerate(batches):
         if given_patched:
@@ -158,6 +158,7 @@ def measure(
                 progress((index + min(1.0, (time.perf_counter() - start) / budget)) / len(batches))
         plain_ms, patched_ms = (float(np.median(t)) for t in times)
         info = PatchInfo.read(patched)
+        assert info is not None  # ours, or patched above
         floor = found.family.floor(plain, found, info)
         scores = batch * found.located.target.height * found.located.target.width * found.located.classes
         passes = SCORE_PASSES * elementwise_ms(scores, device, config) / plain_ms

@@ -22,11 +22,11 @@ import cv2
 import numpy as np
 
 from ..errors import ReciproCamError
-from ..inference import imaging
 from ..inference.explainer import Explainer
-from ..inference.preprocess import Preprocess, recipe_for
 from ..model.formats import read_model
 from ..patching import is_patched
+from ..photos import imaging
+from ..photos.preprocess import Preprocess, recipe_for
 from ..vocabulary import Kernel, Layout, PatchOptions, Protocol, Recipe, Refinement, Score, parse
 from . import baselines, guided, metrics
 from .baselines import BlackBox
@@ -292,8 +292,8 @@ FROM_BOXES = "boxes"  # `class_choice` value: explain the class named by each ph
 class EvalSettings:
     """Everything an Evaluator needs: plain data, so that each Ray actor can build its own.
 
-    `eval_settings` makes one from the user's options: it reads the model, the recipe, the methods and the boxes;
-    every other field is taken as given, as the CLI parsed it (`protocol` as text, `masks` as a path).
+    `eval_settings` makes one from the user's options: it checks them, reads the model, the recipe, the methods and
+    the boxes; every other field is taken as given, as the CLI parsed it.
     """
 
     model: str
@@ -316,16 +316,9 @@ class EvalSettings:
     refinement: Refinement = Refinement.NONE
 
     def __post_init__(self) -> None:
-        if self.masks is not None and not Path(self.masks).is_dir():
-            raise ReciproCamError(f"`masks` must be a folder of masks (NAME_mask.png or NAME.png), got {self.masks}")
-        given = {
-            "protocol": parse(Protocol, self.protocol, "protocol"),
-            "refinement": parse(Refinement, self.refinement, "refinement"),
-            "masks": os.fspath(self.masks) if self.masks is not None else None,
-            "labels": tuple(self.labels) if self.labels else None,
-        }
-        for name, value in given.items():  # frozen: typed once, here, whoever built it
-            object.__setattr__(self, name, value)
+        # Frozen and picklable whatever the caller gave: a path for `masks`, a list of `labels`.
+        object.__setattr__(self, "masks", os.fspath(self.masks) if self.masks is not None else None)
+        object.__setattr__(self, "labels", tuple(self.labels) if self.labels else None)
 
 
 @dataclass(frozen=True)
@@ -468,11 +461,18 @@ def eval_settings(
     recipe: Recipe | None = None,
     methods: str = ",".join(DEFAULT_METHODS),
     boxes: Path | None = None,
+    masks: Path | None = None,
+    protocol: Protocol | str = Protocol.PAPER,
+    refinement: Refinement | str = Refinement.NONE,
     **given: Any,
 ) -> EvalSettings:
-    """The options of an eval run, checked: the model (plain) and its `recipe`, the `methods` named, the `boxes` file
-    read; `given` holds EvalSettings' other fields, as the CLI parsed them (steps=4, masks=Path(...))."""
+    """The options of an eval run, checked before the model is read: the `methods` named, the `boxes` file read, the
+    `masks` folder, the kinds; then the model (plain) and its `recipe`. `given` holds EvalSettings' other fields, as
+    the CLI parsed them (steps=4, seed=1)."""
     names = _methods_option(methods)
+    protocol, refinement = parse(Protocol, protocol, "protocol"), parse(Refinement, refinement, "refinement")
+    if masks is not None and not Path(masks).is_dir():
+        raise ReciproCamError(f"`masks` must be a folder of masks (NAME_mask.png or NAME.png), got {masks}")
     box_data = read_boxes(boxes)
     if given.get("class_choice") == FROM_BOXES and not box_data:
         raise ReciproCamError("`class_choice` boxes needs `boxes`")
@@ -482,7 +482,8 @@ def eval_settings(
     resolved = recipe_for(loaded, recipe)
     if resolved.embedded:
         raise ReciproCamError("eval needs a model without embedded preprocessing")
-    return EvalSettings(os.fspath(model), resolved, tuple(names), box_data, **given)
+    named = {"masks": masks, "protocol": protocol, "refinement": refinement}
+    return EvalSettings(os.fspath(model), resolved, tuple(names), box_data, **named, **given)
 
 
 def check_photos(settings: EvalSettings, paths: list[Path], read: bool = True) -> None:

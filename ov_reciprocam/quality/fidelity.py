@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ReciproCamError
-from ..inference import imaging
 from ..inference.explainer import Explainer, Prediction
+from ..photos import imaging
 from .metrics import pearson, spearman
 
 

@@ -48,7 +48,7 @@ def steps_of(start: np.ndarray, finish: np.ndarray, saliency: np.ndarray, steps:
     return np.where(taken[..., None], finish[None], start[None]).astype(start.dtype, copy=False)
 
 
-def auc(curve: Sequence[float]) -> float:
+def auc(curve: Sequence[float] | np.ndarray) -> float:
     """Area under a curve sampled at evenly spaced points of [0, 1] (trapezoidal rule)."""
     y = np.asarray(curve, np.float64)
     return float((y.sum() - (y[0] + y[-1]) / 2) / (len(y) - 1))

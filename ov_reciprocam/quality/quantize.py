@@ -15,10 +15,10 @@ import numpy as np
 import openvino as ov
 
 from ..errors import ReciproCamError
-from ..inference import imaging
-from ..inference.preprocess import Preprocess, recipe_for
 from ..methods.saliency import SALIENCY
 from ..model.formats import read_model
+from ..photos import imaging
+from ..photos.preprocess import Preprocess, recipe_for
 
 PRESETS = ("performance", "mixed")
 TARGET_DEVICES = ("CPU", "GPU", "NPU", "ANY")
@@ -147,7 +147,7 @@ def quantize(
     batch = _static_batch(model)
     items = [chosen[i : i + batch] for i in range(0, len(chosen), batch)]
 
-    def transform(photos) -> np.ndarray:
+    def transform(photos: Sequence[np.ndarray | str | os.PathLike]) -> np.ndarray:
         inputs = [recipe(imaging.read_image(p) if isinstance(p, (str, os.PathLike)) else p) for p in photos]
         if progress:
             progress(len(photos))

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ReciproCamError
-from ..inference import imaging
 from ..output import files, shards
 from ..output.explain_files import Row, name_photos
+from ..photos import imaging
 from ..quality import eval_report
 from ..quality.evaluate import EvalSettings, Evaluator, check_photos, summarize
 from .cluster import LOCAL, SHARDS, connect, run_pool

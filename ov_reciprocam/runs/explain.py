@@ -14,9 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import ReciproCamError
-from ..inference import imaging
 from ..inference.explainer import Explainer
-from ..inference.preprocess import Preprocess
 from ..output import pictures, run_folder
 from ..output.explain_files import (
     RESULTS,
@@ -30,6 +28,8 @@ from ..output.explain_files import (
     write_photo,
     write_summary,
 )
+from ..photos import imaging
+from ..photos.preprocess import Preprocess
 from ..version import __version__
 from ..vocabulary import PatchOptions
 

@@ -17,11 +17,11 @@ import numpy as np
 import openvino as ov
 
 import ov_reciprocam as orc
-from ov_reciprocam.inference import imaging
 from ov_reciprocam.inference.scores import probabilities
 from ov_reciprocam.model.labels import labels_of
 from ov_reciprocam.model.rt_info import PatchInfo
 from ov_reciprocam.output import files, pictures
+from ov_reciprocam.photos import imaging
 
 model_path, source, out_dir = sys.argv[1:4]
 device = sys.argv[4] if len(sys.argv) > 4 else "CPU"

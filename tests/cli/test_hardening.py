@@ -23,7 +23,7 @@ from reference import CONFIG
 from tolerance import assert_maps_match, assert_pictures_match
 
 import ov_reciprocam as orc
-from ov_reciprocam.inference.imaging import collect_images, read_image
+from ov_reciprocam.photos.imaging import collect_images, read_image
 
 PYTHON_SAMPLE = REPO / "samples" / "python" / "explain_async.py"
 

@@ -10,8 +10,8 @@ from paths import DOG_MODEL, IMAGES
 from reference import compile_f32
 
 import ov_reciprocam as orc
-from ov_reciprocam.inference.imaging import peak, read_image
-from ov_reciprocam.inference.preprocess import Preprocess
+from ov_reciprocam.photos.imaging import peak, read_image
+from ov_reciprocam.photos.preprocess import Preprocess
 
 LABELS = (DOG_MODEL.parent / "labels.txt").read_text().split()
 # The recipe in samples/models/dog_breeds_mobilenetv2/README.md.

@@ -15,8 +15,8 @@ from paths import DOG_MODEL, IMAGES
 from tolerance import assert_maps_match
 
 import ov_reciprocam as orc
-from ov_reciprocam.inference.preprocess import Preprocess
 from ov_reciprocam.output import pictures
+from ov_reciprocam.photos.preprocess import Preprocess
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 # The recipe in samples/models/dog_breeds_mobilenetv2/README.md, as flags.

@@ -21,8 +21,8 @@ from reference import CONFIG, compile_f32, find_target, recipro_cam
 from tolerance import assert_maps_match
 
 import ov_reciprocam as orc
-from ov_reciprocam.inference.imaging import read_image
 from ov_reciprocam.model.rt_info import PatchInfo
+from ov_reciprocam.photos.imaging import read_image
 from ov_reciprocam.vocabulary import ScoreKind
 
 CORAL = SAMPLES / "models" / "coral" / "mobilenet_v1_0.25_128_quant.tflite"

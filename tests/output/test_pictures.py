@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
+from commands import cli
+from paths import IMAGES, SAMPLES
 
 from ov_reciprocam.output import explain_files, pictures
 
@@ -141,3 +144,19 @@ def test_eval_maps_name_the_class_and_every_metric(tmp_path):
 
 def test_pictures_read_the_font_shipped_beside_them():
     assert Path(pictures.font(18).path) == pictures.FONT
+
+
+def test_explain_colour_bar_draws_the_scale_on_every_overlay_and_nothing_else(tmp_path):
+    model = SAMPLES / "models" / "coral" / "mobilenet_v1_0.25_128_quant.tflite"
+    runs = {}
+    for name, flags in (("plain", ()), ("bar", ("--colour-bar",))):
+        done = cli("explain", model, IMAGES / "horses.jpg", "-o", tmp_path / name, "--top-k", "2", *flags)
+        assert done.returncode == 0, done.stderr
+        runs[name] = sorted((tmp_path / name).glob("horses_*.png"))
+    assert [p.name for p in runs["plain"]] == [p.name for p in runs["bar"]] and len(runs["bar"]) == 2
+    for plain_png, bar_png in zip(runs["plain"], runs["bar"], strict=True):
+        a, b = (np.asarray(cv2.imread(str(p)), np.int16) for p in (plain_png, bar_png))
+        changed = np.nonzero((np.abs(a - b) > 3).any(axis=2))
+        h, w = a.shape[:2]
+        assert changed[0].size > 0, "no colour bar drawn"
+        assert changed[0].min() > h // 2 and changed[1].min() > w // 3  # only the bottom-right corner moved

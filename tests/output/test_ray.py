@@ -22,10 +22,10 @@ from tolerance import assert_maps_match
 pytest.importorskip("ray")
 pytest.importorskip("pyarrow")
 
-from ov_reciprocam.inference.imaging import collect_images, read_image
-from ov_reciprocam.inference.preprocess import Preprocess
 from ov_reciprocam.output import shards
 from ov_reciprocam.output.explain_files import Outputs, name_photos
+from ov_reciprocam.photos.imaging import collect_images, read_image
+from ov_reciprocam.photos.preprocess import Preprocess
 from ov_reciprocam.runs import cluster
 from ov_reciprocam.runs.explain import ExplainerSpec
 

@@ -19,7 +19,7 @@ from paths import DOG_MODEL, IMAGES, SAMPLES
 
 import ov_reciprocam as orc
 from ov_reciprocam.cli import main
-from ov_reciprocam.inference.imaging import read_image
+from ov_reciprocam.photos.imaging import read_image
 from ov_reciprocam.quality import baselines
 from ov_reciprocam.quality import metrics as metrics_of
 from ov_reciprocam.quality.baselines import BlackBox

@@ -13,7 +13,7 @@ from reference import CONFIG, compile_f32, find_target, recipro_cam
 from tolerance import assert_maps_match
 
 import ov_reciprocam as orc
-from ov_reciprocam.inference.imaging import read_image
+from ov_reciprocam.photos.imaging import read_image
 from ov_reciprocam.quality.fidelity import compare, summary
 from ov_reciprocam.quality.metrics import pearson, spearman
 from ov_reciprocam.quality.quantize import augment, quantize, saliency_subgraph

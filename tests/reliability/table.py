@@ -114,3 +114,18 @@ def check_call(call: Call, places: dict[str, str], tmp: Path) -> None:
     paths = {k: Path(v) for k, v in places.items()}
     with pytest.raises(orc.ReciproCamError, match=call.says):
         call.call(paths, tmp)
+
+
+def table_tests(rows: list[Row], calls: list[Call]) -> tuple[Callable[..., None], Callable[..., None]]:
+    """A table module's two tests, each case its own test id: `test_cli, test_api = table_tests(ROWS, CALLS)`."""
+    import pytest
+
+    @pytest.mark.parametrize("row", rows, ids=lambda r: r.name)
+    def test_cli(row: Row, places: dict[str, str], tmp_path: Path) -> None:
+        check(row, places, tmp_path)
+
+    @pytest.mark.parametrize("call", calls, ids=lambda c: c.name)
+    def test_api(call: Call, places: dict[str, str], tmp_path: Path) -> None:
+        check_call(call, places, tmp_path)
+
+    return test_cli, test_api

@@ -22,7 +22,7 @@ import openvino as ov
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from paths import DOG_MODEL
-from table import RAW, Call, Row, check, check_call
+from table import RAW, Call, Row, table_tests
 
 import ov_reciprocam as orc
 from ov_reciprocam.model.formats import write_failure
@@ -260,14 +260,7 @@ CALLS = [
 ]
 
 
-@pytest.mark.parametrize("row", ROWS, ids=lambda r: r.name)
-def test_cli(row, places, tmp_path):
-    check(row, places, tmp_path)
-
-
-@pytest.mark.parametrize("call", CALLS, ids=lambda c: c.name)
-def test_api(call, places, tmp_path):
-    check_call(call, places, tmp_path)
+test_cli, test_api = table_tests(ROWS, CALLS)
 
 
 def test_the_frontends_log_is_kept_for_debug(tmp_path):

@@ -14,7 +14,7 @@ from pathlib import Path
 import openvino as ov
 import pytest
 from paths import DOG_MODEL
-from table import Call, Row, assert_outcome, check, check_call, run
+from table import Call, Row, assert_outcome, check, run, table_tests
 
 import ov_reciprocam as orc
 from ov_reciprocam.output.run_folder import LOCK
@@ -96,14 +96,7 @@ CALLS = [
 ]
 
 
-@pytest.mark.parametrize("row", ROWS, ids=lambda r: r.name)
-def test_cli(row, places, tmp_path):
-    check(row, places, tmp_path)
-
-
-@pytest.mark.parametrize("call", CALLS, ids=lambda c: c.name)
-def test_api(call, places, tmp_path):
-    check_call(call, places, tmp_path)
+test_cli, test_api = table_tests(ROWS, CALLS)
 
 
 def test_a_reused_folder_keeps_only_the_new_run_and_the_users_files(places, tmp_path):

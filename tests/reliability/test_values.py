@@ -14,12 +14,12 @@ import heads
 import numpy as np
 import pytest
 from paths import DOG_MODEL
-from table import RAW, Call, Row, check, check_call, run
+from table import RAW, Call, Row, run, table_tests
 
 import ov_reciprocam as orc
-from ov_reciprocam.inference import imaging
 from ov_reciprocam.model.rt_info import MEAN_VALUES, REVERSE_INPUT_CHANNELS, SCALE_VALUES, write_entries
 from ov_reciprocam.output.explain_files import Outputs
+from ov_reciprocam.photos import imaging
 
 DOG_RECIPE = ("--mean", "127.5", "--scale", "127.5", "--rgb")
 HUGE = 20000  # px a side: 400 megapixels, over the 100 allowed by default
@@ -286,14 +286,7 @@ CALLS = [
 ]
 
 
-@pytest.mark.parametrize("row", ROWS, ids=lambda r: r.name)
-def test_cli(row, places, tmp_path):
-    check(row, places, tmp_path)
-
-
-@pytest.mark.parametrize("call", CALLS, ids=lambda c: c.name)
-def test_api(call, places, tmp_path):
-    check_call(call, places, tmp_path)
+test_cli, test_api = table_tests(ROWS, CALLS)
 
 
 def test_one_path_is_one_photo(places, tmp_path):

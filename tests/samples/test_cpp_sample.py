@@ -22,8 +22,8 @@ from paths import DOG_MODEL, IMAGES, REPO
 from reference import CONFIG, compile_f32
 
 import ov_reciprocam as orc
-from ov_reciprocam.inference.imaging import read_image
 from ov_reciprocam.model.labels import read_labels
+from ov_reciprocam.photos.imaging import read_image
 
 SAMPLE = REPO / "samples" / "cpp"
 LINE = re.compile(r"^top (\d+): class (\d+) (\S+) score ([0-9.e+-]+) peak cell x=(\d+) y=(\d+) -> (.+)$")

@@ -106,7 +106,9 @@ def tail_scores(
     pick = fast and picks is not None and source.pickable(located)
     final = tails.final_linear(located) if pick else None
     if final is None or (
-        plan.kind is tails.CnnTail.FLATTEN_LINEAR and plan.head.get_instance_id() == final.matmul.get_instance_id()
+        plan.kind is tails.CnnTail.FLATTEN_LINEAR
+        and plan.head is not None
+        and plan.head.get_instance_id() == final.matmul.get_instance_id()
     ):
         return CopyScores(clone.value(source.tensor), plan.kind)
     clone.value(source.tensor)  # settles the clone's shapes, which _picked_logits reads
@@ -167,11 +169,13 @@ def _pooled_kernel_copies(
     copy n sums, for each weight, the positions that carry it: (sum_l M_l @ g(l * F) + (H*W - kept_n) * g(0)).
     A kernel that keeps its cells whole needs no second clone: g(1 * F) is the original's g(F).
     """
+    pool = plan.head
+    assert pool is not None  # every pooled plan has its pooling op
     t = located.target
     h, w, hw = spatial_sizes(t)
     weights = copy_weights_in_graph(h, w, kernel)
     if not plan.chain or keeps_cells_whole(kernel):
-        values, matrix = _per_position(plan.head.input_value(0), t), weights  # [B, HW, K], [HW, HW]
+        values, matrix = _per_position(pool.input_value(0), t), weights  # [B, HW, K], [HW, HW]
     else:
         levels = weight_levels(kernel)
         number = t.output.get_element_type().to_dtype().type
@@ -195,7 +199,7 @@ def _pooled_kernel_copies(
         background = ops.multiply(ops.subtract(positions, kept), ops.reshape(at_zero, i64(1, k), False))  # [HW, K]
         summed = ops.add(summed, background)
     pooled = ops.divide(summed, positions)
-    rest = [d.get_length() for d in plan.head.get_output_partial_shape(0)[1:]]
+    rest = [d.get_length() for d in pool.get_output_partial_shape(0)[1:]]
     return ops.reshape(pooled, i64(-1, *rest), special_zero=False).output(0)
 
 

@@ -10,8 +10,9 @@ import openvino as ov
 from ...analysis.cost import macs
 from ...model.rt_info import PatchInfo
 from ...vocabulary import Kernel, Layout, PatchOptions
-from ..base import Found, Located
+from ..base import Located
 from ..kernels import keeps_cells_whole, weight_levels
+from ..protocol import Found
 from ..scoring import CopyScores, ScoreSource
 from . import build, tails
 from .locate import locate
@@ -33,7 +34,8 @@ class CnnFamily:
     def tail_scores(
         self, model: ov.Model, found: Found[None], source: ScoreSource, options: PatchOptions, picks: ov.Output | None
     ) -> CopyScores:
-        return build.tail_scores(model, found.located, source, fast=options.fast, picks=picks, kernel=options.kernel)
+        kernel = options.kernel or self.kernel
+        return build.tail_scores(model, found.located, source, fast=options.fast, picks=picks, kernel=kernel)
 
     def record(self, found: Found[None], options: PatchOptions) -> dict[str, str]:
         return {}
@@ -51,6 +53,7 @@ class CnnFamily:
         if info.tail is not tails.CnnTail.FLATTEN_LINEAR:
             return None
         head = tails.plan(plain, found.located).head
+        assert head is not None  # the flatten plan's MatMul
         inputs = head.get_input_partial_shape(0)[1].get_length()
         return inputs, int(np.prod(head.get_input_partial_shape(1).to_shape())) // inputs
 
@@ -71,16 +74,20 @@ def _floor_ratio(
         per_copy[final.matmul.get_instance_id()] = macs(final.matmul) * picked // located.classes
     hw = located.target.height * located.target.width
     spread = kernel is not Kernel.ONEHOT
+    layout = located.target.layout
+    assert layout is not None  # a target always has one
     if plan.kind is tails.CnnTail.POOLED:
         chain = sum(per_copy.pop(op.get_instance_id()) for op in plan.chain)  # per-pixel ops run in the original
         # per-pixel ops run again on F scaled by each weight, unless the original's g(F) serves
         levels = len(weight_levels(kernel)) if spread and plan.chain and not keeps_cells_whole(kernel) else 0
-        width = located.target.channels if not plan.chain else _channels(plan.head, located.target.layout)
+        width = located.target.channels if not plan.chain else _channels(plan.head, layout)
         sums = hw * max(levels, 1) * hw * width if spread else 0
         extra = sum(per_copy.values()) * hw + levels * chain + sums
     elif plan.kind is tails.CnnTail.FLATTEN_LINEAR:
-        first = per_copy.pop(plan.head.get_instance_id())
-        sums = hw * hw * plan.head.get_output_partial_shape(0)[1].get_length() if spread else 0
+        matmul = plan.head
+        assert matmul is not None  # the flatten plan's MatMul
+        first = per_copy.pop(matmul.get_instance_id())
+        sums = hw * hw * matmul.get_output_partial_shape(0)[1].get_length() if spread else 0
         extra = first + sum(per_copy.values()) * hw + sums
     else:
         extra = sum(per_copy.values()) * hw

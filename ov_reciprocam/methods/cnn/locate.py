@@ -163,7 +163,9 @@ def _with_layout(fm: FeatureMap, layout: Layout | None, graph: DataGraph) -> Fea
     A layout against the graph's would be obeyed silently, with maps of the wrong shape (channels taken for rows).
     """
     if layout is not None and fm.layout is not None and Layout(layout) != fm.layout:
-        _, why = _layout(fm.output, graph)
+        found = _layout(fm.output, graph)
+        assert found is not None  # the layout fm has is the one _layout found
+        _, why = found
         raise ReciproCamError(
             f"the graph reads the target '{fm.name}' {shape_text(fm.output)} as {fm.layout} (the {why}); "
             f"`target_layout` {layout} contradicts it; leave it out (it decides only where no op around a target says)"

@@ -25,7 +25,7 @@ import openvino as ov
 from ...analysis.ops import WEIGHT_STEPS, is_constant
 from ...analysis.quantization import quantizes_activations
 from ...vocabulary import Layout, TailKind
-from ..base import Located
+from ..base import FeatureMap, Located
 
 # Ops that act on each pixel's channel vector alone, when their other inputs are constants.
 _UNARY = frozenset(
@@ -134,17 +134,18 @@ def global_pool(model: ov.Model, located: Located) -> ov.Node | None:
     return None
 
 
-def _spatial_axes(layout: str) -> set[int]:
-    return {2, 3} if layout == Layout.NCHW else {1, 2}
+def _spatial_axes(t: FeatureMap) -> set[int]:
+    assert t.layout is not None  # a target always has one
+    return {2, 3} if t.layout == Layout.NCHW else {1, 2}
 
 
-def _is_global_average_pool(node: ov.Node, t) -> bool:
+def _is_global_average_pool(node: ov.Node, t: FeatureMap) -> bool:
     kind = node.get_type_name()
     if kind == "ReduceMean":
         axes = node.input_value(1).get_node()
         if axes.get_type_name() != "Constant":
             return False
-        return {int(a) % 4 for a in np.asarray(axes.get_data()).reshape(-1)} == _spatial_axes(t.layout)
+        return {int(a) % 4 for a in np.asarray(axes.get_data()).reshape(-1)} == _spatial_axes(t)
     if kind == "AvgPool" and t.layout == Layout.NCHW:
         attrs = node.get_attributes()
         return (
@@ -156,13 +157,13 @@ def _is_global_average_pool(node: ov.Node, t) -> bool:
     return False
 
 
-def _is_per_pixel(node: ov.Node, t) -> bool:
+def _is_per_pixel(node: ov.Node, t: FeatureMap) -> bool:
     """Does `node` map each pixel's channel vector on its own, keeping the spatial size?"""
     kind = node.get_type_name()
     shape = node.get_output_partial_shape(0)
     if shape.rank.is_dynamic or shape.rank.get_length() != 4:
         return False
-    spatial = [shape[a] for a in sorted(_spatial_axes(t.layout))]
+    spatial = [shape[a] for a in sorted(_spatial_axes(t))]
     if [d.get_length() if d.is_static else -1 for d in spatial] != [t.height, t.width]:
         return False
     if kind in _UNARY:
@@ -188,13 +189,13 @@ def _is_per_pixel(node: ov.Node, t) -> bool:
             return False
         dims = list(other.get_shape())
         dims = [1] * (4 - len(dims)) + dims
-        return all(dims[a] == 1 for a in _spatial_axes(t.layout)) and dims[0] == 1
+        return all(dims[a] == 1 for a in _spatial_axes(t)) and dims[0] == 1
     if kind == "BatchNormInference":
         return all(_weight(v) for v in node.input_values()[1:])
     return False
 
 
-def _is_flatten(node: ov.Node, t) -> bool:
+def _is_flatten(node: ov.Node, t: FeatureMap) -> bool:
     if node.get_type_name() != "Reshape":
         return False
     shape = node.get_output_partial_shape(0)

@@ -10,7 +10,7 @@ from ...analysis.cost import macs
 from ...model.reshape import set_input_shape
 from ...model.rt_info import PatchInfo
 from ...vocabulary import Kernel, PatchOptions
-from ..base import Found
+from ..protocol import Found
 from ..scoring import CopyScores, ScoreSource
 from .build import tail_scores
 from .locate import TokenLocated, locate_tokens
@@ -50,7 +50,7 @@ class TokenFamily:
         options: PatchOptions,
         picks: ov.Output | None,
     ) -> CopyScores:
-        return tail_scores(model, found.own, source, options.kernel, fast=options.fast)
+        return tail_scores(model, found.own, source, options.kernel or self.kernel, fast=options.fast)
 
     def record(self, found: Found[TokenLocated], options: PatchOptions) -> dict[str, str]:
         return {PREFIX_TOKENS: str(found.own.prefix)}
@@ -72,7 +72,7 @@ def _token_floor_ratio(plain: ov.Model, found: TokenLocated, info: PatchInfo) ->
     if info.tail in (TokenTail.PREFIX, TokenTail.MEAN):
         cost = closed_form_cost(plain, found, info.kernel or Kernel.GAUSSIAN)
     if cost is None:
-        per_copy = sum(macs(op) for op in ops if op.get_instance_id() in found.located.tail)
+        per_copy: float = sum(macs(op) for op in ops if op.get_instance_id() in found.located.tail)
     else:
         shares, attention = cost
         per_copy = attention + sum(macs(op) * shares.get(op.get_instance_id(), 0.0) for op in ops)

@@ -10,6 +10,7 @@ sometimes not taken.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -97,12 +98,13 @@ def _elementwise(node: ov.Node, inputs: list[Rows | None]) -> Rows:
     for r, v in zip(inputs, node.input_values(), strict=True):
         if r is not None:
             shift = out_rank - v.get_partial_shape().rank.get_length()
-            aligned = r.moved(lambda a, shift=shift: a + shift)
+            aligned = r.moved(_shifting(shift))
             if found is not None and found.axis is None and aligned.axis is None and found.batch == aligned.batch:
                 aligned = aligned.pooled(found.tokens + aligned.tokens)  # two heads' outputs combined (DeiT)
             elif found is not None and found != aligned:
                 raise _GiveUp
             found = aligned
+    assert found is not None  # `follow` steps only through ops with a tracked input
     if found.axis is not None:
         for r, v in zip(inputs, node.input_values(), strict=True):
             if r is None:  # a constant operand must be the same for every token
@@ -133,11 +135,15 @@ def _removing(axes: list[int]) -> Callable[[int], int]:
     return lambda a: a - sum(r < a for r in axes)
 
 
+def _shifting(by: int) -> Callable[[int], int]:
+    return lambda a: a + by
+
+
 def _matmul(node: ov.Node, rows: Rows, rank: int) -> list[Rows]:
     if node.get_attributes()["transpose_a"] or max(_kept(rows)) >= rank - 1:
         raise _GiveUp
     shift = node.get_output_partial_shape(0).rank.get_length() - rank
-    return [rows.moved(lambda a: a + shift)]
+    return [rows.moved(_shifting(shift))]
 
 
 def _normalize(node: ov.Node, rows: Rows, rank: int) -> list[Rows]:
@@ -218,7 +224,10 @@ def _reshape(node: ov.Node, rows: Rows, rank: int) -> list[Rows]:
         labels = [label for label, size in group if not (label == "S" and size == 1)]
         if labels in (["T", "B"], ["B", "T"]):
             axis, merged = j, "tokens" if labels[0] == "T" else "batch"
-            span = next(size for label, size in group if label == "T")
+            tokens = next(size for label, size in group if label == "T")
+            if tokens is None:
+                raise _GiveUp  # a dynamic token count, which no later reshape could split off the images again
+            span = tokens
         elif labels == ["T"]:
             axis = j
         elif labels == ["B"]:
@@ -230,7 +239,9 @@ def _reshape(node: ov.Node, rows: Rows, rank: int) -> list[Rows]:
     return [Rows(axis, rows.tokens, batch, merged, span)]
 
 
-def _group(factors: list[tuple[str, int | None]], size: int | None, rest: list[int | None]) -> list:
+def _group(
+    factors: list[tuple[str, int | None]], size: int | None, rest: list[int | None]
+) -> list[tuple[str, int | None]]:
     """Take from the front of `factors` those that make one output axis of `size` (None: the images' axis,
     followed by axes of sizes `rest`), splitting a plain axis when the output takes part of it."""
     group: list[tuple[str, int | None]] = []
@@ -239,16 +250,18 @@ def _group(factors: list[tuple[str, int | None]], size: int | None, rest: list[i
             if not factors:
                 raise _GiveUp
             group.append(factors.pop(0))
-        while factors and int(np.prod([f[1] for f in factors])) != int(np.prod(rest)):
+        while factors and _elements([f[1] for f in factors]) != _elements(rest):
             group.append(factors.pop(0))
         return group
     if size == 1 and factors and factors[0] in (("B", 1), ("T", 1)):
         return [factors.pop(0)]  # a single image or token keeps its own axis
     product = 1
     while product != size:
-        if not factors or factors[0][1] is None or product > size:
+        if not factors or product > size:
             raise _GiveUp
         label, part = factors[0]
+        if part is None:
+            raise _GiveUp
         wanted = size // product
         if label == "S" and part > wanted and size % product == 0 and part % wanted == 0:
             factors[0] = ("S", part // wanted)  # the output takes the first `wanted` of this axis
@@ -260,6 +273,14 @@ def _group(factors: list[tuple[str, int | None]], size: int | None, rest: list[i
     if group and factors and factors[0] == ("B", 1) and (not rest or rest[0] != 1):
         group.append(factors.pop(0))  # a static single image goes with the axis before it, unless one is kept for it
     return group
+
+
+def _elements(sizes: list[int | None]) -> int:
+    """The elements of axes of `sizes`; a dynamic one matches no static size."""
+    known = [n for n in sizes if n is not None]
+    if len(known) != len(sizes):
+        raise _GiveUp
+    return math.prod(known)
 
 
 def _gather(node: ov.Node, rows: Rows, rank: int) -> list[Rows]:

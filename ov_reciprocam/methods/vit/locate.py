@@ -136,7 +136,8 @@ def locate_tokens(model: ov.Model, target: str | None = None, output: str | None
         return None
     head = Head.read(model, output)
     chain = head.chain
-    blocks, grid = [], None
+    blocks: list[Block] = []
+    grid: tuple[int, int] | None = None  # set with the first block
     for out in reversed(chain):
         shape = out.get_partial_shape()
         if shape.rank.is_static and shape.rank.get_length() == 3 and all(d.is_static for d in shape[1:]):
@@ -144,7 +145,7 @@ def locate_tokens(model: ov.Model, target: str | None = None, output: str | None
             if found is not None and (grid is None or found == grid) and (block := _block_at(out)) is not None:
                 blocks.append(block)
                 grid = found
-    if not blocks:
+    if grid is None:
         return None
     if target is None:
         block = blocks[-1]

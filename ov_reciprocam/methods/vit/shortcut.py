@@ -78,8 +78,7 @@ def _plan(model: ov.Model, found: TokenLocated, scored: ov.Output, kernel: Kerne
     t = found.located.target
     tokens = t.output.get_partial_shape()[1].get_length()
     full = _follow(region, found, attention, tuple(range(tokens)))
-    read = full and full.get(key_of(scored))
-    if read is None or read.axis is not None:
+    if full is None or (read := full.get(key_of(scored))) is None or read.axis is not None:
         return None
     compact = _follow(region, found, attention, tuple(range(found.prefix))) if found.prefix else None
     if compact is not None and compact.get(key_of(scored)) == read:
@@ -121,8 +120,9 @@ def closed_form_scores(
     if plan is None:
         return None
     reshapes = [node.output(0) for node in plan.region if node.get_type_name() == "Reshape"]
-    patterns = {out.get_node(): _compact_pattern(out, plan.flow[key_of(out)], plan.width(out)) for out in reshapes}
-    if any(p is None for p in patterns.values()):
+    compacted = {out.get_node(): _compact_pattern(out, plan.flow[key_of(out)], plan.width(out)) for out in reshapes}
+    patterns = {node: pattern for node, pattern in compacted.items() if pattern is not None}
+    if len(patterns) != len(compacted):
         return None
     try:
         located = found.located
@@ -211,7 +211,9 @@ def _zero_clone(model: ov.Model, found: TokenLocated) -> TailClone:
     return clone
 
 
-def _follow(region: list[ov.Node], found: TokenLocated, attention: Attention, tokens: tuple[int, ...]):
+def _follow(
+    region: list[ov.Node], found: TokenLocated, attention: Attention, tokens: tuple[int, ...]
+) -> dict[Key, Rows] | None:
     axis = attention.output.get_partial_shape().rank.get_length() - 2
     sources = {key_of(found.block.tokens): Rows(1, tokens), key_of(attention.output): Rows(axis, tokens)}
     return follow(region, sources)
@@ -289,6 +291,7 @@ def _row_attention(attention: Attention, zero: TailClone, masks: ov.Output, rows
         logits = ops.multiply(product, scale).output(0)
         transpose_value = False
     else:  # the model's own scale and bias steps, cloned onto the copies
+        assert attention.mix is not None  # the explicit form has both MatMuls
         zero.replace_uses(attention.product, product.output(0))
         logits = zero.value(attention.node.input_value(0))
         transpose_value = attention.mix.get_attributes()["transpose_b"]
@@ -320,9 +323,11 @@ def _row_tokens(tokens: ov.Output, rows: CopyRows) -> ov.Output:
 def _weighted_pool(source: ov.Output, rows: CopyRows, mean: bool, keep: bool) -> ov.Output:
     """The pooling of `source` [B*h*w, R, D] over tokens, as a sum over each copy's rows weighted by how many
     averaged tokens each stands for."""
+    pooled = rows.pooled
+    assert pooled is not None  # the rows of a pooling head say what each stands for
     copies, width = rows.index.shape
     d = source.get_partial_shape()[2].get_length()
-    weights = rows.pooled / rows.pooled.sum(axis=1, keepdims=True) if mean else rows.pooled
+    weights = pooled / pooled.sum(axis=1, keepdims=True) if mean else pooled
     per_copy = ops.reshape(source, i64(-1, copies, width, d), special_zero=False)
     summed = ops.reduce_sum(
         ops.multiply(per_copy, ops.constant(weights.reshape(copies, width, 1).astype(np.float32))), i64(2), False

@@ -7,6 +7,7 @@ convention), from flags, or is embedded in the model with OpenVINO's PrePostProc
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import cv2
 import numpy as np
@@ -77,7 +78,7 @@ class Preprocess:
             object.__setattr__(self, name, normalization(name, getattr(self, name)))
 
     @classmethod
-    def from_model(cls, model: ov.Model, **overrides) -> Preprocess:
+    def from_model(cls, model: ov.Model, **overrides: Any) -> Preprocess:
         """The recipe from the model's input shape and rt_info; non-None `overrides` win."""
         if EMBEDDED_PREPROCESSING.present(model):
             return cls(width=0, height=0, layout=Layout.NHWC, embedded=True)
@@ -117,7 +118,7 @@ class Preprocess:
         """Does rt_info say how photos become inputs (or is that built into the model)?"""
         return EMBEDDED_PREPROCESSING.present(model) or any(key.present(model) for key in RECIPE_KEYS)
 
-    def with_overrides(self, **changes) -> Preprocess:
+    def with_overrides(self, **changes: Any) -> Preprocess:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def describe(self) -> str:
@@ -176,10 +177,11 @@ class Preprocess:
             pixels = pixels[:, :, None]
         if self.rgb and self.channels > 1:
             pixels = pixels[:, :, [2, 1, 0, 3][: self.channels]]
-        if self.takes_pixels:  # the floats the model's own dequantize step makes of the pixels
-            x = self.quantize.dequantize.real(pixels).astype(np.float32)
+        q = self.quantize
+        if q is not None and self.takes_pixels:  # the floats the model's own dequantize step makes of the pixels
+            x: np.ndarray = q.dequantize.real(pixels).astype(np.float32)
         else:
-            x = (pixels.astype(np.float32) - np.float32(self.mean)) / np.float32(self.scale)
+            x = (pixels.astype(np.float32) - np.asarray(self.mean, np.float32)) / np.asarray(self.scale, np.float32)
         return x if self.layout == Layout.NHWC else x.transpose(2, 0, 1)
 
     def encode(self, x: np.ndarray) -> np.ndarray:
@@ -239,7 +241,7 @@ class Preprocess:
                 resized = np.zeros((nh, nw, stack.shape[2]), np.float32)
                 resized[y0 : y0 + self.height, x0 : x0 + self.width] = on_input
                 out = resize_stack(resized, w, h)
-        return out.transpose(2, 0, 1).reshape(*maps.shape[:-2], h, w)
+        return np.transpose(out, (2, 0, 1)).reshape((*maps.shape[:-2], h, w))
 
     def write_rt_info(self, model: ov.Model, labels: list[str] | None = None) -> None:
         """Record the recipe (and labels) in rt_info model_info, so later runs need no flags."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import cv2
@@ -73,10 +73,9 @@ def one_or_many(items: object) -> list:
     characters or rows; any other iterable is many (a list of paths, an [N, H, W, C] batch)."""
     if isinstance(items, (str, os.PathLike)) or (isinstance(items, np.ndarray) and items.ndim < 4):
         return [items]
-    try:
-        return list(items)
-    except TypeError:
-        raise ReciproCamError(f"expected a photo, a path or a list of them, got {type(items).__name__}") from None
+    if not isinstance(items, Iterable):
+        raise ReciproCamError(f"expected a photo, a path or a list of them, got {type(items).__name__}")
+    return list(items)
 
 
 # Larger photos are refused before decoding: a 20000x20000 PNG is ~1 MB on disk and a 1.2 GB array, and
@@ -171,12 +170,12 @@ def collect_images(specs: str | os.PathLike | Sequence[str | os.PathLike]) -> li
     One str or path is one spec, never its characters. A file named explicitly is kept whatever its suffix, so
     that a bad one is reported, not ignored.
     """
-    specs = one_or_many(specs)
-    if not all(isinstance(s, (str, os.PathLike)) for s in specs):
+    items = one_or_many(specs)
+    if not all(isinstance(s, (str, os.PathLike)) for s in items):
         raise ReciproCamError("images to collect must be paths: files, folders or glob patterns")
-    specs = [os.fspath(s) for s in specs]
+    names: list[str] = [os.fspath(s) for s in items]
     found: list[Path] = []
-    for spec in specs:
+    for spec in names:
         path = Path(spec)
         if path.is_dir():
             found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
@@ -188,7 +187,7 @@ def collect_images(specs: str | os.PathLike | Sequence[str | os.PathLike]) -> li
             raise ReciproCamError(f"no such file or folder: {spec}")
     unique = list(dict.fromkeys(found))
     if not unique:
-        raise ReciproCamError(f"no images found in {' '.join(specs)} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise ReciproCamError(f"no images found in {' '.join(names)} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
     return unique
 
 
