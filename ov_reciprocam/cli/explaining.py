@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -31,8 +32,21 @@ from .options import (
 )
 from .progress import Progress
 
+if TYPE_CHECKING:
+    from ..inference.explainer import Explainer
+    from ..quality.fidelity import Fidelity
+    from ..vocabulary import Recipe
 
-def _explainer(model, device, precision, labels, recipe, batch_size=None, **patch_flags):
+
+def _explainer(
+    model: Path,
+    device: str,
+    precision: str,
+    labels: Path | None,
+    recipe: Recipe,
+    batch_size: int | None = None,
+    **patch_flags: Any,
+) -> Explainer:
     from ..inference.explainer import Explainer
     from ..vocabulary import PatchOptions
 
@@ -99,28 +113,28 @@ def _explainer(model, device, precision, labels, recipe, batch_size=None, **patc
 @patch_options
 @preprocess_options
 def explain(
-    model,
-    images,
-    output,
-    top_k,
-    classes,
-    device,
-    batch_size,
-    precision,
-    alpha,
-    colormap,
-    full_maps,
-    threshold,
-    ray_address,
-    actors,
-    cpus_per_actor,
-    overlays,
-    report_page,
-    labels_from_folders,
-    ground_truth,
-    colour_bar,
-    **options,
-):
+    model: Path,
+    images: tuple[str, ...],
+    output: Path,
+    top_k: int,
+    classes: tuple[str, ...],
+    device: str,
+    batch_size: int | None,
+    precision: str,
+    alpha: float,
+    colormap: str,
+    full_maps: bool,
+    threshold: float,
+    ray_address: str | None,
+    actors: int | None,
+    cpus_per_actor: int,
+    overlays: bool | None,
+    report_page: bool,
+    labels_from_folders: bool,
+    ground_truth: Path | None,
+    colour_bar: bool,
+    **options: Any,
+) -> None:
     """Explain MODEL's predictions on IMAGES (files, folders or globs).
 
     MODEL is a plain model (patched in memory) or one patched before. Writes, into OUTPUT: one
@@ -169,25 +183,32 @@ def explain(
             click.echo(note, err=True)
     click.echo(f"preprocess {explainer.preprocess.describe()}", err=True)
     about = {"model": str(model), "device": device, "precision_asked": precision}
-    bars, bar = ExitStack(), None
+    bars = ExitStack()
+    bar: Progress | None = None
 
     def start(count: int) -> None:
         nonlocal bar
         bar = bars.enter_context(Progress("explaining", count))
 
-    common = {"on_start": start, "progress": lambda n: bar.update(n), "about": about}
+    def shown() -> Progress:
+        assert bar is not None  # on_start made it, before the first photo
+        return bar
+
+    common: dict[str, Any] = {"on_start": start, "progress": lambda n: shown().update(n), "about": about}
     with bars:
         if ray_address:
             from ..runs.cluster import explain_paths_on_ray
             from ..runs.explain import ExplainerSpec
 
             spec = ExplainerSpec.of(explainer, model, device, precision_config(precision))
-            pool = {"address": ray_address, "actors": actors, "cpus_per_actor": cpus_per_actor}
+            pool: dict[str, Any] = {"address": ray_address, "actors": actors, "cpus_per_actor": cpus_per_actor}
             run = explain_paths_on_ray(explainer, spec, images, outputs, **pool, **common)
         else:
             from ..runs.explain import explain_paths
 
-            run = explain_paths(explainer, images, outputs, on_skip=lambda why: bar.echo(f"skipped: {why}"), **common)
+            run = explain_paths(
+                explainer, images, outputs, on_skip=lambda why: shown().echo(f"skipped: {why}"), **common
+            )
     for failure in run.failed if ray_address else ():  # the local run said each as it met it
         click.echo(f"skipped: {failure['error']}", err=True)
     click.echo(
@@ -208,7 +229,16 @@ def explain(
 @json_option("the figures")
 @patch_options
 @preprocess_options
-def compare(model_a, model_b, images, device, batch_size, precision, json_path, **options):
+def compare(
+    model_a: Path,
+    model_b: Path,
+    images: tuple[str, ...],
+    device: str,
+    batch_size: int | None,
+    precision: str,
+    json_path: str | None,
+    **options: Any,
+) -> None:
     """Saliency fidelity: MODEL_B's maps against MODEL_A's (say INT8 against FP32) on IMAGES.
 
     Per image: Pearson and Spearman correlation of the two maps of A's top-1 class (at feature
@@ -235,7 +265,7 @@ def compare(model_a, model_b, images, device, batch_size, precision, json_path, 
     if table:
         click.echo(f"{'image':<28} {'pearson':>7} {'spearman':>8}  {'peak cells':<11} top-1 A -> B")
 
-    def show(f) -> None:
+    def show(f: Fidelity) -> None:
         cells = f"{f.peak_a[0]},{f.peak_a[1]} {'=' if f.same_cell else '!='} {f.peak_b[0]},{f.peak_b[1]}"
         top1 = f.top1_a.label if f.top1_agrees else f"{f.top1_a.label} -> {f.top1_b.label}"
         click.echo(f"{Path(f.source).name[:28]:<28} {f.pearson:>7.3f} {f.spearman:>8.3f}  {cells:<11} {top1}")

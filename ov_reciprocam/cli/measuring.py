@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -40,8 +41,11 @@ from .options import (
 )
 from .progress import Progress, duration
 
+if TYPE_CHECKING:
+    import numpy as np
 
-def _batch_sizes(ctx, param, value: str) -> tuple[int, ...]:
+
+def _batch_sizes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
     try:
         sizes = tuple(int(v) for v in value.split(","))
     except ValueError:
@@ -79,7 +83,18 @@ def _batch_sizes(ctx, param, value: str) -> tuple[int, ...]:
 @json_option("the timings")
 @patch_options
 @graph_options
-def bench(model, device, batch_sizes, seconds, precision, baselines, rise_masks, json_path, generic, **patch):
+def bench(
+    model: Path,
+    device: str,
+    batch_sizes: tuple[int, ...],
+    seconds: float,
+    precision: str,
+    baselines: bool,
+    rise_masks: int,
+    json_path: str | None,
+    generic: bool,
+    **patch: Any,
+) -> None:
     """Time MODEL plain and patched, interleaved in one process, and print the ratio.
 
     MODEL may be plain (patched here with the options below) or patched (measured against
@@ -115,7 +130,7 @@ def bench(model, device, batch_sizes, seconds, precision, baselines, rise_masks,
     ran = results[0].precision
     if note := precision_note(device, config, ran):
         click.echo(note, err=True)
-    report = {"model": str(model), "device": device, "precision_asked": precision, "precision": ran}
+    report: dict[str, Any] = {"model": str(model), "device": device, "precision_asked": precision, "precision": ran}
     report["results"] = benchmark.as_dicts(results)
     if baselines:
         report["baselines"] = benchmark.baselines(
@@ -172,7 +187,16 @@ def bench(model, device, batch_sizes, seconds, precision, baselines, rise_masks,
     ),
 )
 @preprocess_options
-def quantize_command(model, calib_images, output, subset_size, preset, device, labels, **options):
+def quantize_command(
+    model: Path,
+    calib_images: tuple[str, ...],
+    output: Path | None,
+    subset_size: int,
+    preset: str,
+    device: str,
+    labels: Path | None,
+    **options: Any,
+) -> None:
     """INT8 with NNCF: quantize MODEL (plain or patched), calibrated on CALIB_IMAGES (files, folders, globs).
 
     Photos go through the same preprocessing as `explain` (the model's rt_info, or flags). On a
@@ -331,8 +355,18 @@ def quantize_command(model, calib_images, output, subset_size, preset, device, l
 @ray_options
 @preprocess_options
 def eval_command(
-    model, images, output, precision, labels, ray_address, actors, cpus_per_actor, report_page, baselines, **options
-):
+    model: Path,
+    images: tuple[str, ...],
+    output: Path,
+    precision: str,
+    labels: Path | None,
+    ray_address: str | None,
+    actors: int | None,
+    cpus_per_actor: int,
+    report_page: bool,
+    baselines: bool,
+    **options: Any,
+) -> None:
     """Score saliency methods on MODEL (a plain classifier) and IMAGES (files, folders or globs).
 
     Per image and method, and averaged: Average Drop, Increase in Confidence, Deletion and
@@ -371,7 +405,9 @@ def eval_command(
         **options,
     )
     stems: set[str] = set()
-    bars, bar, ran = ExitStack(), None, None
+    bars = ExitStack()
+    bar: Progress | None = None
+    ran: str | None = None
 
     def ready(count: int, evaluator: Evaluator) -> None:
         nonlocal bar, ran
@@ -382,13 +418,17 @@ def eval_command(
         click.echo(_cost_line(count, evaluator.cost(), on_ray=bool(ray_address)), err=True)
         bar = bars.enter_context(Progress("evaluating", count))
 
-    def write(path, photo, result, objects) -> str:
+    def shown() -> Progress:
+        assert bar is not None  # on_ready made it, before the first photo
+        return bar
+
+    def write(path: Path, photo: np.ndarray, result: dict, objects: list[dict]) -> str:
         written = eval_report.write_maps(output, files.unique_stem(path.stem, stems), photo, result, objects)
-        bar.update(1)
+        shown().update(1)
         return written
 
     with run_folder.claimed(output, eval_report.MANIFEST):
-        failed = []
+        failed: list[dict] = []
         with bars:
             if ray_address:
                 records, summary, failed = evaluate_paths_on_ray(
@@ -399,7 +439,7 @@ def eval_command(
                     actors=actors,
                     cpus_per_actor=cpus_per_actor,
                     on_ready=ready,
-                    progress=lambda n: bar.update(n),
+                    progress=lambda n: shown().update(n),
                 )
             else:
                 records, summary = evaluate_paths(settings, list(images), on_ready=ready, on_image=write)
@@ -420,7 +460,12 @@ def eval_command(
             "boxes": str(options["boxes"]) if options["boxes"] else None,
             "masks": str(options["masks"]) if options["masks"] else None,
         }
-        report = {"model": str(model), "device": settings.device, "precision_asked": precision, "precision": ran}
+        report: dict[str, Any] = {
+            "model": str(model),
+            "device": settings.device,
+            "precision_asked": precision,
+            "precision": ran,
+        }
         report |= {"preprocess": settings.recipe.describe(), "settings": described}
         plotted = eval_report.write_report(output, report, records, summary, names, page=report_page)
     if not plotted:

@@ -119,15 +119,15 @@ class Explainer:
         info = PatchInfo.read(loaded)
         self.patched_here = info is None
         self.patch_options = PatchOptions.of(patch_options)
-        if self.patched_here:
+        if info is None:
             loaded = patch(loaded, self.patch_options)
             info = PatchInfo.read(loaded)
+            assert info is not None  # patch records it
         self.model = loaded
         self.info = info
         # A Recipe is resolved against the patched model (its input size settled); none given, rt_info's, and a
         # model without one is refused rather than fed guessed pixels.
-        given = preprocess if isinstance(preprocess, Preprocess) else None
-        self.preprocess = given or recipe_for(loaded, preprocess)
+        self.preprocess = preprocess if isinstance(preprocess, Preprocess) else recipe_for(loaded, preprocess)
         # A binary classifier's two classes are the unit's complement and the unit itself.
         unnamed = ["negative", "positive"] if info.score_kind.binary else []
         found = None if labels else find_labels(loaded, model)

@@ -209,9 +209,9 @@ def write_summary(out: Outputs, rows: Sequence[Row], header: dict) -> ExplainRun
             written.append(files.write_png(run.output / f"contact_sheet_{page:03d}.png", picture).name)
     if out.report:
         photos = [(r.stem, r.record) for r in rows if r.record is not None]
-        page = report.explain_page(report.settings_of(header), photos, run.output)
+        html = report.explain_page(report.settings_of(header), photos, run.output)
         written += [report.thumbnail_name(stem) for stem, _ in photos]
-        written.append(report.write_page(run.output / "report.html", page).name)
+        written.append(report.write_page(run.output / "report.html", html).name)
     listed = {run_folder.FILES: run_folder.existing(run.output, written)}
     files.write_json(run.output / RESULTS, header | {"images": run.records, "failed": run.failed} | listed)
     return run

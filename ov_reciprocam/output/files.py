@@ -61,7 +61,7 @@ def write_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
     return write_bytes(path, buffer.getvalue())
 
 
-def write_json(path: str | os.PathLike, data) -> Path:
+def write_json(path: str | os.PathLike, data: object) -> Path:
     return write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
 
 

@@ -239,8 +239,14 @@ class Explained(Protocol):
 
     source: str
     image: np.ndarray  # the photo, BGR
-    classes: Sequence[Any]  # the explained classes: class_id, label, score, flat
-    predictions: Sequence[Any]  # the likeliest classes: class_id, label, score
+
+    @property
+    def classes(self) -> Sequence[Any]:
+        """The explained classes: class_id, label, score, flat."""
+
+    @property
+    def predictions(self) -> Sequence[Any]:
+        """The likeliest classes: class_id, label, score."""
 
     @property
     def maps(self) -> np.ndarray: ...
@@ -309,7 +315,7 @@ def unit_map(saliency_map: np.ndarray) -> np.ndarray:
     if m.ndim != 2:
         raise ReciproCamError(f"a map is [h, w], one class of one image (saliency_map[b, c]); got shape {m.shape}")
     if m.dtype == np.uint8:
-        return m.astype(np.float32) / np.float32(255.0)
+        return m.astype(np.float32) / 255.0  # a weak Python float keeps float32, and types as an array
     m = m.astype(np.float32)
     if not np.isfinite(m).all():
         raise ReciproCamError("the map holds NaN or infinite values")

@@ -12,16 +12,22 @@ import os
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ReciproCamError
 from .explain_files import Row
 
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
 SUFFIX = ".parquet"
 
 
-def _arrow():
+def _arrow() -> tuple[ModuleType, ModuleType]:
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -30,7 +36,7 @@ def _arrow():
     return pa, pq
 
 
-def schema():
+def schema() -> pa.Schema:
     pa, _ = _arrow()
     return pa.schema(
         [
@@ -44,7 +50,7 @@ def schema():
     )
 
 
-def to_table(rows: Sequence[Row]):
+def to_table(rows: Sequence[Row]) -> pa.Table:
     """The rows as a pyarrow Table of `schema()`."""
     pa, _ = _arrow()
     columns = {
@@ -58,7 +64,7 @@ def to_table(rows: Sequence[Row]):
     return pa.table(columns, schema=schema())
 
 
-def from_table(table) -> list[Row]:
+def from_table(table: pa.Table) -> list[Row]:
     columns = table.select(schema().names).to_pydict()
     rows = []
     for image, stem, error, record, maps, shape in zip(*columns.values(), strict=True):
@@ -67,7 +73,7 @@ def from_table(table) -> list[Row]:
     return rows
 
 
-def write(directory: str | os.PathLike, table) -> Path:
+def write(directory: str | os.PathLike, table: pa.Table) -> Path:
     """Write `table` as a new shard in `directory`: under a temporary name, then renamed, so never half."""
     _, pq = _arrow()
     directory = Path(directory)
@@ -102,7 +108,7 @@ def done(directory: str | os.PathLike) -> set[str]:
     }
 
 
-def to_pandas(directory: str | os.PathLike):
+def to_pandas(directory: str | os.PathLike) -> pd.DataFrame:
     """One DataFrame row per photo: image, stem, error, record (dict) and maps (numpy [k, h, w])."""
     import pandas as pd
 

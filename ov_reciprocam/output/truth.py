@@ -43,7 +43,7 @@ class GroundTruth:
                 raise ReciproCamError(f"ground truth {path}, row {number}: expected `name,class`, got {','.join(row)}")
         if rows and rows[0][1].casefold() in _HEADERS:
             rows = rows[1:]
-        return cls(rows=tuple(rows))
+        return cls(rows=tuple((name, label) for name, label in rows))  # each row is a pair: checked above
 
     def __bool__(self) -> bool:
         return self.folders or bool(self.rows)
@@ -61,16 +61,17 @@ class GroundTruth:
         for label in labels:
             normal.setdefault(_normal(label), label)
         given = dict(self.rows)
-        found, unknown = {}, []
+        found: dict[str, str] = {}
+        unknown: list[str] = []
         for path in map(Path, paths):
             name = path.parent.name if self.folders else given.get(path.name, given.get(str(path)))
             if name is None:
                 continue
-            label = name if name in exact else normal.get(_normal(name))
-            if label is None:
+            matched = name if name in exact else normal.get(_normal(name))
+            if matched is None:
                 unknown.append(name)
             else:
-                found[str(path)] = label
+                found[str(path)] = matched
         if unknown:
             some = ", ".join(sorted(set(unknown))[:5]) + (", ..." if len(set(unknown)) > 5 else "")
             where = "folder names" if self.folders else "ground-truth classes"

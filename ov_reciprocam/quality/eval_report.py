@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -40,7 +41,7 @@ def table(records: list[dict], summary: dict) -> str:
         rows.append([*cells, f"{s['inferences']:.0f}"])
     widths = [max(len(str(c)) for c in col) for col in zip(head, *rows, strict=True)]
 
-    def line(cells):
+    def line(cells: Sequence[object]) -> str:
         return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
 
     return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])

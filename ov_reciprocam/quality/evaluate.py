@@ -127,7 +127,7 @@ def build_methods(
 
         return explain
 
-    def black_box(method) -> Explain:
+    def black_box(method: Callable[[BlackBox, np.ndarray, int], np.ndarray]) -> Explain:
         return lambda pixels, c: method(box, space.normalized(pixels[None])[0], c)
 
     every = {
@@ -182,7 +182,7 @@ def evaluate_image(
     blurred = space.blur(pixels)
     removed = blurred if baseline == "blur" else space.removed(pixels)
     y = float(score(pixels[None])[0])
-    results = {}
+    results: dict[str, dict[str, Any]] = {}
     for name, explain in methods.items():
         start, before = time.perf_counter(), box.images_run
         native = explain(pixels, class_id)
@@ -194,7 +194,7 @@ def evaluate_image(
         first, second = (saliency, space.upsample(again)) if space.on_input_grid else (native, again)
         deletion = metrics.causal_curve(score, pixels, removed, saliency, steps)
         insertion = metrics.causal_curve(score, blurred, pixels, saliency, steps)
-        found = {
+        found: dict[str, Any] = {
             "average_drop": metrics.average_drop(y, o),
             "increase": metrics.increase(y, o),
             "deletion_auc": metrics.auc(deletion),
@@ -226,10 +226,10 @@ def summarize(records: list[dict], names: list[str], protocol: Protocol = Protoc
 
     ADCC: of the means (paper), or the mean of the photos' (pixels); both are kept, `adcc` is the protocol's.
     """
-    summary = {}
+    summary: dict[str, dict[str, Any]] = {}
     for name in names:
         rows = [r["methods"][name] for r in records]
-        entry = {m: float(np.mean([row[m] for row in rows])) for m in METRICS}
+        entry: dict[str, Any] = {m: float(np.mean([row[m] for row in rows])) for m in METRICS}
         entry["adcc_per_photo"] = entry["adcc"]
         entry["adcc_of_means"] = metrics.adcc(entry["coherency"], entry["complexity"], entry["average_drop"])
         entry["adcc"] = entry["adcc_of_means" if protocol is Protocol.PAPER else "adcc_per_photo"]
@@ -417,7 +417,9 @@ class Evaluator:
         """With `class_choice` boxes, every photo names a class the model knows."""
         if self.settings.class_choice == FROM_BOXES:
             for path in paths:
-                self.resolve.class_id(_boxes_of(self.settings.boxes, path)[0]["label"])
+                named = _boxes_of(self.settings.boxes, path)
+                assert named  # check_photos, which runs first, refuses a photo without boxes
+                self.resolve.class_id(named[0]["label"])
 
     def evaluate(
         self,
@@ -482,8 +484,16 @@ def eval_settings(
     resolved = recipe_for(loaded, recipe)
     if resolved.embedded:
         raise ReciproCamError("eval needs a model without embedded preprocessing")
-    named = {"masks": masks, "protocol": protocol, "refinement": refinement}
-    return EvalSettings(os.fspath(model), resolved, tuple(names), box_data, **named, **given)
+    return EvalSettings(
+        os.fspath(model),
+        resolved,
+        tuple(names),
+        box_data,
+        masks=None if masks is None else os.fspath(masks),
+        protocol=protocol,
+        refinement=refinement,
+        **given,
+    )
 
 
 def check_photos(settings: EvalSettings, paths: list[Path], read: bool = True) -> None:

@@ -16,6 +16,8 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ReciproCamError
 from ..inference.explainer import Explainer
@@ -23,11 +25,14 @@ from ..output import shards
 from ..output.explain_files import SHEET_ROWS, ExplainRun, Outputs, Row
 from .explain import ExplainerSpec, explain_batch, explain_paths, redrawn
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 LOCAL = "local"
 SHARDS = "shards"  # the folder under the output that holds the Parquet shards
 
 
-def _ray():
+def _ray() -> ModuleType:
     try:
         import ray
         import ray.data
@@ -43,7 +48,7 @@ class _ExplainWorker:
         self.explainer = spec.build(INFERENCE_NUM_THREADS=threads)
         self.out = out
 
-    def __call__(self, batch: dict):
+    def __call__(self, batch: dict) -> pa.Table:
         photos = list(zip(batch["image"], batch["stem"], strict=True))
         return shards.to_table(explain_batch(self.explainer, photos, self.out))
 
@@ -113,7 +118,7 @@ def run_pool(
 
 
 def explain_on_ray(
-    spec: ExplainerSpec, photos: Sequence[tuple[str, str]], out: Outputs, shard_dir: str | os.PathLike, **pool
+    spec: ExplainerSpec, photos: Sequence[tuple[str, str]], out: Outputs, shard_dir: str | os.PathLike, **pool: Any
 ) -> list[Row]:
     """Explain rows for every photo (`run_pool`'s options in `pool`)."""
     return run_pool(_ExplainWorker, {"spec": spec, "out": out}, photos, shard_dir, **pool)

@@ -7,6 +7,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,6 +18,9 @@ from ..photos import imaging
 from ..quality import eval_report
 from ..quality.evaluate import EvalSettings, Evaluator, check_photos, summarize
 from .cluster import LOCAL, SHARDS, connect, run_pool
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 def evaluate_paths(
@@ -51,7 +55,7 @@ class _EvalWorker:
         self.evaluator = Evaluator(dataclasses.replace(settings, config=config))
         self.output = Path(output)
 
-    def __call__(self, batch: dict):
+    def __call__(self, batch: dict) -> pa.Table:
         rows = []
         for image, stem in zip(batch["image"], batch["stem"], strict=True):
             try:
@@ -60,7 +64,7 @@ class _EvalWorker:
                 rows.append(Row(image, stem, error=str(exc)))
                 continue
 
-            def write(_path, picture, result, objects, stem=stem) -> str:
+            def write(_path: Path, picture: np.ndarray, result: dict, objects: list[dict], stem: str = stem) -> str:
                 return eval_report.write_maps(self.output, stem, picture, result, objects)
 
             rows.append(Row(image, stem, self.evaluator.evaluate(Path(image), write, photo)))
@@ -91,7 +95,12 @@ def evaluate_paths_on_ray(
     if on_ready:  # the driver's precision and pace: the actors compile alike, on devices of the same kind
         on_ready(len(paths), evaluator)
     connect(address)
-    pool = {"actors": actors, "cpus_per_actor": cpus_per_actor, "batch_size": batch_size, "progress": progress}
+    pool: dict[str, Any] = {
+        "actors": actors,
+        "cpus_per_actor": cpus_per_actor,
+        "batch_size": batch_size,
+        "progress": progress,
+    }
     arguments = {"settings": settings, "output": str(output)}
     rows = run_pool(_EvalWorker, arguments, name_photos(paths), output / SHARDS, **pool)
     records = [r.record for r in rows if r.record is not None]

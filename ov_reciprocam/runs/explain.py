@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from ..errors import ReciproCamError
 from ..inference.explainer import Explainer
@@ -52,7 +53,7 @@ class ExplainerSpec:
         labels, batch = tuple(explainer.labels) or None, explainer.batch_size
         return cls(os.fspath(model), explainer.preprocess, device, config, labels, batch, explainer.patch_options)
 
-    def build(self, **config) -> Explainer:
+    def build(self, **config: Any) -> Explainer:
         """The Explainer; `config` adds compile properties (an actor's thread count)."""
         return Explainer(
             self.model,
@@ -161,6 +162,7 @@ def explain_paths(
 def redrawn(row: Row, preprocess: Preprocess, out: Outputs) -> Row:
     """A row that came back from a shard (which keeps maps, not pictures), with its contact-sheet row drawn
     from the photo, read as the model reads it, and its maps, as `write_photo` draws it from an Explanation."""
+    assert row.record is not None and row.maps is not None  # an explained row: its record and maps came back
     photo = imaging.as_channels(imaging.read_image(row.image, preprocess.channels), 3)
     on_photo = preprocess.to_image(row.maps, (photo.shape[1], photo.shape[0]))
     overlays = [
