@@ -24,12 +24,14 @@ from .patching import is_patched, patch
 from .photos.preprocess import Preprocess
 from .runs.explain import explain_paths
 from .version import __version__
-from .vocabulary import Kernel, Layout, PatchOptions, Recipe, Resize, Score, ScoreKind
+from .vocabulary import DetectionOptions, DetectorKind, Kernel, Layout, PatchOptions, Recipe, Resize, Score, ScoreKind
 
 __all__ = [
     "SALIENCY",
     "SALIENCY_CLASSES",
     "ClassMap",
+    "DetectionOptions",
+    "DetectorKind",
     "Explainer",
     "ExplainRun",
     "Explanation",

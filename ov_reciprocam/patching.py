@@ -11,31 +11,38 @@ import openvino as ov
 from .analysis.inputs import input_size
 from .errors import ReciproCamError
 from .methods import FAMILIES, locate_family
+from .methods.detection.build import branch
+from .methods.detection.locate import FoundDetector, locate_detector
 from .methods.protocol import Found
 from .methods.saliency import SALIENCY, attach, saliency
 from .methods.scoring import CopyScores, score_source, top_classes
 from .model.formats import read_model
 from .model.labels import labels_beside, labels_of, write_labels
 from .model.reshape import require_static, set_batch, set_input_shape
-from .model.rt_info import PatchInfo, write_model_api_type
+from .model.rt_info import DetectionInfo, PatchInfo, write_model_api_type
 from .photos.preprocess import recipe_for
-from .vocabulary import PatchOptions
+from .vocabulary import DetectionOptions, PatchOptions, Score
 
 
 def is_patched(model: ov.Model) -> bool:
     """Does `model` already carry a saliency output (ours, or another tool's)?"""
-    return PatchInfo.read(model) is not None or _foreign_saliency(model) is not None
+    return _ours(model) or _foreign_saliency(model) is not None
+
+
+def _ours(model: ov.Model) -> bool:
+    return PatchInfo.read(model) is not None or DetectionInfo.read(model) is not None
 
 
 def _foreign_saliency(model: ov.Model) -> int | None:
     """The index of a `saliency_map` output that another tool (openvino_xai, OTX, Geti) added, if any."""
-    if PatchInfo.read(model) is not None:
+    if _ours(model):
         return None
     return next((i for i, o in enumerate(model.outputs) if SALIENCY in o.get_names()), None)
 
 
 def patch(model: ov.Model | str | os.PathLike, options: PatchOptions | None = None, **keywords: object) -> ov.Model:
-    """Return a copy of `model` with a `saliency_map` output [B, classes, H, W] computed by Recipro-CAM.
+    """Return a copy of `model` with a `saliency_map` output [B, classes, H, W] computed by Recipro-CAM; for a
+    detector, `detections` [B, K, 6] and a map per detection, `saliency_map` [B, K, h, w] (`detection`).
 
     model: an ov.Model or a path (.xml, .onnx, .tflite, or anything openvino.convert_model reads).
     options, keywords: a PatchOptions, or its fields as keywords (target="...", top_k=3, recipe=Recipe(...),
@@ -48,6 +55,8 @@ def patch(model: ov.Model | str | os.PathLike, options: PatchOptions | None = No
         set_input_shape(model, o.input_shape)
     if o.batch is not None:
         set_batch(model, o.batch)
+    if (detector := locate_detector(model, _detection_options(o))) is not None:
+        return _patch_detector(model, source, detector, o)
     found = locate_family(model, o)
     o = replace(o, kernel=o.kernel or found.family.kernel)
     located = found.located
@@ -89,7 +98,7 @@ def _labels_beside(model: ov.Model, source: object) -> tuple[list[str] | None, s
 
 def _make_room(model: ov.Model, replace: bool) -> None:
     """Refuse a model patched before; drop another tool's saliency output when asked to."""
-    if PatchInfo.read(model) is not None:
+    if _ours(model):
         raise ReciproCamError("the model already has a saliency_map output (it was patched before)")
     if (foreign := _foreign_saliency(model)) is not None:
         if not replace:
@@ -126,6 +135,58 @@ def _record(model: ov.Model, found: Found[Any], scores: CopyScores, o: PatchOpti
         family_fields={k: v for f in FAMILIES for k, v in f.blank_record.items()} | found.family.record(found, o),
     ).write(model)
     write_model_api_type(model, multilabel=located.kind.multilabel)
+
+
+# What only a classifier's maps take, each as the value that leaves it unset.
+_CLASSIFIER_ONLY = {
+    "top_k": None,
+    "scores_output": None,
+    "target_layout": None,
+    "kernel": None,
+    "score": Score.AUTO,
+    "normalize": True,
+    "uint8": False,
+    "upsample": False,
+    "fast": True,
+}
+
+
+def _detection_options(o: PatchOptions) -> DetectionOptions:
+    """`detection`, with `target` as a detector's cut (comma-separated tensor names), as the CLI's --target gives it."""
+    if o.target is None:
+        return o.detection
+    if o.detection.cut is not None:
+        raise ReciproCamError("give a detector's cut once: as `target` or as `detection`'s `cut`, not both")
+    return replace(o.detection, cut=tuple(name.strip() for name in o.target.split(",")))
+
+
+def _patch_detector(model: ov.Model, source: object, found: FoundDetector, o: PatchOptions) -> ov.Model:
+    """The detector's branch (`methods.detection`), its record, the recipe and labels."""
+    from .version import __version__
+
+    given = [name for name, unset in _CLASSIFIER_ONLY.items() if getattr(o, name) != unset]
+    if given:
+        raise ReciproCamError(
+            f"`{given[0]}` is for classifiers; a detector's maps are told what to explain by `detection`"
+        )
+    head = found.head
+    names, origin = (list(o.labels), "`labels`") if o.labels else _labels_beside(model, source)
+    check_labels(names, head.classes, origin)
+    attach(model, branch(model, found))
+    if o.static:
+        require_static(model)
+    DetectionInfo(
+        version=__version__,
+        detector=head.kind,
+        cut=found.cut.names,
+        copy_grid=found.copy_grid,
+        detections=found.detections,
+        score_threshold=found.score_threshold,
+        iou_threshold=found.iou_threshold,
+        classes=head.classes,
+        levels=",".join(f"{v.height}x{v.width}x{v.per_cell}" for v in found.levels),
+    ).write(model)
+    return _carry_recipe_and_labels(model, names, o)
 
 
 def _carry_recipe_and_labels(model: ov.Model, names: list[str] | None, o: PatchOptions) -> ov.Model:

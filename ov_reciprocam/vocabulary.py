@@ -254,6 +254,40 @@ class Resize(_Word):
     CROP = "crop"  # keep the aspect, cut what sticks out
 
 
+class EvalMethod(_Word):
+    """A saliency method `eval` scores (`methods`)."""
+
+    RECIPROCAM = "reciprocam"  # Recipro-CAM as the paper makes it: one-hot copies scored by softmax
+    RECIPROCAM_LOGITS = "reciprocam-logits"  # the copies scored by their logits, as openvino_xai does
+    RECIPROCAM_GAUSSIAN = "reciprocam-gaussian"  # Kernel.GAUSSIAN copies
+    RECIPROCAM_WINDOW = "reciprocam-window"  # Kernel.WINDOW copies
+    SCORECAM = "scorecam"  # the black-box baselines of `quality.baselines`
+    RISE = "rise"
+
+
+class DeletionBaseline(_Word):
+    """What `eval`'s deletion puts in place of the pixels it removes (`baseline`)."""
+
+    ZERO = "zero"  # the protocol's removed pixel: zero of the normalized input (paper) or black (pixels)
+    BLUR = "blur"  # the photo blurred, as insertion starts from
+
+
+class QuantizePreset(_Word):
+    """NNCF's QuantizationPreset, by the name `quantize` takes (`preset`)."""
+
+    PERFORMANCE = "performance"  # symmetric activation ranges
+    MIXED = "mixed"  # asymmetric activation ranges
+
+
+class TargetDevice(_Word):
+    """NNCF's TargetDevice: the device an INT8 model is tuned for (`target_device`; ANY: every device)."""
+
+    CPU = "CPU"
+    GPU = "GPU"
+    NPU = "NPU"
+    ANY = "ANY"
+
+
 @dataclass(frozen=True)
 class Recipe:
     """How photos become model inputs, as a user gives it; None: as the model's rt_info (or metadata) says.
@@ -274,6 +308,8 @@ class Recipe:
     def __post_init__(self) -> None:
         for name in ("mean", "scale"):  # frozen: the checked tuple replaces what was given
             object.__setattr__(self, name, normalization(name, getattr(self, name)))
+        if self.resize is not None:
+            object.__setattr__(self, "resize", parse(Resize, self.resize, "resize"))
 
     @property
     def given(self) -> bool:
@@ -305,6 +341,7 @@ class PatchOptions:
     recipe: how photos become inputs, recorded in rt_info (model_info) for later runs.
     labels: class names, recorded in rt_info; by default a labels.txt beside the model file.
     embed_preprocessing: build the recipe into the model: it then takes a uint8 BGR photo of any size.
+    detection: what a detector's maps explain (`DetectionOptions`); classifiers ignore it.
     """
 
     target: str | None = None
@@ -324,6 +361,7 @@ class PatchOptions:
     recipe: Recipe = field(default_factory=Recipe)
     labels: tuple[str, ...] | None = None
     embed_preprocessing: bool = False
+    detection: DetectionOptions = field(default_factory=lambda: DetectionOptions())
 
     @classmethod
     def of(cls, options: PatchOptions | None = None, **keywords: Any) -> PatchOptions:
@@ -347,3 +385,74 @@ class PatchOptions:
         if o.labels is not None:
             o = replace(o, labels=tuple(o.labels))
         return o
+
+
+class DetectorKind(_Word):
+    """How a detector's outputs hold its anchors (`analysis.detections` reads it from the graph's structure)."""
+
+    OBJECTNESS = "objectness"  # one [N, A, 4 + 1 + C] output, raw grid offsets (YOLOX)
+    DECODED = "decoded"  # boxes [N, A, 4] decoded to corners in [0, 1], scores [N, A, C] with a background column
+    ANCHORED = "anchored"  # raw regressors [N, A, 4 + 2k] and logits [N, A, C] about SSD anchors (BlazeFace)
+
+    @property
+    def thresholds(self) -> tuple[float, float]:
+        """(score, IoU): what each kind's reference code uses (YOLOX's demo, Ultra-Light's, MediaPipe's)."""
+        return {"objectness": (0.3, 0.45), "decoded": (0.7, 0.3), "anchored": (0.5, 0.3)}[self.value]
+
+
+@dataclass(frozen=True)
+class DetectionOptions:
+    """What `patch` makes of a detector: its `detections` [B, K, 6] and a map per detection [B, K, h, w].
+
+    detections: K, the detections kept per photo (padded with score 0, class -1).
+    score_threshold, iou_threshold: None takes the detector kind's (`DetectorKind.thresholds`).
+    cut: tensor names (or friendly names, or the TYPE#N paths `inspect` shows for unnamed tensors), one per scale,
+        where the masked copies are made; None: found from structure (where the neck starts mixing scales).
+    copy_grid: (rows, columns) of the copies; None: the coarsest cut grid with 8 cells on its short side.
+    anchors: for raw SSD heads, (rows, columns, anchors per cell) per level, in the outputs' order; None: read
+        from the head convolutions.
+    """
+
+    detections: int = 10
+    score_threshold: float | None = None
+    iou_threshold: float | None = None
+    cut: tuple[str, ...] | None = None
+    copy_grid: tuple[int, int] | None = None
+    anchors: tuple[tuple[int, int, int], ...] | None = None
+
+    def __post_init__(self) -> None:
+        from .errors import ReciproCamError
+
+        at_least_one("detections", self.detections)
+        for name in ("score_threshold", "iou_threshold"):
+            if (value := getattr(self, name)) is not None:
+                zero_to_one(name, value)
+        if self.cut is not None:
+            object.__setattr__(self, "cut", tuple(self.cut))
+            if not self.cut:
+                raise ReciproCamError("`cut` names no tensor: give one tensor name per scale, or none at all")
+        if self.copy_grid is not None:
+            grid = tuple(self.copy_grid)
+            if len(grid) != 2 or not all(isinstance(v, int) and v >= 1 for v in grid):
+                raise ReciproCamError(f"`copy_grid` must be two whole numbers, rows and columns; got {self.copy_grid}")
+            object.__setattr__(self, "copy_grid", grid)
+        if self.anchors is not None:
+            levels = tuple(tuple(level) for level in self.anchors)
+            if not levels or any(len(v) != 3 or not all(isinstance(n, int) and n >= 1 for n in v) for v in levels):
+                raise ReciproCamError(
+                    "`anchors` must list (rows, columns, anchors per cell) per level, e.g. 16x16x2,8x8x6; "
+                    f"got {self.anchors}"
+                )
+            object.__setattr__(self, "anchors", levels)
+
+
+class OverlayFormat(_Word):
+    """The file format of `explain`'s overlays (`overlay_format`); docs/benchmarks.md measures each.
+
+    Each member's value is also its files' suffix.
+    """
+
+    # Quality 95 with full-resolution colour: a quarter of PNG's time and bytes, 40 dB or more from its pixels.
+    JPG = "jpg"
+    PNG = "png"  # lossless, as overlays were before issue 33
+    WEBP = "webp"  # lossy, quality 95: the smallest files, but slower to write than PNG

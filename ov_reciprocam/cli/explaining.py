@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..inference.device import precision_config
+from ..vocabulary import OverlayFormat
 from .options import (
     CLASSES,
+    DEVICE,
     OUTPUT,
     PRECISION_F32,
     GroupedCommand,
@@ -45,9 +47,11 @@ def _explainer(
     labels: Path | None,
     recipe: Recipe,
     batch_size: int | None = None,
+    requests: int | None = None,
+    throughput: bool = False,
     **patch_flags: Any,
 ) -> Explainer:
-    from ..inference.explainer import Explainer
+    from ..inference.explainer import THROUGHPUT, Explainer
     from ..vocabulary import PatchOptions
 
     return Explainer(
@@ -56,7 +60,9 @@ def _explainer(
         preprocess=recipe,  # resolved against the patched model before compiling: a refusal costs nothing
         labels=labels_from(labels),
         batch_size=batch_size,
-        config=precision_config(precision),
+        requests=requests,
+        # A folder run compiles once, for throughput, rather than for latency and again (`Explainer.start`).
+        config=(precision_config(precision) or {}) | (THROUGHPUT if throughput else {}) or None,
         patch_options=PatchOptions.of(**patch_flags),
     )
 
@@ -68,6 +74,15 @@ def _explainer(
 @class_options(3, "Explain each photo's K likeliest classes (patch's --top-k picks classes in-graph).")
 @device_option()
 @batch_size_option(None, "Photos per inference on a dynamic-batch model")
+@section(
+    DEVICE,
+    click.option(
+        "--requests",
+        type=click.IntRange(min=1),
+        metavar="N",
+        help="Batches the device runs at once (benchmark_app's -nireq).  [default: the device's optimal number]",
+    ),
+)
 @precision_option("f32", PRECISION_F32)
 @section(
     OUTPUT,
@@ -83,6 +98,13 @@ def _explainer(
     ),
     click.option("--full-maps", is_flag=True, help="Also write the maps at photo resolution (NAME_maps_full.npy)."),
     click.option("--colour-bar", is_flag=True, help="A colour scale on each overlay (contact sheets always have one)."),
+    click.option(
+        "--overlay-format",
+        type=click.Choice([f.value for f in OverlayFormat]),
+        default=OverlayFormat.JPG.value,
+        show_default=True,
+        help="Overlays as JPEG (quality 95: a quarter of PNG's time and bytes), lossless PNG, or WebP (smallest).",
+    ),
 )
 @section(
     CLASSES,
@@ -120,6 +142,7 @@ def explain(
     classes: tuple[str, ...],
     device: str,
     batch_size: int | None,
+    requests: int | None,
     precision: str,
     alpha: float,
     colormap: str,
@@ -133,14 +156,16 @@ def explain(
     labels_from_folders: bool,
     ground_truth: Path | None,
     colour_bar: bool,
+    overlay_format: str,
     **options: Any,
 ) -> None:
     """Explain MODEL's predictions on IMAGES (files, folders or globs).
 
     MODEL is a plain model (patched in memory) or one patched before. Writes, into OUTPUT: one
-    overlay PNG per image and class, NAME_maps.npy (feature resolution), NAME_maps_full.npy
-    (photo resolution, float16, with --full-maps), contact_sheet_001.png (16 photos a sheet, the first
-    64 photos), results.json, and report.html (open it in a browser: every photo, filter and sort).
+    overlay per image and class (JPEG unless --overlay-format), NAME_maps.npy (the explained classes' maps,
+    feature resolution), NAME_maps_full.npy (photo resolution, float16, with --full-maps),
+    contact_sheet_001.png (16 photos a sheet, the first 64 photos), results.json, and report.html (open it
+    in a browser: every photo, filter and sort).
     Unreadable photos are reported and skipped; the exit code is then 1.
 
     With --ray, rows go to Parquet shards in OUTPUT/shards (read them with ov_reciprocam.output.shards),
@@ -162,6 +187,8 @@ def explain(
         raise click.UsageError("give --labels-from-folders or --ground-truth, not both")
     if ray_address and full_maps:
         raise click.UsageError("--full-maps is for local runs; with --ray the maps go to the shards")
+    if ray_address and requests:
+        raise click.UsageError("--requests is for local runs; with --ray each actor explains one batch at a time")
     truth = GroundTruth.read_csv(ground_truth) if ground_truth else GroundTruth(folders=labels_from_folders)
     outputs = Outputs(
         output,
@@ -175,9 +202,12 @@ def explain(
         report=report_page,
         truth=truth,
         colour_bar=colour_bar,
+        overlay_format=OverlayFormat(overlay_format),
     )
     recipe, labels = recipe_from(options), options.pop("labels")
-    explainer = _explainer(model, device, precision, labels, recipe, batch_size, **options)
+    explainer = _explainer(
+        model, device, precision, labels, recipe, batch_size, requests, throughput=not ray_address, **options
+    )
     for note in (explainer.batch_note, explainer.precision_note):
         if note:
             click.echo(note, err=True)
@@ -253,7 +283,8 @@ def compare(
           samples/images --mean 127.5 --scale 127.5 --rgb --interpolation cubic --json out/fidelity.json
     """
     from ..output import files
-    from ..quality.fidelity import compare_paths, summary
+    from ..quality.fidelity import summary
+    from ..runs.compare import compare_paths
 
     table = json_path != "-"  # JSON on stdout replaces the table
     if json_path and table:

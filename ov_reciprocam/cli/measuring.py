@@ -10,9 +10,8 @@ import click
 
 from ..inference.device import precision_config, precision_note
 from ..photos.preprocess import recipe_for
-from ..quality.evaluate import BASELINES, DEFAULT_METHODS, FROM_BOXES, METHODS, Cost
-from ..quality.quantize import PRESETS, TARGET_DEVICES
-from ..vocabulary import PatchOptions, Protocol, Refinement
+from ..quality.evaluate import BASELINES, DEFAULT_METHODS, EVAL_BATCH, FROM_BOXES, METHODS, Cost
+from ..vocabulary import DeletionBaseline, EvalMethod, PatchOptions, Protocol, QuantizePreset, Refinement, TargetDevice
 from .options import (
     CLASSES,
     DEVICE,
@@ -102,7 +101,9 @@ def bench(
     beat: 1 + the tail's multiply-accumulates that must run once per position / the model's. The
     +bytes column adds what moving the copies' scores [B, H*W, classes] costs: three read-write
     passes over them, each timed here as one elementwise op on the device; and, for the flatten
-    shortcut (VGG), reading the first linear layer's weights once more.
+    shortcut (VGG), reading the first linear layer's weights once more. A detector (tail
+    detection) runs its neck and heads from the cut once per masked copy: that is its floor, and
+    +bytes adds one pass writing the copies.
 
     Examples:
 
@@ -171,16 +172,16 @@ def bench(
     DEVICE,
     click.option(
         "--preset",
-        type=click.Choice(PRESETS),
-        default="performance",
+        type=click.Choice([p.value for p in QuantizePreset]),
+        default=QuantizePreset.PERFORMANCE.value,
         show_default=True,
         help="NNCF QuantizationPreset: performance = symmetric activation ranges, mixed = asymmetric ones.",
     ),
     click.option(
         "-d",
         "--device",
-        type=click.Choice(TARGET_DEVICES),
-        default="ANY",
+        type=click.Choice([d.value for d in TargetDevice]),
+        default=TargetDevice.ANY.value,
         show_default=True,
         help="Unlike the other commands' --device, the NNCF TargetDevice the INT8 model is tuned for (CPU, GPU, "
         "NPU; ANY: every device); calibration itself runs on the CPU.",
@@ -316,8 +317,8 @@ def quantize_command(
     ),
     click.option(
         "--baseline",
-        type=click.Choice(["zero", "blur"]),
-        default="zero",
+        type=click.Choice([b.value for b in DeletionBaseline]),
+        default=DeletionBaseline.ZERO.value,
         show_default=True,
         help="What deletion puts in place of removed pixels: zero of the normalized input (the mean colour; black "
         "with --protocol pixels), or the blurred photo.",
@@ -346,9 +347,10 @@ def quantize_command(
 @target_option
 @device_option()
 @batch_size_option(
-    32,
+    EVAL_BATCH,
     "Model inputs per inference: eval scores one photo at a time, so these are its masked copies (deletion and "
-    "insertion steps, Score-CAM maps, RISE masks), not photos as in explain and compare",
+    "insertion steps, Score-CAM maps, RISE masks), not photos as in explain and compare; several inferences run at "
+    "once",
 )
 @precision_option("f32", PRECISION_F32)
 @report_option
@@ -482,8 +484,8 @@ def eval_command(
 def _cost_line(count: int, cost: Cost, on_ray: bool) -> str:
     """`cost  4 photos x 212 model inputs a photo (...): about 1 s a photo, 4 s in all`, said before a long run."""
     # Score-CAM skips flat activation maps: its count is a ceiling.
-    ceiling = "up to " if "scorecam" in cost.inputs else ""
-    each = ", ".join(f"{name} {ceiling if name == 'scorecam' else ''}{n}" for name, n in cost.inputs.items())
+    ceiling = "up to " if EvalMethod.SCORECAM in cost.inputs else ""
+    each = ", ".join(f"{name} {ceiling if name is EvalMethod.SCORECAM else ''}{n}" for name, n in cost.inputs.items())
     where = " for one actor (the pool shares the photos)" if on_ray else ""
     photos = f"{count} photo{'s' * (count != 1)}"
     return (

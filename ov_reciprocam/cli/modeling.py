@@ -55,6 +55,41 @@ from .options import (
 )
 @graph_options
 @section(SALIENCY, click.option("--upsample", is_flag=True, help="Resize the maps to the input size in-graph."))
+@section(
+    SALIENCY,
+    click.option(
+        "--detections",
+        type=click.IntRange(min=1),
+        metavar="K",
+        help="A detector: the detections kept per photo, each with its map (padded).  [default: 10]",
+    ),
+    click.option(
+        "--score-threshold",
+        type=click.FloatRange(0, 1),
+        metavar="S",
+        help="A detector: the lowest score kept.  [default: its kind's (YOLOX 0.3, decoded SSD 0.7, raw SSD 0.5)]",
+    ),
+    click.option(
+        "--iou-threshold",
+        type=click.FloatRange(0, 1),
+        metavar="IOU",
+        help="A detector: NMS drops a box overlapping a better one by more.  [default: 0.45 YOLOX, else 0.3]",
+    ),
+    click.option(
+        "--copy-grid",
+        metavar="HxW",
+        callback=lambda ctx, param, value: _numbers(value, 2, param) if value else None,
+        help="A detector: rows x columns of masked copies (and of each map).  "
+        "[default: the coarsest cut grid with 8 cells on its short side]",
+    ),
+    click.option(
+        "--anchors",
+        metavar="HxWxN,...",
+        callback=lambda ctx, param, value: _anchor_levels(value, param) if value else None,
+        help="A raw SSD detector (BlazeFace): rows x columns x anchors per cell of each level, e.g. 16x16x2,8x8x6.  "
+        "[default: read from its head convolutions]",
+    ),
+)
 @device_option("Also compile the result for this device (CPU, GPU, NPU, AUTO) to check it loads.", default=None)
 @section(
     OUTPUT,
@@ -84,9 +119,18 @@ def patch(
     fp16: bool,
     device: str | None,
     generic: bool,
+    detections: int | None,
+    score_threshold: float | None,
+    iou_threshold: float | None,
+    copy_grid: tuple[int, ...] | None,
+    anchors: tuple[tuple[int, ...], ...] | None,
     **options: Any,
 ) -> None:
     """Add a `saliency_map` output to MODEL (.xml, .onnx, ...) and save it as IR.
+
+    A detector (YOLOX-style raw output, decoded boxes + scores, raw SSD regressors + logits) gets
+    `detections` [B, K, 6] (x1, y1, x2, y2 in input pixels, score, class) and a map per detection,
+    `saliency_map` [B, K, h, w]; --target then names its cut, one tensor per scale, comma-separated.
 
     Preprocessing flags and --labels are stored in the model's rt_info (model_info), so that
     `explain` needs no flags later; a labels.txt beside MODEL is stored there too.
@@ -100,16 +144,18 @@ def patch(
       # OpenVINO's list forms work as well; --input-shape fixes the dynamic batch:
       ov-reciprocam patch samples/models/dog_breeds_mobilenetv2/dog_breeds_mobilenetv2.xml -o out/dog_b1_xai.xml \\
           --input-shape "[1,160,160,3]" --mean "[127.5,127.5,127.5]" --scale 127.5 --rgb --kernel gaussian
+      # A detector: its 5 best detections, each with a map, masked at the cut found from its structure:
+      ov-reciprocam patch samples/models/detection/yolox_nano/yolox_nano.onnx -o out/yolox_xai.xml --detections 5
     """
     from ..analysis.head import output_name, shape_text
     from ..inference.device import check_device
     from ..inference.probe import verify
     from ..model.formats import save_model
-    from ..model.rt_info import PatchInfo
+    from ..model.rt_info import DetectionInfo, PatchInfo
     from ..output import files
     from ..patching import patch as patch_model
     from ..photos.preprocess import Preprocess
-    from ..vocabulary import PatchOptions
+    from ..vocabulary import DetectionOptions, PatchOptions
 
     if device:  # refused before the model is read and patched, not after
         device = check_device(device)
@@ -124,9 +170,19 @@ def patch(
         recipe=recipe,
         labels=labels_from(labels),
         embed_preprocessing=embed_preprocessing,
+        detection=DetectionOptions(
+            detections=detections or DetectionOptions.detections,
+            score_threshold=score_threshold,
+            iou_threshold=iou_threshold,
+            copy_grid=(copy_grid[0], copy_grid[1]) if copy_grid else None,
+            anchors=tuple((v[0], v[1], v[2]) for v in anchors) if anchors else None,
+        ),
         **options,
     )
     patched = patch_model(model, chosen)
+    if (detector := DetectionInfo.read(patched)) is not None:
+        _save_detector(patched, detector, output, fp16, device)
+        return
     recorded = recipe_for(patched, strict=False) if Preprocess.has_recipe(patched) else None
     if recorded is not None and (recipe.given or embed_preprocessing):  # a recipe given is recorded
         embedded = " (embedded)" if embed_preprocessing else ""
@@ -147,6 +203,74 @@ def patch(
     click.echo(f"saved     {output}")
 
 
+def _numbers(text: str, count: int, param: click.Parameter) -> tuple[int, ...]:
+    """'13x13' or '13,13' as whole numbers, `count` of them."""
+    parts = text.lower().replace(",", "x").split("x")
+    if len(parts) != count or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise click.BadParameter(
+            f"'{text}': {count} whole numbers joined by x, e.g. {'x'.join(['8'] * count)}", param=param
+        )
+    return tuple(int(p) for p in parts)
+
+
+def _anchor_levels(text: str, param: click.Parameter) -> tuple[tuple[int, ...], ...]:
+    return tuple(_numbers(level, 3, param) for level in text.split(","))
+
+
+def _save_detector(patched: Any, info: Any, output: Path, fp16: bool, device: str | None) -> None:
+    """Save a patched detector and say what it reads (the classifier probe has no detector check)."""
+    import openvino as ov
+
+    from ..analysis.head import output_name, shape_text
+    from ..model.formats import save_model
+
+    if device:
+        ov.Core().compile_model(patched, device)
+    save_model(patched, output, compress_to_fp16=fp16)
+    outputs = ", ".join(f"{output_name(patched, i)} {shape_text(o)}" for i, o in enumerate(patched.outputs))
+    click.echo(f"detector  {info.detector} ({info.levels}), {info.classes} classes")
+    click.echo(f"cut       {', '.join(info.cut)}; copies {info.copy_grid[0]}x{info.copy_grid[1]}")
+    click.echo(
+        f"kept      {info.detections} detections, score >= {info.score_threshold:g}, NMS IoU {info.iou_threshold:g}"
+    )
+    click.echo(f"outputs   {outputs}")
+    if device:
+        click.echo(f"compiled  on {device}")
+    click.echo(f"saved     {output}")
+
+
+def _inspect_detector(loaded: Any) -> bool:
+    """Print what a detector's graph says (outputs, anchors, cut, copies); False when `loaded` is no detector."""
+    from ..analysis.head import output_name, shape_text
+    from ..methods.detection.locate import locate_detector
+    from ..vocabulary import DetectionOptions
+
+    found = locate_detector(loaded, DetectionOptions())
+    if found is None:
+        return False
+    head = found.head
+    roles = {head.scores_index: "scores", head.boxes_index: "boxes"}
+    if head.scores_index == head.boxes_index:
+        roles = {head.scores_index: "boxes (raw grid offsets), objectness and class scores"}
+    click.echo("outputs:")
+    for i, value in enumerate(loaded.outputs):
+        click.echo(f"  {output_name(loaded, i)}  {shape_text(value)}  {roles.get(i, '')}")
+    levels = ", ".join(f"{v.height}x{v.width}x{v.per_cell}" for v in found.levels)
+    click.echo(f"detector  {head.kind}: {head.anchors} anchors ({levels}: rows x columns x anchors per cell)")
+    click.echo(f"classes   {head.classes}{' (a background column aside)' if head.background else ''}")
+    click.echo(
+        f"defaults  score >= {found.score_threshold:g}, NMS IoU {found.iou_threshold:g}, {found.detections} kept"
+    )
+    click.echo("cut (one tensor per scale, where the neck begins; --target takes these names, comma-separated):")
+    for name, t in zip(found.cut.names, found.cut.tensors, strict=True):
+        click.echo(f"  {name}  {'x'.join(str(d.get_length()) for d in t.get_partial_shape()[1:])}")
+    click.echo(
+        f"copies    {found.copy_grid[0]}x{found.copy_grid[1]} "
+        "(the coarsest cut grid with 8 cells on its short side; --copy-grid)"
+    )
+    return True
+
+
 @click.command(cls=GroupedCommand, short_help="List a model's outputs and the feature maps to explain.")
 @click.argument("model", type=click.Path(path_type=Path))
 @scores_output_option
@@ -155,13 +279,15 @@ def patch(
 def inspect(
     model: Path, scores_output: str | None, target_layout: str | None, input_shape: tuple[int, ...] | None
 ) -> None:
-    """List MODEL's outputs with what each was taken for, and the feature maps it could be explained at.
+    """List MODEL's outputs with what each was taken for, and the feature maps it could be explained at
+    (a detector: its anchor layout, the cut tensors per scale and the copy grid).
 
     Examples:
 
     \b
       ov-reciprocam inspect samples/models/coral/mobilenet_v1_0.25_128_quant.tflite
       ov-reciprocam inspect samples/models/dog_breeds_mobilenetv2/dog_breeds_mobilenetv2.xml --input-shape 1,160,160,3
+      ov-reciprocam inspect samples/models/detection/ultralight_rfb_320/version-RFB-320.onnx
     """
     from ..analysis.head import output_name, output_roles, shape_text
     from ..analysis.quantization import input_quantization
@@ -173,6 +299,8 @@ def inspect(
     loaded = read_model(model)
     if input_shape:
         set_input_shape(loaded, input_shape)
+    if _inspect_detector(loaded):
+        return
     click.echo("outputs:")
     for role in output_roles(loaded):
         click.echo(f"  {role.name}  {role.shape}  {role.text}")

@@ -197,7 +197,12 @@ rise_masks_option = click.option(
 
 target_option = section(
     SALIENCY,
-    click.option("--target", metavar="NAME", help="Feature map to explain, by node or tensor name.  [default: auto]"),
+    click.option(
+        "--target",
+        metavar="NAME",
+        help="Feature map to explain, by node or tensor name (a detector: its cut, one tensor per scale, "
+        "comma-separated).  [default: auto]",
+    ),
 )
 scores_output_option = section(
     SALIENCY,
@@ -352,7 +357,7 @@ overlays_option = section(
     click.option(
         "--overlays/--no-overlays",
         default=None,
-        help="Write overlay PNGs and the contact sheets.  [default: yes; with --ray, no]",
+        help="Write overlays and the contact sheets.  [default: yes; with --ray, no]",
     ),
 )
 

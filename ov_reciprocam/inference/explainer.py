@@ -1,9 +1,15 @@
-"""Run a patched model on photos: one compiled model, batched, predictions plus maps per image."""
+"""Run a patched model on photos: one compiled model, batched, predictions plus maps per image.
+
+`Explainer.explain` does, batch after batch, three steps a pipeline can overlap (`runs.explain`): `batch` (photos
+made into one input, on the CPU), `infer` or `start` (the model, waited for or not), `finish` (scores and maps made
+into `Explanation`s).
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +29,11 @@ from .device import check_device, compile_for, precision_note, ran_precision
 from .scores import probabilities
 
 DEFAULT_BATCH = 8
+# A call to `explain` runs compiled for latency, OpenVINO's default: one photo on a 2-core EPYC took the dog model
+# 1.4 ms so, 2.5 ms compiled for throughput (two streams of one core each; Coral's MobileNetV2: 10.8 ms either way).
+# A folder run (`start`) compiles again, for throughput, on first use (0.1-0.35 s, more on a busy machine), unless
+# `config` holds a hint: `explain`, which only runs folders, compiles once, with this one.
+THROUGHPUT = {"PERFORMANCE_HINT": "THROUGHPUT"}
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,35 @@ class Explanation:
         return np.stack([c.saliency for c in self.classes])
 
 
+@dataclass(frozen=True)
+class Wanted:
+    """Which classes to explain in each photo: `ids` when given, else the `top_k` likeliest (a multi-label model:
+    those at or above `threshold`)."""
+
+    top_k: int = 3
+    ids: tuple[int, ...] = ()
+    threshold: float = 0.5
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Photos made into one input: what a pipeline hands from preprocessing to inference."""
+
+    names: list[str]
+    photos: list[np.ndarray]
+    inputs: np.ndarray = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Raw:
+    """What the model returned for one batch, copied out of its request: scores, maps in [0, 1], and the classes
+    whose maps it kept (a model patched with top_k), per photo."""
+
+    scores: np.ndarray
+    maps: np.ndarray
+    kept: np.ndarray | None
+
+
 class Explainer:
     """A compiled, patched model that turns photos into predictions and saliency maps.
 
@@ -99,6 +139,8 @@ class Explainer:
         runs (None if it does not say), and `precision_note` says so when that is not what was asked.
     batch_size: photos per inference on a dynamic-batch model (a static batch decides it).
     patch_options: how to patch the model when it is not patched yet (target, score, ...).
+    requests: inference requests a folder run keeps busy at once (`start`); by default the number the device
+        says is optimal for the model compiled for throughput.
     """
 
     def __init__(
@@ -111,9 +153,12 @@ class Explainer:
         batch_size: int | None = None,
         config: dict | None = None,
         patch_options: PatchOptions | None = None,
+        requests: int | None = None,
     ) -> None:
         if batch_size is not None:  # before the model is read and patched: a typo should cost nothing
             batch_size = at_least_one("batch_size", batch_size)
+        self._requests = None if requests is None else at_least_one("requests", requests)
+        self._queue: ov.AsyncInferQueue | None = None
         device = check_device(device)  # before the model is read and patched, too
         loaded = read_model(model)
         info = PatchInfo.read(loaded)
@@ -122,7 +167,11 @@ class Explainer:
         if info is None:
             loaded = patch(loaded, self.patch_options)
             info = PatchInfo.read(loaded)
-            assert info is not None  # patch records it
+        if info is None:  # a detector's record: patch explains detectors, the Explainer not yet
+            raise ReciproCamError(
+                "this model is an object detector: ov-reciprocam patch adds its per-detection maps (an app reads its "
+                "detections and saliency_map outputs); explain and eval read classifiers only, for now"
+            )
         self.model = loaded
         self.info = info
         # A Recipe is resolved against the patched model (its input size settled); none given, rt_info's, and a
@@ -152,6 +201,7 @@ class Explainer:
             self.batch_note = (
                 f"batch size {self.batch_size}, not {batch_size}: {why} (patching with `batch` -1 makes it dynamic)"
             )
+        self.device, self.config = device, config
         self.compiled = compile_for(loaded, device, config)
         # What the device runs, not what was asked: a CPU without f16 runs bf16 when asked for f16.
         self.precision = ran_precision(self.compiled)
@@ -196,7 +246,7 @@ class Explainer:
         were made from photos checked before (eval's masked copies, dark where a map is cold): taken as they are.
         """
         images = imaging.one_or_many(images)
-        top_k, threshold = at_least_one("top_k", top_k), zero_to_one("threshold", threshold)
+        wanted = self.wanted(top_k, classes, threshold)
         channels = self.preprocess.channels
         photos = [
             imaging.read_image(i, channels)
@@ -207,42 +257,99 @@ class Explainer:
         names = list(
             sources or [str(i) if isinstance(i, (str, os.PathLike)) else f"image_{n}" for n, i in enumerate(images)]
         )
-        wanted = [self.class_id(c) for c in classes] if classes else None
-        results = []
+        results: list[Explanation] = []
         for start in range(0, len(photos), self.batch_size):
-            chunk = photos[start : start + self.batch_size]
-            inputs = [self.preprocess(p) for p in chunk]
-            if self.static_batch:  # fill a fixed batch by repeating the last photo
-                inputs += [inputs[-1]] * (self.batch_size - len(inputs))
-            out = self.compiled(np.stack(inputs))
-            scores = out[self.compiled.output(self.output_index)]
-            scores = scores.reshape(scores.shape[0], -1)
-            probs = probabilities(scores, self.info.score_kind, self.info.dequantize)
-            maps = out[self.compiled.output(SALIENCY)]
-            if maps.dtype == np.uint8:
-                maps = maps.astype(np.float32) / 255.0
-            # A model patched with top_k holds maps for its k best classes only, listed per image.
-            kept = out[self.compiled.output(SALIENCY_CLASSES)] if self.kept_classes else None
-            for i, photo in enumerate(chunk):
-                ranked = [int(c) for c in np.argsort(-probs[i])]
-                top = [Prediction(c, self.label(c), float(probs[i, c])) for c in ranked[:5]]
-                if wanted:
-                    ids = wanted
-                elif self.info.score_kind.multilabel:
-                    ids = [c for c in ranked if probs[i, c] >= threshold] or ranked[:1]
-                else:
-                    ids = ranked[:top_k]
-                slot = {int(c): j for j, c in enumerate(kept[i])} if kept is not None else {c: c for c in ids}
-                missing = [self.label(c) for c in ids if c not in slot]
-                if missing:
-                    raise ReciproCamError(
-                        f"the model keeps maps for its {self.kept_classes} best classes only (patched with top_k); "
-                        f"{', '.join(missing)} is not among them for {names[start + i]}"
-                    )
-                explained = [
-                    ClassMap(c, self.label(c), float(probs[i, c]), maps[i, slot[c]], self._flat(maps[i, slot[c]]))
-                    for c in ids
-                ]
-                shown = imaging.as_channels(photo, 3)  # overlays are drawn on BGR
-                results.append(Explanation(names[start + i], shown, probs[i], top, explained, self.preprocess))
+            batch = self.batch(photos[start : start + self.batch_size], names[start : start + self.batch_size])
+            results += self.finish(batch, self.infer(batch), wanted)
         return results
+
+    def wanted(self, top_k: int = 3, classes: Sequence[int | str] | None = None, threshold: float = 0.5) -> Wanted:
+        """The classes `explain` is asked for, checked: `classes` (ids or labels), else `top_k` or `threshold`."""
+        top_k, threshold = at_least_one("top_k", top_k), zero_to_one("threshold", threshold)
+        return Wanted(top_k, tuple(self.class_id(c) for c in classes or ()), threshold)
+
+    def batch(self, photos: Sequence[np.ndarray], names: Sequence[str]) -> Batch:
+        """Photos (at most `batch_size`, read and checked) made into one input; a fixed batch is filled by repeating
+        the last photo."""
+        inputs = [self.preprocess(p) for p in photos]
+        if self.static_batch:
+            inputs += [inputs[-1]] * (self.batch_size - len(inputs))
+        return Batch(list(names), list(photos), np.stack(inputs))
+
+    def infer(self, batch: Batch) -> Raw:
+        """The model on `batch`, waited for, in the model compiled for latency."""
+        out = self.compiled(batch.inputs)
+        return self._raw(self.compiled, lambda port: out[port])
+
+    @property
+    def requests(self) -> int:
+        """Inference requests `start` keeps busy at once (compiling the model for throughput if not yet)."""
+        return len(self._throughput())
+
+    def start(self, batch: Batch) -> Future[Raw]:
+        """The model on `batch`, not waited for: the future is done (in OpenVINO's thread) when the scores and maps
+        are copied out. Waits only while every request is busy, which bounds the batches in flight."""
+        queue = self._throughput()
+        done: Future[Raw] = Future()
+        queue.start_async(batch.inputs, done)
+        return done
+
+    def wait(self) -> None:
+        """Until every request `start` made is done (and its future with it)."""
+        if self._queue is not None:
+            self._queue.wait_all()
+
+    def _throughput(self) -> ov.AsyncInferQueue:
+        if self._queue is None:
+            hinted = (self.config or {}).get("PERFORMANCE_HINT") is not None  # a hint given wins, compiled once
+            compiled = (
+                self.compiled if hinted else compile_for(self.model, self.device, THROUGHPUT | (self.config or {}))
+            )
+            count = self._requests or compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")
+
+            def copied(request: ov.InferRequest, done: Future[Raw]) -> None:
+                try:  # the request's tensors are reused by the next batch: copied out first
+                    done.set_result(self._raw(compiled, lambda port: request.get_tensor(port).data))
+                except BaseException as exc:  # handed to whoever waits on the future, not lost in OpenVINO's thread
+                    done.set_exception(exc)
+
+            queue = ov.AsyncInferQueue(compiled, count)
+            queue.set_callback(copied)
+            self._queue = queue
+        return self._queue
+
+    def _raw(self, compiled: ov.CompiledModel, read: Callable[[ov.ConstOutput], np.ndarray]) -> Raw:
+        scores = np.array(read(compiled.output(self.output_index)))
+        maps = np.array(read(compiled.output(SALIENCY)))
+        if maps.dtype == np.uint8:
+            maps = maps.astype(np.float32) / 255.0
+        # A model patched with top_k holds maps for its k best classes only, listed per image.
+        kept = np.array(read(compiled.output(SALIENCY_CLASSES))) if self.kept_classes else None
+        return Raw(scores.reshape(scores.shape[0], -1), maps, kept)
+
+    def finish(self, batch: Batch, raw: Raw, wanted: Wanted) -> Iterator[Explanation]:
+        """The `Explanation` of each photo of `batch`, from what the model returned for it, each made when asked for:
+        a writer then holds one photo's maps at its resolution at a time (3 maps of a 1600x1200 photo: 23 MB)."""
+        probs = probabilities(raw.scores, self.info.score_kind, self.info.dequantize)
+        return (self._explained(batch, i, probs[i], raw, wanted) for i in range(len(batch.photos)))
+
+    def _explained(self, batch: Batch, i: int, probs: np.ndarray, raw: Raw, wanted: Wanted) -> Explanation:
+        ranked = np.argsort(-probs)  # made Python ints only where needed: a thousand classes a photo add up
+        top = [Prediction(int(c), self.label(int(c)), float(probs[c])) for c in ranked[:5]]
+        if wanted.ids:
+            ids = list(wanted.ids)
+        elif self.info.score_kind.multilabel:
+            ids = [int(c) for c in ranked[probs[ranked] >= wanted.threshold]] or [int(ranked[0])]
+        else:
+            ids = [int(c) for c in ranked[: wanted.top_k]]
+        slot = {int(c): j for j, c in enumerate(raw.kept[i])} if raw.kept is not None else {c: c for c in ids}
+        missing = [self.label(c) for c in ids if c not in slot]
+        if missing:
+            raise ReciproCamError(
+                f"the model keeps maps for its {self.kept_classes} best classes only (patched with top_k); "
+                f"{', '.join(missing)} is not among them for {batch.names[i]}"
+            )
+        maps = raw.maps[i]
+        explained = [ClassMap(c, self.label(c), float(probs[c]), maps[slot[c]], self._flat(maps[slot[c]])) for c in ids]
+        shown = imaging.as_channels(batch.photos[i], 3)  # overlays are drawn on BGR
+        return Explanation(batch.names[i], shown, probs, top, explained, self.preprocess)

@@ -85,8 +85,12 @@ def _class_major(per_image: ov.Output, h: Size, w: Size, classes: int) -> ov.Nod
     return ops.transpose(nhwc, i64(0, 3, 1, 2))
 
 
-def min_max(values: ov.Output, axis: int) -> ov.Node:
+def min_max(values: ov.Output, axis: int, scale_axes: tuple[int, ...] = (1, 2)) -> ov.Node:
     """Scale `values` [B, ., .] to [0, 1] along `axis`; a slice spanning less than the flat floor becomes 0.
+
+    scale_axes: where the floor's scale, the largest |score|, is taken: over the image (a classifier's classes
+    share one softmax), or over each slice alone (a detector's detections are scored apart, and a weak one's
+    scores can all be far below a strong one's: 2e-6 against 0.03 for two horses in one photo).
 
     Only two passes read the whole tensor (the min and the max) and one writes it: the image's largest
     |score| comes from the slices' minima and maxima, and a flat slice is divided by infinity, which
@@ -95,7 +99,7 @@ def min_max(values: ov.Output, axis: int) -> ov.Node:
     low = ops.reduce_min(values, i64(axis), keep_dims=True)
     high = ops.reduce_max(values, i64(axis), keep_dims=True)
     span = ops.subtract(high, low)
-    largest = ops.reduce_max(ops.maximum(ops.abs(low), ops.abs(high)), i64(1, 2), keep_dims=True)
+    largest = ops.reduce_max(ops.maximum(ops.abs(low), ops.abs(high)), i64(*scale_axes), keep_dims=True)
     floor = ops.multiply(largest, ops.constant(np.float32(FLAT_SPREAD)))
     floor = ops.maximum(floor, ops.constant(np.float32(np.finfo(np.float32).tiny)))  # all-zero scores
     divisor = ops.select(ops.less(span, floor), ops.constant(np.float32(np.inf)), ops.maximum(span, floor))

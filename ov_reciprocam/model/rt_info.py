@@ -9,13 +9,14 @@ numbers, a label list's JSON) is theirs to parse.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import Enum
 
 import openvino as ov
 
-from ..vocabulary import Affine, Kernel, Layout, Score, ScoreKind, TailKind
+from ..vocabulary import Affine, DetectorKind, Kernel, Layout, Score, ScoreKind, TailKind
 
 OURS = "ov_reciprocam"
 MODEL_INFO = "model_info"
@@ -50,6 +51,7 @@ EMBEDDED_PREPROCESSING = Key(OURS, "embedded_preprocessing")  # the recipe built
 RAW_PIXELS = Key(OURS, "raw_pixels")
 PATH = Key(OURS, "path")  # PatchInfo.path
 PROBABILITIES = Key(OURS, "probabilities")  # read only: models patched before score_kind was recorded
+DETECTOR = Key(OURS, "detector")  # DetectionInfo.detector: a detector's record, which PatchInfo is not
 
 # model_info: the recipe in Model API's spellings, and what Model API's `Model.create_model` reads.
 MEAN_VALUES = Key(MODEL_INFO, "mean_values")
@@ -143,9 +145,8 @@ class PatchInfo:
     @classmethod
     def read(cls, model: ov.Model) -> PatchInfo | None:
         """The record of a model patched by this package, or None."""
-        entries = model.get_rt_info([OURS]).value if model.has_rt_info([OURS]) else {}
-        ours = {name: str(text) for name, text in entries.items()}
-        if "version" not in ours:
+        ours = _ours(model)
+        if "version" not in ours or DETECTOR.name in ours:
             return None
         # The fields read from `ours` are in every record this read has ever accepted; those read from `text` (None
         # when absent) are missing from models patched before they were recorded.
@@ -174,9 +175,62 @@ class PatchInfo:
         )
 
 
+def _text(value: object) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def _ours(model: ov.Model) -> dict[str, str]:
+    entries = model.get_rt_info([OURS]).value if model.has_rt_info([OURS]) else {}
+    return {name: str(text) for name, text in entries.items()}
+
+
+@dataclass(frozen=True)
+class DetectionInfo:
+    """How a detector's `detections` and per-detection `saliency_map` were built; each field is its entry's key.
+
+    A record of its own beside PatchInfo, whose fields (one target, one scores output, `classes` maps per image)
+    speak of classifiers; `detector` marks it, and PatchInfo.read answers None for it.
+    """
+
+    version: str
+    detector: DetectorKind
+    cut: tuple[str, ...]  # the cut tensors' names, finest first (JSON in rt_info: a name may hold a comma)
+    copy_grid: tuple[int, int]
+    detections: int  # K
+    score_threshold: float
+    iou_threshold: float
+    classes: int  # foreground classes: the class column of `detections` counts from 0
+    levels: str  # the anchors' levels, rows x columns x anchors per cell, in the outputs' order
+
+    def write(self, model: ov.Model) -> None:
+        texts = {f.name: _text(getattr(self, f.name)) for f in fields(self)} | {"cut": json.dumps(list(self.cut))}
+        write_entries(model, {Key(OURS, name): text for name, text in texts.items()})
+
+    @classmethod
+    def read(cls, model: ov.Model) -> DetectionInfo | None:
+        """The record of a detector patched by this package, or None."""
+        ours = _ours(model)
+        if DETECTOR.name not in ours:
+            return None
+        rows, columns = (int(v) for v in ours["copy_grid"].split(","))
+        return cls(
+            version=ours["version"],
+            detector=DetectorKind(ours["detector"]),
+            cut=tuple(json.loads(ours["cut"])),
+            copy_grid=(rows, columns),
+            detections=int(ours["detections"]),
+            score_threshold=float(ours["score_threshold"]),
+            iou_threshold=float(ours["iou_threshold"]),
+            classes=int(ours["classes"]),
+            levels=ours["levels"],
+        )
+
+
 # The fields written under their own names (`tail` and `picked` go into `path`).
 _FIELDS = tuple(f.name for f in fields(PatchInfo) if f.name not in ("tail", "picked", "family_fields"))
-_NAMED = frozenset(_FIELDS) | {k.name for k in (EXACT_LABELS, EMBEDDED_PREPROCESSING, RAW_PIXELS, PATH, PROBABILITIES)}
+_NAMED = frozenset(_FIELDS) | {
+    k.name for k in (EXACT_LABELS, EMBEDDED_PREPROCESSING, RAW_PIXELS, PATH, PROBABILITIES, DETECTOR)
+}
 
 
 def _score_kind(text: str | None, probabilities: str | None) -> ScoreKind:

@@ -1,9 +1,9 @@
 """What `explain` writes, from the explanations it is given.
 
-Writes into one folder: per photo and explained class an overlay PNG, NAME_maps.npy (feature
-resolution), NAME_maps_full.npy (photo resolution, only when asked: large photos make large
-files), a thumbnail in thumbs/ for report.html, then contact_sheet_NNN.png, results.json and
-report.html. Unreadable photos are skipped and listed.
+Writes into one folder: per photo and explained class an overlay (JPEG by default, `OverlayFormat`),
+NAME_maps.npy (the explained classes' maps at feature resolution), NAME_maps_full.npy (photo resolution,
+only when asked: large photos make large files), a thumbnail in thumbs/ for report.html, then
+contact_sheet_NNN.png, results.json and report.html. Unreadable photos are skipped and listed.
 
 Only writes what it is given: the drivers in `runs` read the photos and explain them, and hand each
 `Explanation` to `write_photo`, then every row to `write_summary`. A row is one photo: its path, the
@@ -21,14 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..vocabulary import at_least_one, zero_to_one
+from ..vocabulary import OverlayFormat, at_least_one, parse, zero_to_one
 from . import files, pictures, report, run_folder
 from .pictures import Explained
 from .truth import GroundTruth
 
 SHEET_ROWS = 64  # photos on the contact sheets (report.html lists every photo)
 SHEET_PAGE = 16  # photos per contact sheet: contact_sheet_001.png, contact_sheet_002.png, ...
-THUMBNAIL = 224  # px, a contact-sheet cell
+THUMBNAIL = report.THUMB_HEIGHT  # px, a contact sheet's row; report.html's thumbnail is a photo's first picture in it
 RESULTS = "results.json"
 
 
@@ -42,9 +42,12 @@ class Row:
     tiles: tuple[np.ndarray, ...] = field(default=(), repr=False)  # contact-sheet overlays, drawn in memory
 
 
-def record_of(explanation: Explained, stem: str, overlays: bool = True, truth: str | None = None) -> dict:
-    """The JSON-ready summary of one photo, as results.json lists it; `stem` names its overlays (None when not
-    written); `truth`, the photo's true label when known, says whether the likeliest class is right."""
+def record_of(
+    explanation: Explained, stem: str, overlays: OverlayFormat | None = OverlayFormat.JPG, truth: str | None = None
+) -> dict:
+    """The JSON-ready summary of one photo, as results.json lists it; `stem` names its overlays, written in the
+    format `overlays` (None: not written); `truth`, the photo's true label when known, says whether the likeliest
+    class is right."""
     explained = []
     for rank, c in enumerate(explanation.classes):
         peak = explanation.peak(c.class_id)
@@ -53,7 +56,7 @@ def record_of(explanation: Explained, stem: str, overlays: bool = True, truth: s
                 "class_id": c.class_id,
                 "label": c.label,
                 "score": c.score,
-                "overlay": f"{stem}_{rank + 1}_{_safe(c.label)}.png" if overlays else None,
+                "overlay": f"{stem}_{rank + 1}_{_safe(c.label)}.{overlays}" if overlays is not None else None,
                 "peak": list(peak) if peak else None,
                 "flat": c.flat,
             }
@@ -81,25 +84,48 @@ def save_explanation(
     full_maps: bool = False,
     truth: str | None = None,
     colour_bar: bool = False,
+    overlay_format: OverlayFormat | str = OverlayFormat.JPG,
 ) -> dict:
     """Write one photo's overlays and .npy maps (each optional); return its JSON-ready record.
 
+    maps: NAME_maps.npy, the explained classes' maps, one row per class in the record's `maps_classes` order.
     full_maps: also write the maps at photo resolution (float16; large for large photos).
     truth: the photo's true label, if known (`record_of`). colour_bar: a colour scale on each overlay.
+    overlay_format: jpg (quality 95), png or webp (`OverlayFormat`).
     """
-    out_dir = Path(out_dir)
-    record = record_of(explanation, stem, overlays, truth)
-    if overlays:
-        for entry in record["explained"]:
-            picture = pictures.overlay_of(explanation, entry["class_id"], alpha, colormap, scale=colour_bar)
-            files.write_png(out_dir / entry["overlay"], picture)
-    if maps:
-        record |= {"maps": files.write_npy(out_dir / f"{stem}_maps.npy", explanation.maps).name, "maps_full": None}
-    if full_maps:
+    out = Outputs(
+        out_dir,
+        overlays=overlays,
+        npy_maps=maps,
+        full_maps=full_maps,
+        alpha=alpha,
+        colormap=colormap,
+        colour_bar=colour_bar,
+        overlay_format=parse(OverlayFormat, overlay_format, "overlay_format"),
+    )
+    return _written(explanation, stem, out, truth)[0]
+
+
+def _written(explanation: Explained, stem: str, out: Outputs, truth: str | None) -> tuple[dict, list[np.ndarray]]:
+    """The files of one photo that `out` asks for, but the report's; its record, and its overlays as drawn before
+    any colour bar (what its thumbnail and contact-sheet row are shrunk from)."""
+    directory = Path(out.directory)
+    record = record_of(explanation, stem, out.overlay_format if out.overlays else None, truth)
+    drawn = []
+    for entry in record["explained"] if out.overlays else ():
+        picture = pictures.overlay_of(explanation, entry["class_id"], out.alpha, out.colormap)
+        shown = pictures.with_scale(picture, out.colormap, entry["flat"]) if out.colour_bar else picture
+        files.write_picture(directory / entry["overlay"], shown, out.overlay_format)
+        drawn.append(picture)
+    if out.npy_maps or out.full_maps:
+        record["maps_classes"] = [e["class_id"] for e in record["explained"]]  # the .npy files' rows, in order
+    if out.npy_maps:
+        record |= {"maps": files.write_npy(directory / f"{stem}_maps.npy", explanation.maps).name, "maps_full": None}
+    if out.full_maps:
         # float16 halves the size of photo-resolution stacks; maps live in [0, 1], so 3 digits suffice.
-        full = files.write_npy(out_dir / f"{stem}_maps_full.npy", explanation.upsampled.astype(np.float16))
+        full = files.write_npy(directory / f"{stem}_maps_full.npy", explanation.upsampled.astype(np.float16))
         record["maps_full"] = full.name
-    return record
+    return record, drawn
 
 
 def sheet_tiles(source: str, overlays: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
@@ -121,7 +147,9 @@ class Outputs:
     """What to explain in each photo and which files to write into `directory`: `explain`'s switches, as data.
 
     top_k, classes, threshold: as `Explainer.explain` takes them (`classes`: ids or labels, instead of the top k).
-    overlays, npy_maps, full_maps: an overlay PNG per class, NAME_maps.npy, NAME_maps_full.npy (photo resolution).
+    overlays, npy_maps, full_maps: an overlay per class, NAME_maps.npy, NAME_maps_full.npy (photo resolution), the
+    maps of the explained classes only.
+    overlay_format: the overlays' `OverlayFormat`, or its name: jpg (quality 95), png or webp.
     """
 
     directory: str | os.PathLike
@@ -136,6 +164,7 @@ class Outputs:
     report: bool = True  # report.html, and a thumbnail per photo for it
     truth: GroundTruth = field(default_factory=GroundTruth)  # the photos' true classes, when the user has them
     colour_bar: bool = False  # a colour scale on each overlay (the contact sheets always have one)
+    overlay_format: OverlayFormat = OverlayFormat.JPG  # or its name, as the CLI's flag gives it
 
     def __post_init__(self) -> None:
         # Checked as the CLI's flags are, so that an API caller is refused where a flag would be.
@@ -143,6 +172,7 @@ class Outputs:
         zero_to_one("threshold", self.threshold)
         zero_to_one("alpha", self.alpha)
         object.__setattr__(self, "classes", tuple(self.classes))  # a list given: frozen, as the rest
+        object.__setattr__(self, "overlay_format", parse(OverlayFormat, self.overlay_format, "overlay_format"))
 
 
 @dataclass
@@ -168,30 +198,26 @@ def name_photos(paths: Sequence[str | os.PathLike]) -> list[tuple[str, str]]:
 def write_photo(explanation: Explained, path: str, stem: str, out: Outputs, tiles: bool = False) -> Row:
     """Every file `out` asks for of one explained photo (read from `path`), and its row.
 
-    tiles: also draw the photo's contact-sheet row (in memory: the sheet never reads a PNG back).
+    tiles: also the photo's contact-sheet row, in memory (the sheet never reads a file back).
+    Thread-safe: a pool of writers may call it at once, one photo each.
     """
-    record = save_explanation(
-        explanation,
-        out.directory,
-        stem,
-        out.alpha,
-        out.colormap,
-        overlays=out.overlays,
-        maps=out.npy_maps,
-        full_maps=out.full_maps,
-        truth=out.truth.of(path),
-        colour_bar=out.colour_bar,
-    )
-    shade = (out.alpha, out.colormap)
-    drawn: tuple[np.ndarray, ...] = ()
-    if tiles and out.overlays:
-        ids = [c.class_id for c in explanation.classes]
-        drawn = sheet_tiles(explanation.source, [pictures.overlay_of(explanation, c, *shade, THUMBNAIL) for c in ids])
+    record, drawn = _written(explanation, stem, out, out.truth.of(path))
+    tiles = tiles and out.overlays  # a sheet of overlays, written only with them
+    small = _thumbnails(explanation, drawn, len(explanation.classes) if tiles else int(out.report), out)
     if out.report:
-        first = explanation.classes[0].class_id
-        thumbnail = pictures.overlay_of(explanation, first, *shade, height=report.THUMB_HEIGHT)
-        files.write_jpeg(Path(out.directory) / report.thumbnail_name(stem), thumbnail)
-    return Row(path, stem, record, explanation.maps.astype(np.float32), tiles=drawn)
+        files.write_jpeg(Path(out.directory) / report.thumbnail_name(stem), small[0])
+    row = sheet_tiles(explanation.source, small) if tiles else ()
+    return Row(path, stem, record, explanation.maps.astype(np.float32), tiles=row)
+
+
+def _thumbnails(explanation: Explained, drawn: list[np.ndarray], count: int, out: Outputs) -> list[np.ndarray]:
+    """The first `count` classes' overlays THUMBNAIL px high: those just drawn, shrunk, so that each map is coloured
+    once, at the photo's size. Drawn at that height instead without overlays, or for a photo shorter than it
+    (cheap, and a caption scaled up would blur)."""
+    if len(drawn) >= count and explanation.image.shape[0] >= THUMBNAIL:
+        return [pictures.to_height(picture, THUMBNAIL) for picture in drawn[:count]]
+    ids = [c.class_id for c in explanation.classes[:count]]
+    return [pictures.overlay_of(explanation, c, out.alpha, out.colormap, THUMBNAIL) for c in ids]
 
 
 def write_summary(out: Outputs, rows: Sequence[Row], header: dict) -> ExplainRun:

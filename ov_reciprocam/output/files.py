@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
+import secrets
 import tempfile
 from pathlib import Path
 
@@ -13,32 +15,53 @@ import numpy as np
 
 from ..errors import ReciproCamError
 from ..model.formats import write_failure
+from ..vocabulary import OverlayFormat
+
+# How each overlay format is encoded (docs/benchmarks.md, issue 33, measures them): JPEG keeps full-resolution
+# colour (4:4:4), since halved colour smears the captions' edges into the heatmap by up to 90 of 255.
+_ENCODING = {
+    OverlayFormat.JPG: [
+        cv2.IMWRITE_JPEG_QUALITY,
+        95,
+        cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+        cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444,
+    ],
+    OverlayFormat.PNG: [],  # OpenCV's default: its fastest PNG, and no bigger than level 1's
+    OverlayFormat.WEBP: [cv2.IMWRITE_WEBP_QUALITY, 95],
+}
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` whole: into a hidden file beside it, then renamed. Safe from several threads at once."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        fd, tmp = _created(path)
     except OSError as exc:
         raise write_failure(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private; outputs are ordinary files
         os.replace(tmp, path)
     except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError):  # a full disk, a file size limit: said with the path and the disk
             raise write_failure(path, exc) from None
         raise
     return path
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _created(path: Path) -> tuple[int, Path]:
+    """A new hidden file beside `path`, open for writing, with an ordinary file's mode: 0o666 less the umask, which
+    the system applies (reading the umask means setting it, and a thread writing meanwhile would get the wrong one)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name beside it", str(path))
 
 
 def write_jpeg(path: str | os.PathLike, image: np.ndarray, quality: int = 85) -> Path:
@@ -49,9 +72,14 @@ def write_jpeg(path: str | os.PathLike, image: np.ndarray, quality: int = 85) ->
 
 
 def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
-    ok, encoded = cv2.imencode(".png", image)
+    return write_picture(path, image, OverlayFormat.PNG)
+
+
+def write_picture(path: str | os.PathLike, image: np.ndarray, kind: OverlayFormat) -> Path:
+    """A BGR picture written in `kind`'s format, encoded as `_ENCODING` says."""
+    ok, encoded = cv2.imencode(f".{kind.value}", image, _ENCODING[kind])
     if not ok:
-        raise ReciproCamError(f"cannot encode {path} as PNG")
+        raise ReciproCamError(f"cannot encode {path} as {kind.value.upper()}")
     return write_bytes(path, encoded.tobytes())
 
 

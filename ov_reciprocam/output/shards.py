@@ -1,7 +1,8 @@
 """Results as Parquet shards: one row per photo, written whole or not at all, and read back without parsing.
 
 Columns: image (path), stem, error (null when explained), record (the JSON `results.json` holds for
-the photo), maps (the feature-resolution maps, flattened float32) and maps_shape ([k, h, w]).
+the photo), maps (the feature-resolution maps, flattened float32: one per class the record's `explained` lists,
+in its order) and maps_shape ([k, h, w]).
 Needs pyarrow (`pip install 'ov-reciprocam[ray]'`).
 """
 

@@ -31,17 +31,17 @@ from ..model.rt_info import (
     numbers_text,
     write_entries,
 )
-from ..vocabulary import Affine, Layout, Recipe, Resize, normalization
+from ..vocabulary import Affine, Layout, Recipe, Resize, normalization, parse
 from . import imaging
 
 # fit keeps the aspect and pads right and bottom; letterbox pads both sides equally (centred).
 RESIZE_MODES = tuple(r.value for r in Resize)
 # Model API spellings of the same modes, as found in rt_info model_info/resize_type.
 _MODEL_API_NAMES = {
-    "stretch": "standard",
-    "fit": "fit_to_window",
-    "letterbox": "fit_to_window_letterbox",
-    "crop": "crop",
+    Resize.STRETCH: "standard",
+    Resize.FIT: "fit_to_window",
+    Resize.LETTERBOX: "fit_to_window_letterbox",
+    Resize.CROP: "crop",
 }
 _RESIZE_NAMES = {v: k for k, v in _MODEL_API_NAMES.items()}
 INTERPOLATIONS = {
@@ -65,7 +65,7 @@ class Preprocess:
     mean: tuple[float, ...] = (0.0,)
     scale: tuple[float, ...] = (1.0,)
     rgb: bool = False  # the model wants RGB; photos are read as BGR
-    resize: str = "stretch"
+    resize: Resize = Resize.STRETCH
     interpolation: str = "linear"
     embedded: bool = False  # the model takes the raw uint8 BGR photo and preprocesses in-graph
     channels: int = 3  # of the model input: 1 grey, 3 BGR or RGB, 4 BGRA or RGBA
@@ -76,6 +76,7 @@ class Preprocess:
     def __post_init__(self) -> None:
         for name in ("mean", "scale"):  # built directly, or replaced: checked each time, as Recipe checks
             object.__setattr__(self, name, normalization(name, getattr(self, name)))
+        object.__setattr__(self, "resize", parse(Resize, self.resize, "resize"))
 
     @classmethod
     def from_model(cls, model: ov.Model, **overrides: Any) -> Preprocess:
@@ -196,27 +197,27 @@ class Preprocess:
 
     def _fitted_size(self, w: int, h: int) -> tuple[int, int]:
         """The photo's size after the aspect-keeping resize of `fit` (inside) or `crop` (covering)."""
-        s = (max if self.resize == "crop" else min)(self.width / w, self.height / h)
+        s = (max if self.resize is Resize.CROP else min)(self.width / w, self.height / h)
         return max(1, round(w * s)), max(1, round(h * s))
 
     def _offset(self, nw: int, nh: int) -> tuple[int, int]:
         """Where the resized photo's corner sits on the input (fit, letterbox) or the input on it (crop)."""
-        if self.resize == "fit":  # Model API's fit_to_window: the photo at the top-left corner
+        if self.resize is Resize.FIT:  # Model API's fit_to_window: the photo at the top-left corner
             return 0, 0
         return abs(nw - self.width) // 2, abs(nh - self.height) // 2
 
     def _geometry(self, image: np.ndarray) -> np.ndarray:
         flag = INTERPOLATIONS[self.interpolation]
-        if self.resize == "stretch":
+        if self.resize is Resize.STRETCH:
             return cv2.resize(image, (self.width, self.height), interpolation=flag)
         nw, nh = self._fitted_size(image.shape[1], image.shape[0])
-        if self.resize == "fit":  # by scale factors, as Model API's fit_to_window does: they sample differently
+        if self.resize is Resize.FIT:  # by scale factors, as Model API's fit_to_window does: they sample differently
             s = min(self.width / image.shape[1], self.height / image.shape[0])
             resized = cv2.resize(image, None, fx=s, fy=s, interpolation=flag)
         else:
             resized = cv2.resize(image, (nw, nh), interpolation=flag)
         x0, y0 = self._offset(nw, nh)
-        if self.resize == "crop":
+        if self.resize is Resize.CROP:
             return resized[y0 : y0 + self.height, x0 : x0 + self.width]
         canvas = np.zeros((self.height, self.width, 3), image.dtype)
         canvas[y0 : y0 + nh, x0 : x0 + nw] = resized
@@ -229,13 +230,13 @@ class Preprocess:
         """
         w, h = image_size
         stack = np.ascontiguousarray(maps.reshape(-1, *maps.shape[-2:]).transpose(1, 2, 0), np.float32)
-        if self.embedded or self.resize == "stretch":
+        if self.embedded or self.resize is Resize.STRETCH:
             out = resize_stack(stack, w, h)
         else:
             nw, nh = self._fitted_size(w, h)
             x0, y0 = self._offset(nw, nh)
             on_input = resize_stack(stack, self.width, self.height)
-            if self.resize != "crop":
+            if self.resize is not Resize.CROP:
                 out = resize_stack(on_input[y0 : y0 + nh, x0 : x0 + nw], w, h)
             else:
                 resized = np.zeros((nh, nw, stack.shape[2]), np.float32)
@@ -262,7 +263,7 @@ class Preprocess:
 
     def embed(self, model: ov.Model) -> ov.Model:
         """Build the recipe into `model`: it then takes a uint8 BGR [1, H, W, 3] photo of any size."""
-        if self.resize != "stretch" or self.interpolation not in _PPP_RESIZE:
+        if self.resize is not Resize.STRETCH or self.interpolation not in _PPP_RESIZE:
             raise ReciproCamError(
                 "`embed_preprocessing` supports `resize` stretch with linear or cubic `interpolation`"
             )

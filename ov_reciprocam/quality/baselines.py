@@ -1,7 +1,8 @@
 """Black-box saliency baselines on a plain OpenVINO classifier: Score-CAM and RISE.
 
 Both perturb the preprocessed model input (as their authors' code does: masked-out pixels become
-0 in normalized space) and push every perturbed copy through the same compiled model, in batches.
+0 in normalized space) and push every perturbed copy through the same compiled model, streamed: batches
+in several inference requests at once, the next made while the ones before it infer.
 Only the Score-CAM activations come from inside the model, as an extra output of the target
 feature map that `methods.locate` finds for Recipro-CAM (a transformer's tokens entering its last
 block); nothing is patched.
@@ -10,14 +11,15 @@ block); nothing is patched.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 import openvino as ov
 
 from ..errors import ReciproCamError
 from ..inference.device import compile_for
+from ..inference.explainer import THROUGHPUT
 from ..inference.scores import probabilities
 from ..methods import locate
 from ..methods.base import FeatureMap
@@ -47,6 +49,8 @@ def min_max(saliency: np.ndarray) -> np.ndarray:
 class BlackBox:
     """A compiled plain classifier with a dynamic batch and its target feature map as an extra output.
 
+    Compiled for throughput (unless `config` gives a hint): perturbed copies go through `stream`, `batch` inputs a
+    request, as many requests at once as the device wants.
     layout: of the model input ("NCHW" or "NHWC"), so that [H, W] masks broadcast onto inputs.
     """
 
@@ -60,6 +64,7 @@ class BlackBox:
     # happen in normalized space, as the baselines' authors did.
     encode: Callable[[np.ndarray], np.ndarray] | None = None
     images_run: int = 0  # inputs inferred so far, for eval's inferences per map
+    _requests: list[ov.InferRequest] = field(default_factory=list, init=False, repr=False)
 
     @classmethod
     def build(
@@ -81,7 +86,7 @@ class BlackBox:
         located = locate(loaded, target)
         scores = loaded.get_results()[located.output_index].input_value(0)
         probe = ov.Model([ov.opset13.result(scores), ov.opset13.result(located.target.output)], loaded.get_parameters())
-        compiled = compile_for(probe, device, config)
+        compiled = compile_for(probe, device, THROUGHPUT | (config or {}))  # a hint given wins
         return cls(compiled, located.target, layout, located.kind, batch, located.dequantize, encode)
 
     @property
@@ -92,12 +97,47 @@ class BlackBox:
         return w.get_length(), h.get_length()
 
     def probs(self, inputs: np.ndarray) -> np.ndarray:
-        """Class probabilities [N, classes] of normalized model inputs [N, ...], in batches."""
-        return np.concatenate([p for p, _ in self._run(inputs)])
+        """Class probabilities [N, classes] of normalized model inputs [N, ...]."""
+        return self.stream([inputs])
+
+    def stream(self, chunks: Iterable[np.ndarray]) -> np.ndarray:
+        """Class probabilities [N, classes] of the normalized inputs [n, ...] that `chunks` yields, in order.
+
+        Regrouped into requests of `batch` inputs, as many in flight as the device wants, taken in turn: a
+        generator makes its next chunk while the ones before it infer (OpenVINO infers without the GIL), and
+        waits for the request it reuses, which bounds the copies in memory. Scores are copied out here, in this
+        thread, never in OpenVINO's.
+        """
+        if not self._requests:
+            count = self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")
+            self._requests = [self.compiled.create_infer_request() for _ in range(count)]
+        scores: list[np.ndarray] = []
+        pending: dict[int, int] = {}  # request -> the index of its scores
+
+        def collect(slot: int) -> None:
+            if slot in pending:
+                self._requests[slot].wait()
+                scores[pending.pop(slot)] = self._requests[slot].get_output_tensor(0).data.copy()
+
+        for n, inputs in enumerate(_regrouped(chunks, self.batch)):
+            slot = n % len(self._requests)
+            collect(slot)
+            self.images_run += len(inputs)
+            scores.append(np.empty(0))
+            self._requests[slot].start_async(self.encode(inputs) if self.encode else inputs)
+            pending[slot] = n
+        for slot in list(pending):
+            collect(slot)
+        if not scores:
+            return np.empty((0, 0))
+        joined = np.concatenate([s.reshape(s.shape[0], -1) for s in scores]).astype(np.float64)
+        return probabilities(joined, self.kind, self.dequantize)
 
     def features(self, x: np.ndarray) -> np.ndarray:
         """The target feature map of one input, as [K, h, w]."""
-        (_, fmap), *_ = self._run(x[None])
+        self.images_run += 1
+        # Copied in: a shared input (OpenVINO's default here) crashed eval, the model compiled for throughput.
+        fmap = np.asarray(self.compiled(self.encode(x[None]) if self.encode else x[None], share_inputs=False)[1])
         t = self.target
         if t.layout is Layout.TOKENS:  # [P + h*w, D], row-major patch tokens after the prefix, which has no place
             return fmap[0][-t.height * t.width :].T.reshape(t.channels, t.height, t.width)
@@ -106,15 +146,22 @@ class BlackBox:
     def masked_probs(self, x: np.ndarray, masks: Iterator[np.ndarray]) -> np.ndarray:
         """Probabilities [N, classes] of x times each mask, masks coming as [n, H, W] chunks."""
         axis = -1 if self.layout == Layout.NHWC else 1
-        return np.concatenate([self.probs(x[None] * np.expand_dims(m, axis)) for m in masks])
+        return self.stream(x[None] * np.expand_dims(m, axis) for m in masks)
 
-    def _run(self, inputs: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        for i in range(0, len(inputs), self.batch):
-            chunk = inputs[i : i + self.batch]
-            self.images_run += len(chunk)
-            out = self.compiled(self.encode(chunk) if self.encode else chunk)
-            scores = out[0].reshape(out[0].shape[0], -1).astype(np.float64)
-            yield probabilities(scores, self.kind, self.dequantize), out[1]
+
+def _regrouped(chunks: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    """The rows of `chunks`, `size` at a time (the last fewer)."""
+    pending: list[np.ndarray] = []
+    count = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        count += len(chunk)
+        while count >= size:
+            joined = np.concatenate(pending) if len(pending) > 1 else pending[0]
+            yield joined[:size]
+            pending, count = ([joined[size:]] if count > size else []), count - size
+    if count:
+        yield np.concatenate(pending)
 
 
 def score_cam(box: BlackBox, x: np.ndarray, class_id: int) -> np.ndarray:

@@ -17,7 +17,7 @@ from .evaluate import METRICS
 
 # Which way is better, for the table header and report.html's arrows: the metrics' own, and the summary's others.
 _BETTER = METRICS | {"adcc_per_photo": "+", "adcc_of_means": "+", "pointing_accuracy": "+"}
-_BETTER |= {"pointing_hits": "+", "energy_pointing": "+", "seconds": "-", "inferences": "-"}
+_BETTER |= {"pointing_hits": "+", "energy_pointing": "+", "seconds": "-", "metric_seconds": "-", "inferences": "-"}
 CURVES_PER_PHOTO = 5  # photos whose own curves are drawn; more get the mean and the interquartile band only
 MANIFEST = "metrics.json"
 PLOT_NOTE = "curve plots skipped: matplotlib is not installed (pip install 'ov-reciprocam[plot]')"
@@ -26,19 +26,19 @@ PLOT_NOTE = "curve plots skipped: matplotlib is not installed (pip install 'ov-r
 def table(records: list[dict], summary: dict) -> str:
     """A Markdown table: one row per image and method, then the means."""
     head = ["image", "class", "method", *(f"{m} ({_BETTER[m]})" for m in METRICS), "pointing", "energy (+)", "s"]
-    head += ["inferences"]
+    head += ["inferences", "metrics s"]
     rows = []
     for r in records:
         for name, m in r["methods"].items():
             values = [f"{m[k]:.3f}" for k in METRICS]
             energy = _fmt(m.get("energy_pointing"), 3) or "-"
             cells = [r["image"], r["label"], name, *values, _pointing(m), energy, f"{m['seconds']:.2f}"]
-            rows.append([*cells, str(m["inferences"])])
+            rows.append([*cells, str(m["inferences"]), f"{m['metric_seconds']:.2f}"])
     for name, s in summary.items():
         point = f"{s['pointing_hits']}/{s['pointing_total']}" if s["pointing_total"] else "-"
         energy = _fmt(s.get("energy_pointing"), 3) or "-"
         cells = ["**mean**", "", name, *(f"{s[k]:.3f}" for k in METRICS), point, energy, f"{s['seconds']:.2f}"]
-        rows.append([*cells, f"{s['inferences']:.0f}"])
+        rows.append([*cells, f"{s['inferences']:.0f}", f"{s['metric_seconds']:.2f}"])
     widths = [max(len(str(c)) for c in col) for col in zip(head, *rows, strict=True)]
 
     def line(cells: Sequence[object]) -> str:
@@ -58,7 +58,7 @@ def csv_text(records: list[dict], summary: dict) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(
         ["image", "class_id", "label", "probability", "method", *METRICS, "pointing_hit", "peak_distance"]
-        + ["energy_pointing", "seconds", "inferences"]
+        + ["energy_pointing", "seconds", "inferences", "metric_seconds"]
     )
     for r in records:
         for name, m in r["methods"].items():
@@ -66,14 +66,14 @@ def csv_text(records: list[dict], summary: dict) -> str:
                 [r["image"], r["class_id"], r["label"], f"{r['probability']:.6f}", name]
                 + [f"{m[k]:.6f}" for k in METRICS]
                 + [m.get("pointing_hit", ""), _fmt(m.get("peak_distance")), _fmt(m.get("energy_pointing"), 6)]
-                + [f"{m['seconds']:.4f}", m["inferences"]]
+                + [f"{m['seconds']:.4f}", m["inferences"], f"{m['metric_seconds']:.4f}"]
             )
     for name, s in summary.items():
         hits = f"{s['pointing_hits']}/{s['pointing_total']}" if s["pointing_total"] else ""
         energy = _fmt(s.get("energy_pointing"), 6)
         writer.writerow(
             ["mean", "", "", "", name, *(f"{s[k]:.6f}" for k in METRICS), hits, "", energy, f"{s['seconds']:.4f}"]
-            + [f"{s['inferences']:.1f}"]
+            + [f"{s['inferences']:.1f}", f"{s['metric_seconds']:.4f}"]
         )
     return out.getvalue()
 
@@ -129,7 +129,7 @@ def side_by_side(photo: np.ndarray, result: dict, boxes: list[list[float]] | Non
     return pictures.contact_sheet([row], row[0].shape[0], colormap="jet")
 
 
-def curve_plots(records: list[dict], names: list[str]) -> dict[str, bytes] | None:
+def curve_plots(records: list[dict], names: Sequence[str]) -> dict[str, bytes] | None:
     """One PNG per method with every image's deletion and insertion curves; None without matplotlib."""
     try:
         import matplotlib
@@ -172,7 +172,7 @@ def write_maps(output: Path, stem: str, photo: np.ndarray, result: dict, objects
 
 
 def write_report(
-    output: Path, report: dict, records: list[dict], summary: dict, names: list[str], page: bool = True
+    output: Path, report: dict, records: list[dict], summary: dict, names: Sequence[str], page: bool = True
 ) -> bool:
     """(with matplotlib) curves_METHOD.png, metrics.csv, (with `page`) report.html, and last metrics.json, the
     run's manifest (`run_folder`: it lists these and the side-by-side maps); returns whether plots were drawn."""

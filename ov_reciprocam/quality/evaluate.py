@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,22 +27,44 @@ from ..model.formats import read_model
 from ..patching import is_patched
 from ..photos import imaging
 from ..photos.preprocess import Preprocess, recipe_for
-from ..vocabulary import Kernel, Layout, PatchOptions, Protocol, Recipe, Refinement, Score, parse
+from ..vocabulary import (
+    DeletionBaseline,
+    EvalMethod,
+    Kernel,
+    Layout,
+    PatchOptions,
+    Protocol,
+    Recipe,
+    Refinement,
+    Score,
+    parse,
+)
 from . import baselines, guided, metrics
 from .baselines import BlackBox
 from .resample import bicubic
 
-METHODS = ("reciprocam", "reciprocam-logits", "reciprocam-gaussian", "reciprocam-window", "scorecam", "rise")
+METHODS = tuple(EvalMethod)
 # Score-CAM infers once per activation map and RISE once per mask, each twice a photo (its map, then the map of the
 # photo it masked, for Coherency): about 78 s a photo on two CPU cores, against a fraction of a second for a
 # Recipro-CAM map. They are one flag away (`eval --baselines`), not in every run.
-BASELINES = ("scorecam", "rise")
-DEFAULT_METHODS = ("reciprocam", "reciprocam-logits")
+BASELINES = (EvalMethod.SCORECAM, EvalMethod.RISE)
+DEFAULT_METHODS = (EvalMethod.RECIPROCAM, EvalMethod.RECIPROCAM_LOGITS)
+# The Recipro-CAM methods, each as the patch options of its explainer.
+_SOFTMAX = PatchOptions(score=Score.SOFTMAX)
+RECIPRO = {
+    EvalMethod.RECIPROCAM: _SOFTMAX,
+    EvalMethod.RECIPROCAM_LOGITS: replace(_SOFTMAX, score=Score.LOGITS),
+    EvalMethod.RECIPROCAM_GAUSSIAN: replace(_SOFTMAX, kernel=Kernel.GAUSSIAN),
+    EvalMethod.RECIPROCAM_WINDOW: replace(_SOFTMAX, kernel=Kernel.WINDOW),
+}
 # Every photo's metrics, averaged over the photos, each with which way is better (+ higher, - lower): the rest of
 # eval iterates over it (the summary, the table and its arrows, metrics.csv, report.html's columns).
 METRICS = {"average_drop": "-", "increase": "+", "deletion_auc": "-", "insertion_auc": "+", "coherency": "+"}
 METRICS |= {"complexity": "-", "adcc": "+"}
 TOLERANCE = 15.0  # px, the pointing game's usual margin
+# Copies per inference request, several requests at once (`BlackBox.stream`): on a 2-core EPYC the plain dog model
+# ran 178-208 inputs/s one a request, 104-115 four, 90-96 thirty-two (docs/benchmarks.md, "eval throughput").
+EVAL_BATCH = 1
 BLUR = (11, 5.0)  # kernel, sigma: the RISE authors' blur for insertion
 
 Explain = Callable[[np.ndarray, int], np.ndarray]  # (pixels [H, W, 3], class) -> native map in [0, 1]
@@ -110,15 +132,16 @@ class InputSpace:
 
 
 def build_methods(
-    names: list[str],
-    explainers: dict[str, Explainer],
+    names: list[EvalMethod],
+    explainers: dict[EvalMethod, Explainer],
     box: BlackBox,
     space: InputSpace,
     rise_masks: int,
     seed: int,
     refinement: Refinement = Refinement.NONE,
-) -> dict[str, Explain]:
-    """The named methods as functions of input-space pixels and a class, each giving its own map."""
+) -> dict[EvalMethod, Explain]:
+    """The named methods as functions of input-space pixels and a class, each giving its own map; `explainers`
+    holds one for each Recipro-CAM method named."""
 
     def recipro(explainer: Explainer) -> Explain:
         def explain(pixels: np.ndarray, c: int) -> np.ndarray:
@@ -130,19 +153,18 @@ def build_methods(
     def black_box(method: Callable[[BlackBox, np.ndarray, int], np.ndarray]) -> Explain:
         return lambda pixels, c: method(box, space.normalized(pixels[None])[0], c)
 
-    every = {
-        "reciprocam": lambda: recipro(explainers["softmax"]),
-        "reciprocam-logits": lambda: recipro(explainers["logits"]),
-        "reciprocam-gaussian": lambda: recipro(explainers["gaussian"]),
-        "reciprocam-window": lambda: recipro(explainers["window"]),
-        "scorecam": lambda: black_box(baselines.score_cam),
-        "rise": lambda: black_box(lambda b, x, c: baselines.rise(b, x, c, masks=rise_masks, seed=seed)),
-    }
-    methods = {name: every[name]() for name in names}
+    def method(name: EvalMethod) -> Explain:
+        if name is EvalMethod.SCORECAM:
+            return black_box(baselines.score_cam)
+        if name is EvalMethod.RISE:
+            return black_box(lambda b, x, c: baselines.rise(b, x, c, masks=rise_masks, seed=seed))
+        return recipro(explainers[name])
+
+    methods = {name: method(name) for name in names}
     if refinement is Refinement.NONE:
         return methods
     rise_grid = (baselines.RISE_CELLS, baselines.RISE_CELLS)
-    return {n: guided_by_photo(m, space, rise_grid if n == "rise" else None) for n, m in methods.items()}
+    return {n: guided_by_photo(m, space, rise_grid if n is EvalMethod.RISE else None) for n, m in methods.items()}
 
 
 def guided_by_photo(method: Explain, space: InputSpace, grid: tuple[int, int] | None = None) -> Explain:
@@ -161,39 +183,37 @@ def guided_by_photo(method: Explain, space: InputSpace, grid: tuple[int, int] | 
 def evaluate_image(
     photo: np.ndarray,
     class_id: int,
-    methods: dict[str, Explain],
+    methods: dict[EvalMethod, Explain] | dict[str, Explain],
     box: BlackBox,
     space: InputSpace,
     *,
     steps: int = 50,
-    baseline: str = "zero",
+    baseline: DeletionBaseline = DeletionBaseline.ZERO,
     boxes: list[list[float]] | None = None,
     mask: np.ndarray | None = None,
 ) -> dict:
     """Every metric of every method on one BGR photo, explaining `class_id`.
 
-    Returns {"probability": Y, "methods": {name: {metric: value, ..., "curves", "photo_map"}}}.
+    Returns {"probability": Y, "methods": {name: {metric: value, ..., "curves", "photo_map"}}}; per method,
+    `seconds` its map took and `metric_seconds` its metrics (the map of the masked photo, the copies inferred).
     """
     pixels = space.pixels(photo)
-
-    def score(images: np.ndarray) -> np.ndarray:
-        return box.probs(space.normalized(images))[:, class_id]
-
     blurred = space.blur(pixels)
-    removed = blurred if baseline == "blur" else space.removed(pixels)
-    y = float(score(pixels[None])[0])
+    removed = blurred if baseline is DeletionBaseline.BLUR else space.removed(pixels)
+    y = float(box.probs(space.normalized(pixels[None]))[0, class_id])
     results: dict[str, dict[str, Any]] = {}
     for name, explain in methods.items():
         start, before = time.perf_counter(), box.images_run
         native = explain(pixels, class_id)
         seconds, inferences = time.perf_counter() - start, box.images_run - before
+        start = time.perf_counter()
         saliency = space.upsample(native)
         masked = space.masked(pixels, saliency)
-        o = float(score(masked[None])[0])
         again = explain(masked, class_id)
+        copies = _copies(space, masked, ((pixels, removed), (blurred, pixels)), saliency, steps, box.batch)
+        probs = box.stream(copies)[:, class_id]
+        o, deletion, insertion = float(probs[0]), probs[1 : steps + 2], probs[steps + 2 :]
         first, second = (saliency, space.upsample(again)) if space.on_input_grid else (native, again)
-        deletion = metrics.causal_curve(score, pixels, removed, saliency, steps)
-        insertion = metrics.causal_curve(score, blurred, pixels, saliency, steps)
         found: dict[str, Any] = {
             "average_drop": metrics.average_drop(y, o),
             "increase": metrics.increase(y, o),
@@ -203,22 +223,45 @@ def evaluate_image(
             "complexity": metrics.complexity(first),
         }
         found["adcc"] = metrics.adcc(found["coherency"], found["complexity"], found["average_drop"])
+        metric_seconds = time.perf_counter() - start
         photo_map = space.recipe.to_image(native, (photo.shape[1], photo.shape[0]))
-        peak = imaging.peak(photo_map)
-        found["peak"] = list(peak)
-        if mask is not None:  # the object's own pixels: pointing and energy on them
-            found["peak_distance"] = metrics.region_distance(peak, mask)
-            found["pointing_hit"] = found["peak_distance"] <= TOLERANCE
-            found["energy_pointing"] = metrics.energy_pointing(photo_map, mask)
-        elif boxes:
-            found["peak_distance"] = min(metrics.box_distance(peak, b) for b in boxes)
-            found["pointing_hit"] = metrics.pointing_hit(peak, boxes, TOLERANCE)
-            region = metrics.boxes_region((photo.shape[1], photo.shape[0]), boxes)
-            found["energy_pointing"] = metrics.energy_pointing(photo_map, region)
-        found |= {"seconds": seconds, "inferences": inferences, "masked_probability": o}
-        found["curves"] = {"deletion": deletion, "insertion": insertion}
+        found |= _pointing(photo_map, boxes, mask)
+        found |= {"seconds": seconds, "metric_seconds": metric_seconds, "inferences": inferences}
+        found |= {"masked_probability": o, "curves": {"deletion": deletion, "insertion": insertion}}
         results[name] = found | {"photo_map": photo_map}
     return {"probability": y, "methods": results}
+
+
+def _copies(
+    space: InputSpace,
+    masked: np.ndarray,
+    curves: tuple[tuple[np.ndarray, np.ndarray], ...],
+    saliency: np.ndarray,
+    steps: int,
+    size: int,
+) -> Iterator[np.ndarray]:
+    """The model inputs a map's perturbation metrics need, made as they are inferred (`BlackBox.stream`): the photo
+    masked by the map, then each curve's (start, finish) copies, `size` at a time."""
+    yield space.normalized(masked[None])
+    for start, finish in curves:
+        for chunk in metrics.step_chunks(start, finish, saliency, steps, size):
+            yield space.normalized(chunk)
+
+
+def _pointing(photo_map: np.ndarray, boxes: list[list[float]] | None, mask: np.ndarray | None) -> dict[str, Any]:
+    """The map's peak on the photo and, with the object's mask or boxes, the pointing game and the energy on it."""
+    peak = imaging.peak(photo_map)
+    found: dict[str, Any] = {"peak": list(peak)}
+    if mask is not None:  # the object's own pixels: pointing and energy on them
+        found["peak_distance"] = metrics.region_distance(peak, mask)
+        found["pointing_hit"] = found["peak_distance"] <= TOLERANCE
+        found["energy_pointing"] = metrics.energy_pointing(photo_map, mask)
+    elif boxes:
+        found["peak_distance"] = min(metrics.box_distance(peak, b) for b in boxes)
+        found["pointing_hit"] = metrics.pointing_hit(peak, boxes, TOLERANCE)
+        region = metrics.boxes_region(photo_map.shape[::-1], boxes)
+        found["energy_pointing"] = metrics.energy_pointing(photo_map, region)
+    return found
 
 
 def summarize(records: list[dict], names: list[str], protocol: Protocol = Protocol.PAPER) -> dict:
@@ -238,7 +281,8 @@ def summarize(records: list[dict], names: list[str], protocol: Protocol = Protoc
         entry["pointing_accuracy"] = sum(pointed) / len(pointed) if pointed else None
         energies = [row["energy_pointing"] for row in rows if "energy_pointing" in row]
         entry["energy_pointing"] = float(np.mean(energies)) if energies else None
-        entry["seconds"] = float(np.mean([row["seconds"] for row in rows]))
+        for timing in ("seconds", "metric_seconds"):
+            entry[timing] = float(np.mean([row[timing] for row in rows]))
         entry["inferences"] = float(np.mean([row["inferences"] for row in rows]))
         summary[name] = entry
     return summary
@@ -277,12 +321,12 @@ def read_mask(folder: Path, photo: Path, size: tuple[int, int], value: int | Non
     return None
 
 
-def _methods_option(text: str) -> list[str]:
+def _methods_option(text: str) -> tuple[EvalMethod, ...]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     unknown = [n for n in names if n not in METHODS]
     if unknown or not names:
         raise ReciproCamError(f"unknown method '{','.join(unknown) or text}'; choose from {','.join(METHODS)}")
-    return list(dict.fromkeys(names))
+    return tuple(dict.fromkeys(EvalMethod(n) for n in names))
 
 
 FROM_BOXES = "boxes"  # `class_choice` value: explain the class named by each photo's boxes
@@ -298,18 +342,18 @@ class EvalSettings:
 
     model: str
     recipe: Preprocess
-    names: tuple[str, ...] = DEFAULT_METHODS
+    names: tuple[EvalMethod, ...] = DEFAULT_METHODS
     boxes: dict = field(default_factory=dict)
     masks: str | None = None  # a folder of object masks, NAME_mask.png or NAME.png
     mask_value: int | None = None  # the masks' object value; None: any non-zero pixel
     class_choice: str | None = None
     steps: int = 50
-    baseline: str = "zero"
+    baseline: DeletionBaseline = DeletionBaseline.ZERO
     rise_masks: int = 4000
     seed: int = 0
     target: str | None = None
     device: str = "CPU"
-    batch_size: int = 32
+    batch_size: int = EVAL_BATCH
     config: dict | None = None
     labels: tuple[str, ...] | None = None
     protocol: Protocol = Protocol.PAPER
@@ -330,7 +374,7 @@ class Cost:
     batch 1 and one at the batch the metrics use.
     """
 
-    inputs: dict[str, int]
+    inputs: dict[EvalMethod, int]
     shared: int
     seconds: float
 
@@ -350,14 +394,9 @@ class Evaluator:
 
     def __init__(self, settings: EvalSettings) -> None:
         self.settings = s = settings
-        softmax = PatchOptions(target=s.target, score=Score.SOFTMAX)
-        variants = {"softmax": softmax}
-        if "reciprocam-logits" in s.names:
-            variants["logits"] = replace(softmax, score=Score.LOGITS)
-        for kernel in (Kernel.GAUSSIAN, Kernel.WINDOW):
-            if f"reciprocam-{kernel}" in s.names:
-                variants[kernel.value] = replace(softmax, kernel=kernel)
-        # The softmax explainer also resolves labels and class names, as `explain` does.
+        # The softmax explainer, always built, also resolves labels and class names, as `explain` does.
+        recipro = dict.fromkeys((EvalMethod.RECIPROCAM, *(n for n in s.names if n in RECIPRO)))
+        variants = {name: replace(RECIPRO[name], target=s.target) for name in recipro}
         explainers = {
             name: Explainer(
                 s.model,
@@ -383,7 +422,7 @@ class Evaluator:
         self.methods = build_methods(
             list(s.names), explainers, self.box, self.space, s.rise_masks, s.seed, s.refinement
         )
-        self.resolve = explainers["softmax"]
+        self.resolve = explainers[EvalMethod.RECIPROCAM]
         self.precision = self.resolve.precision  # every model here is compiled alike: what the device runs
         # An unknown class fails here, before any photo is scored.
         self.fixed = self.resolve.class_id(s.class_choice) if s.class_choice not in (None, FROM_BOXES) else None
@@ -402,8 +441,8 @@ class Evaluator:
         def call(n: int) -> float:  # one batched call of n inputs
             return max(one, n * batched / box.batch)
 
-        maps = {"scorecam": (1 + box.target.channels, one + call(box.target.channels))}
-        maps["rise"] = (s.rise_masks, call(s.rise_masks))
+        maps = {EvalMethod.SCORECAM: (1 + box.target.channels, one + call(box.target.channels))}
+        maps[EvalMethod.RISE] = (s.rise_masks, call(s.rise_masks))
         inputs, seconds = {}, 0.0
         for name in s.names:
             count, time_taken = maps.get(name, (1, one))  # a Recipro-CAM map: one inference of the patched model
@@ -466,13 +505,15 @@ def eval_settings(
     masks: Path | None = None,
     protocol: Protocol | str = Protocol.PAPER,
     refinement: Refinement | str = Refinement.NONE,
+    baseline: DeletionBaseline | str = DeletionBaseline.ZERO,
     **given: Any,
 ) -> EvalSettings:
     """The options of an eval run, checked before the model is read: the `methods` named, the `boxes` file read, the
-    `masks` folder, the kinds; then the model (plain) and its `recipe`. `given` holds EvalSettings' other fields, as
-    the CLI parsed them (steps=4, seed=1)."""
+    `masks` folder, the kinds (`protocol`, `refinement`, `baseline`); then the model (plain) and its `recipe`.
+    `given` holds EvalSettings' other fields, as the CLI parsed them (steps=4, seed=1)."""
     names = _methods_option(methods)
     protocol, refinement = parse(Protocol, protocol, "protocol"), parse(Refinement, refinement, "refinement")
+    baseline = parse(DeletionBaseline, baseline, "baseline")
     if masks is not None and not Path(masks).is_dir():
         raise ReciproCamError(f"`masks` must be a folder of masks (NAME_mask.png or NAME.png), got {masks}")
     box_data = read_boxes(boxes)
@@ -487,11 +528,12 @@ def eval_settings(
     return EvalSettings(
         os.fspath(model),
         resolved,
-        tuple(names),
+        names,
         box_data,
         masks=None if masks is None else os.fspath(masks),
         protocol=protocol,
         refinement=refinement,
+        baseline=baseline,
         **given,
     )
 

@@ -1,17 +1,16 @@
 """Saliency-map quality metrics, in plain numpy.
 
-Maps are [H, W] arrays in [0, 1] on the image they explain; images are [H, W, C] arrays. Where a
-metric needs the model, it takes `score`: a function from a batch of images [N, H, W, C] to the
-explained class's probabilities [N], so that every perturbed copy goes through in one call.
+Maps are [H, W] arrays in [0, 1] on the image they explain; images are [H, W, C] arrays. The metrics
+that need the model (Average Drop, Deletion, Insertion) take the class probabilities of the copies that
+`steps_of` and `step_chunks` make; `quality.evaluate` infers them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-Score = Callable[[np.ndarray], np.ndarray]
 _EPS = 1e-12
 
 
@@ -39,24 +38,28 @@ def steps_of(start: np.ndarray, finish: np.ndarray, saliency: np.ndarray, steps:
     Deletion goes from the image to a baseline (zeros or a blur); insertion from a blurred image to
     the image (RISE, Petsiuk et al. 2018).
     """
+    return np.concatenate(list(step_chunks(start, finish, saliency, steps, steps + 1)))
+
+
+def step_chunks(
+    start: np.ndarray, finish: np.ndarray, saliency: np.ndarray, steps: int, size: int
+) -> Iterator[np.ndarray]:
+    """The copies of `steps_of`, `size` at a time, each chunk made when it is asked for: a run infers them as they
+    come, without holding every copy of a curve."""
     h, w = saliency.shape
-    ranked = order(saliency)
     counts = np.rint(np.linspace(0, h * w, steps + 1)).astype(int)
     rank = np.empty(h * w, np.int64)
-    rank[ranked] = np.arange(h * w)
-    taken = rank.reshape(h, w)[None] < counts[:, None, None]  # [steps + 1, H, W]
-    return np.where(taken[..., None], finish[None], start[None]).astype(start.dtype, copy=False)
+    rank[order(saliency)] = np.arange(h * w)
+    rank = rank.reshape(h, w)
+    for i in range(0, steps + 1, size):
+        taken = rank[None] < counts[i : i + size, None, None]  # [n, H, W]
+        yield np.where(taken[..., None], finish[None], start[None]).astype(start.dtype, copy=False)
 
 
 def auc(curve: Sequence[float] | np.ndarray) -> float:
     """Area under a curve sampled at evenly spaced points of [0, 1] (trapezoidal rule)."""
     y = np.asarray(curve, np.float64)
     return float((y.sum() - (y[0] + y[-1]) / 2) / (len(y) - 1))
-
-
-def causal_curve(score: Score, start: np.ndarray, finish: np.ndarray, saliency: np.ndarray, steps: int) -> np.ndarray:
-    """The class probability at each of the steps + 1 copies of `steps_of`, from one batched call."""
-    return np.asarray(score(steps_of(start, finish, saliency, steps)), np.float64)
 
 
 def _centered(saliency: np.ndarray) -> np.ndarray:

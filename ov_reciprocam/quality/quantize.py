@@ -19,9 +19,8 @@ from ..methods.saliency import SALIENCY
 from ..model.formats import read_model
 from ..photos import imaging
 from ..photos.preprocess import Preprocess, recipe_for
+from ..vocabulary import QuantizePreset, TargetDevice, parse
 
-PRESETS = ("performance", "mixed")
-TARGET_DEVICES = ("CPU", "GPU", "NPU", "ANY")
 _RENAMED = "/reciprocam"
 # The fewest calibration images with which INT8 kept the sample dog model's confident top-1 answers (FP32 p >= 0.5)
 # on 95% of photos (docs/reliability.md, "Calibration"); fewer are warned about, not refused: one model's
@@ -113,8 +112,8 @@ def quantize(
     preprocess: Preprocess | None = None,
     *,
     subset_size: int = 300,
-    preset: str = "performance",
-    target_device: str = "ANY",
+    preset: QuantizePreset | str = QuantizePreset.PERFORMANCE,
+    target_device: TargetDevice | str = TargetDevice.ANY,
     progress: Callable[[int], None] | None = None,
 ) -> ov.Model:
     """An INT8 copy of `model` (plain or patched), calibrated on `images` (BGR arrays or paths).
@@ -129,10 +128,8 @@ def quantize(
     """
     import nncf
 
-    if preset not in PRESETS:
-        raise ReciproCamError(f"preset must be one of {', '.join(PRESETS)}, got '{preset}'")
-    if target_device not in TARGET_DEVICES:
-        raise ReciproCamError(f"target device must be one of {', '.join(TARGET_DEVICES)}, got '{target_device}'")
+    preset = parse(QuantizePreset, preset, "preset")
+    target_device = parse(TargetDevice, target_device, "target_device")
     if subset_size < 1:
         raise ReciproCamError(f"subset size must be at least 1, got {subset_size}")
     if not images:
@@ -156,8 +153,8 @@ def quantize(
     return nncf.quantize(
         model,
         nncf.Dataset(items, transform),
-        preset=nncf.QuantizationPreset[preset.upper()],
-        target_device=nncf.TargetDevice[target_device],
+        preset=nncf.QuantizationPreset[preset.name],
+        target_device=nncf.TargetDevice[target_device.name],
         subset_size=len(items),
         ignored_scope=nncf.IgnoredScope(names=ignored) if ignored else None,
     )

@@ -1,21 +1,24 @@
 """Explain files, folders and globs in this process: photos read in batches, explained, handed to `output`.
 
-`explain_batch` is the one function every driver runs on a batch of photos: `explain_paths` here,
-batch after batch, and `cluster.explain_paths_on_ray` in an actor pool. `output.explain_files` writes
-what it is given, as `Outputs` says.
+A batch goes through three steps: `read` (photos decoded and made into one input), the model, `written` (its
+`Explanation`s handed to `output.explain_files.write_photo`). `explain_batch` runs them one after another, as
+`cluster.explain_paths_on_ray`'s actors do; `explain_paths` runs them at once (`pipelined`): threads read ahead,
+the model keeps its requests busy (compiled for throughput), a few threads write, each stage a bounded number of
+batches ahead of the next, the rows in the photos' order.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import ReciproCamError
-from ..inference.explainer import Explainer
+from ..inference.explainer import Batch, Explainer, Raw, Wanted
 from ..output import pictures, run_folder
 from ..output.explain_files import (
     RESULTS,
@@ -33,6 +36,13 @@ from ..photos import imaging
 from ..photos.preprocess import Preprocess
 from ..version import __version__
 from ..vocabulary import PatchOptions
+from . import pipeline
+
+# Threads that read photos and that draw and write: OpenCV's decoders and encoders and numpy release the GIL. One
+# reader keeps up with the model on one core (750 ~500x375 JPEGs/s), a second absorbs large photos; writers, as many
+# as there are cores, a few at most.
+READERS = 2
+WRITERS = max(2, min(4, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,36 @@ class ExplainerSpec:
         )
 
 
+@dataclass(frozen=True)
+class Read:
+    """A batch of photos read: (path, stem) of each in order, the readable ones made into one input (None when
+    none is), an error row for each of the others."""
+
+    photos: list[tuple[str, str]]
+    batch: Batch | None
+    failed: dict[str, Row]
+
+
+def read(explainer: Explainer, photos: Sequence[tuple[str, str]]) -> Read:
+    """`photos` (path, stem) read as the model reads them; a photo that cannot be read becomes an error row."""
+    pixels, names, failed = [], [], {}
+    for path, stem in photos:
+        try:
+            pixels.append(imaging.read_image(path, explainer.preprocess.channels))
+            names.append(path)
+        except ReciproCamError as exc:
+            failed[path] = Row(path, stem, error=str(exc))
+    return Read(list(photos), explainer.batch(pixels, names) if pixels else None, failed)
+
+
+def written(explainer: Explainer, done: Read, raw: Raw | None, out: Outputs, wanted: Wanted, tiles: bool) -> list[Row]:
+    """The rows of a batch the model returned `raw` for, in its order, each explained photo's files written."""
+    results = explainer.finish(done.batch, raw, wanted) if done.batch is not None and raw is not None else iter(())
+    stems = dict(done.photos)
+    rows = {r.source: write_photo(r, r.source, stems[r.source], out, tiles) for r in results}  # one in memory at once
+    return [rows.get(path) or done.failed[path] for path, _ in done.photos]
+
+
 def explain_batch(
     explainer: Explainer, photos: Sequence[tuple[str, str]], out: Outputs, tiles: bool = False
 ) -> list[Row]:
@@ -73,20 +113,31 @@ def explain_batch(
 
     tiles: also draw each photo's contact-sheet row (`write_photo`).
     """
-    read, readable, failed = [], [], {}
-    for path, stem in photos:
+    wanted = explainer.wanted(out.top_k, out.classes, out.threshold)
+    done = read(explainer, photos)
+    return written(explainer, done, explainer.infer(done.batch) if done.batch else None, out, wanted, tiles)
+
+
+def pipelined(explainer: Explainer, photos: Sequence[tuple[str, str]], out: Outputs) -> Iterator[list[Row]]:
+    """The rows of each batch of `photos`, in order, the three steps of `explain_batch` running at once; at most a
+    few batches are in memory, however many photos."""
+    wanted = explainer.wanted(out.top_k, out.classes, out.threshold)
+    size, requests = explainer.batch_size, explainer.requests
+    starts = range(0, len(photos), size)
+    with ThreadPoolExecutor(READERS, "read") as readers, ThreadPoolExecutor(WRITERS, "write") as writers:
+        batches = pipeline.ordered(readers, lambda i: read(explainer, photos[i : i + size]), starts, requests + READERS)
+
+        def started(start: int, done: Read) -> Future[list[Row]]:
+            tiles = start < SHEET_ROWS  # the contact sheets show the first photos
+            if done.batch is None:  # nothing to infer: its error rows
+                return pipeline.finished(written(explainer, done, None, out, wanted, tiles))
+            inferred = explainer.start(done.batch)  # waits while every request is busy
+            return pipeline.then(inferred, writers, lambda raw: written(explainer, done, raw, out, wanted, tiles))
+
         try:
-            read.append(imaging.read_image(path, explainer.preprocess.channels))
-            readable.append((path, stem))
-        except ReciproCamError as exc:
-            failed[path] = Row(path, stem, error=str(exc))
-    sources = [p for p, _ in readable]
-    results = explainer.explain(read, out.top_k, list(out.classes) or None, sources, out.threshold)
-    done = {
-        path: write_photo(result, path, stem, out, tiles)
-        for (path, stem), result in zip(readable, results, strict=True)
-    }
-    return [done.get(path) or failed[path] for path, _ in photos]
+            yield from pipeline.in_order(map(started, starts, batches), requests + WRITERS + 1)
+        finally:  # no request may call back into the writers once they are shut
+            explainer.wait()
 
 
 def header(explainer: Explainer, about: dict | None) -> dict:
@@ -130,20 +181,19 @@ def explain_paths(
     on_start: called with the number of photos found; progress: with the number just handled; on_skip: with
     the reason a photo was skipped.
     about: extra entries for results.json (say, the model path).
-    make_rows: who explains the photos: by default this process, batch after batch; `cluster` passes an
-    actor pool's.
+    make_rows: who explains the photos: by default this process, reading, inference and writing at once
+    (`pipelined`); `cluster` passes an actor pool's.
     """
     given = outputs if isinstance(outputs, Outputs) else Outputs(outputs)
     out, paths = settled(explainer, images, given)
 
     def here(photos: list[tuple[str, str]], out: Outputs) -> list[Row]:
         rows: list[Row] = []
-        for i in range(0, len(photos), explainer.batch_size):
-            batch = explain_batch(explainer, photos[i : i + explainer.batch_size], out, tiles=len(rows) < SHEET_ROWS)
+        for batch in pipelined(explainer, photos, out):
             for row in batch:
                 if row.error and on_skip:
                     on_skip(row.error)
-            rows += batch
+            rows += [replace(row, maps=None) for row in batch]  # kept for Ray's shards; results.json has no use
             if progress:
                 progress(len(batch))
         return rows

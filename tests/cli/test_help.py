@@ -23,6 +23,7 @@ import ov_reciprocam as orc
 from ov_reciprocam.cli import main
 from ov_reciprocam.cli.options import OTHER, SECTIONS, parse_dims
 from ov_reciprocam.cli.progress import INTERVAL_ENV
+from ov_reciprocam.photos.imaging import collect_images
 from ov_reciprocam.quality.evaluate import BASELINES, DEFAULT_METHODS, Evaluator, eval_settings
 from ov_reciprocam.vocabulary import normalization
 
@@ -156,10 +157,10 @@ def test_a_long_run_into_a_log_says_how_far_it_is(tmp_path):
     done = subprocess.run([sys.executable, "-m", "ov_reciprocam", *map(str, args)], capture_output=True, text=True,
                           env=env)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    lines = _lines(done.stderr, "explaining")
-    assert lines[0] == "explaining: 6 photos", done.stderr
-    assert re.fullmatch(r"explaining: 1/6 photos \([\d.]+(/s| s each), about [\d.]+ s left\)", lines[1]), lines
-    assert lines[-1].startswith("explaining: 6/6 photos (") and lines[-1].endswith(", done)")
+    lines, n = _lines(done.stderr, "explaining"), len(collect_images(SAMPLES / "openimages"))
+    assert lines[0] == f"explaining: {n} photos", done.stderr
+    assert re.fullmatch(rf"explaining: 1/{n} photos \([\d.]+(/s| s each), about [\d.]+ s left\)", lines[1]), lines
+    assert lines[-1].startswith(f"explaining: {n}/{n} photos (") and lines[-1].endswith(", done)")
     assert "\r" not in done.stderr  # no bar drawn into the log
 
 
@@ -181,8 +182,9 @@ def test_a_long_run_on_a_terminal_shows_a_bar_with_an_estimate_from_the_first_ph
     os.close(reader)
     assert process.wait() == 0
     text = drawn.decode()
-    assert "explaining" in text and "1/6" in text
-    first = text[text.index("1/6") :].split("\r")[0]
+    n = len(collect_images(SAMPLES / "openimages"))
+    assert "explaining" in text and f"1/{n}" in text
+    first = text[text.index(f"1/{n}") :].split("\r")[0]
     assert re.search(r"about [\d.]+ s left", first), first
 
 

@@ -139,7 +139,7 @@ def test_explain_folder_writes_everything(dog_xai, tmp_path):
             assert 0 <= item["peak"][0] < w and 0 <= item["peak"][1] < h
         assert np.load(out / record["maps"]).shape == (2, 5, 5)
         assert np.load(out / record["maps_full"]).shape == (2, h, w)
-    assert len(list(out.glob("*.png"))) == 4 * 2 + 1
+    assert len(list(out.glob("*.jpg"))) == 4 * 2 and len(list(out.glob("*.png"))) == 1  # overlays, the sheet
     # One 224-px row per photo, tiles as wide as each photo's aspect gives, no bands between rows; a colour bar
     # under them.
     widest = max(round(r["size"][0] * 224 / r["size"][1]) for r in report["images"])
@@ -170,7 +170,7 @@ def test_folder_with_a_bad_image_explains_the_rest(dog_xai, tmp_path):
     report = json.loads((out / "results.json").read_text())
     assert sorted(r["image"].rsplit("/", 1)[1] for r in report["images"]) == ["both.png", "horses.jpg"]
     assert {f["image"].rsplit("/", 1)[1] for f in report["failed"]} == {"notes.jpg", "empty.png"}
-    assert (out / "both_1_bull_mastiff.png").exists()
+    assert (out / "both_1_bull_mastiff.jpg").exists()
 
 
 @pytest.mark.parametrize(

@@ -80,7 +80,7 @@ def test_explainer_reports_flat_maps(tmp_path):
     dead, live = result.classes
     assert dead.flat and not live.flat
     assert result.peak(DEAD) is None and result.peak(0) is not None
-    record = orc.save_explanation(result, tmp_path, "photo")
+    record = orc.save_explanation(result, tmp_path, "photo", overlay_format="png")  # lossless: pixels compared
     assert [e["flat"] for e in record["explained"]] == [True, False]
     assert record["explained"][0]["peak"] is None
     assert json.loads(json.dumps(record))["explained"][1]["peak"] == list(result.peak(0))

@@ -9,14 +9,15 @@ import openvino as ov
 import pytest
 import quantized
 import vits
-from paths import DOG_MODEL
+from paths import DOG_MODEL, SAMPLES
 
 import ov_reciprocam as orc
 from ov_reciprocam.methods.cnn.tails import CnnTail
 from ov_reciprocam.methods.vit.family import recorded_prefix
-from ov_reciprocam.model.rt_info import MODEL_INFO, OURS, PatchInfo
+from ov_reciprocam.model.rt_info import MODEL_INFO, OURS, DetectionInfo, PatchInfo
 from ov_reciprocam.vocabulary import Kernel, Layout, Score, ScoreKind
 
+ULTRALIGHT = SAMPLES / "models" / "detection" / "ultralight_rfb_320" / "version-RFB-320.onnx"
 DOG_RECIPE = orc.Recipe(mean=127.5, scale=127.5, rgb=True)  # patch --mean 127.5 --scale 127.5 --rgb
 
 # As 4d41250 saved them, `version` aside (the package's own).
@@ -208,3 +209,27 @@ def test_a_family_field_may_not_replace_a_shared_one():
     info = PatchInfo.read(orc.patch(vits.vit()))
     with pytest.raises(ValueError, match="target"):
         PatchInfo(**{**vars(info), "family_fields": {"target": "x"}})
+
+
+DETECTOR_OURS = {  # a detector's record, entry for entry (issue 34), `version` aside
+    "detector": "decoded",
+    "cut": '["314", "360", "400", "434"]',
+    "copy_grid": "4,5",
+    "detections": "10",
+    "score_threshold": "0.7",
+    "iou_threshold": "0.3",
+    "classes": "1",
+    "levels": "30x40x3,15x20x2,8x10x2,4x5x3",
+}
+
+
+def test_a_detectors_record_is_its_own_and_reads_back_as_written(tmp_path):
+    patched = orc.patch(ULTRALIGHT)
+    saved = _saved(patched, tmp_path)
+    ours = {k: str(v) for k, v in saved.get_rt_info([OURS]).value.items()}
+    assert ours.pop("version") == orc.__version__
+    assert ours == DETECTOR_OURS
+    info = DetectionInfo.read(saved)
+    assert info == DetectionInfo.read(patched) and info.cut == ("314", "360", "400", "434")
+    assert PatchInfo.read(saved) is None  # the classifier record does not misread it
+    assert DetectionInfo.read(orc.patch(vits.vit())) is None

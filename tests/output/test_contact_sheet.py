@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import pytest
+from paths import SAMPLES
 
 from ov_reciprocam.output import pictures
 
@@ -144,3 +146,18 @@ def test_narrow_picture_keeps_the_score_before_the_flat_map_note():
     assert font(TILE, 112, "Granny Smith 0.91 (flat map)")[0] == "Granny... 0.91"
     fitted, drawn, pad = font(TILE, 40, LONG)  # too narrow even for "... 0.43": the caption is cut like any text
     assert fitted == "Am..." and drawn <= 40 - 2 * pad
+
+
+@pytest.mark.parametrize("name", ["images/puppies.jpg", "openimages/parrot.jpg", "openimages/grace_hopper.png"])
+def test_a_large_shrink_stays_close_to_one_area_filter(name):
+    # to_height shrinks by a whole factor first (OpenCV's fast area filter), then the rest: measured on these
+    # photos at 32.2 dB or more, mean 4.1 levels or less, from cv2.INTER_AREA in one step.
+    photo = cv2.imread(str(SAMPLES / name))
+    h, w = photo.shape[:2]
+    expected = cv2.resize(photo, (round(w * TILE / h), TILE), interpolation=cv2.INTER_AREA).astype(np.float64)
+    shrunk = pictures.to_height(photo, TILE)
+    assert shrunk.shape == expected.shape
+    for picture, closest in ((shrunk, True), (np.roll(shrunk, 2, axis=1), False)):  # two pixels off is not close
+        diff = np.abs(picture - expected)
+        close = bool(diff.mean() <= 5 and 10 * np.log10(255.0**2 / (diff**2).mean()) >= 30)
+        assert close is closest, (diff.mean(), name)

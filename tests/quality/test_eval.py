@@ -24,7 +24,7 @@ from ov_reciprocam.quality import baselines
 from ov_reciprocam.quality import metrics as metrics_of
 from ov_reciprocam.quality.baselines import BlackBox
 from ov_reciprocam.quality.evaluate import BASELINES, DEFAULT_METHODS, METRICS, InputSpace, evaluate_image
-from ov_reciprocam.vocabulary import Protocol
+from ov_reciprocam.vocabulary import DeletionBaseline, Protocol
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 KNOWN_RECIPE = orc.Preprocess(8, 8, "NCHW", mean=(0.0,), scale=(255.0,))
@@ -83,7 +83,7 @@ def test_known_model_increase_and_blur_baseline(known_box):
     assert (result["average_drop"], result["increase"]) == (0.0, 100.0)
     assert result["masked_probability"] == pytest.approx(0.5, abs=1e-6)
     # A blurred white photo is white: deletion with --baseline blur changes nothing.
-    blurred = _evaluate(known_box, {"box": lambda px, c: BOX}, baseline="blur")["methods"]["box"]
+    blurred = _evaluate(known_box, {"box": lambda px, c: BOX}, baseline=DeletionBaseline.BLUR)["methods"]["box"]
     assert blurred["deletion_auc"] == pytest.approx(0.8, abs=1e-6)
     assert "pointing_hit" not in blurred  # no boxes, no pointing game
 
@@ -135,6 +135,7 @@ def test_adcc_of_the_means_or_of_the_photos():
 
     def row(coherency, complexity, drop):
         m = {"coherency": coherency, "complexity": complexity, "average_drop": drop, "seconds": 1.0, "inferences": 1}
+        m |= {"metric_seconds": 1.0}
         m |= {"increase": 0.0, "deletion_auc": 0.0, "insertion_auc": 0.0}
         return {"methods": {"m": m | {"adcc": metrics_of.adcc(coherency, complexity, drop)}}}
 
@@ -169,6 +170,16 @@ def test_input_space_pixels_then_inputs_is_the_recipe(resize):
     photo = read_image(IMAGES / "puppies.jpg")
     space = InputSpace(recipe)
     np.testing.assert_array_equal(space.inputs(space.pixels(photo)[None])[0], recipe(photo))
+
+
+@pytest.mark.parametrize("make", [orc.Preprocess, orc.Recipe])
+def test_a_recipe_takes_resize_as_its_enum_and_refuses_another_word(make):
+    sizes = (160, 160) if make is orc.Preprocess else ()
+    assert make(*sizes, resize="crop").resize is orc.Resize.CROP
+    with pytest.raises(
+        orc.ReciproCamError, match="^`resize` must be one of stretch, fit, letterbox, crop, got 'squash'$"
+    ):
+        make(*sizes, resize="squash")
 
 
 def test_cli_on_known_model_without_matplotlib(tmp_path, monkeypatch):
@@ -346,9 +357,42 @@ def test_refine_guided_takes_the_windows_of_the_grid_a_map_was_made_on():
     np.testing.assert_allclose(guided_by_photo(lambda p, c: coarse, space)(pixels, 0), expected, atol=1e-6)
 
 
-@pytest.mark.parametrize("option", ["protocol", "refinement"])
+@pytest.mark.parametrize("option", ["protocol", "refinement", "baseline"])
 def test_unknown_protocol_or_refinement_names_the_choices(option):
     from ov_reciprocam.quality.evaluate import eval_settings
 
     with pytest.raises(orc.ReciproCamError, match=f"`{option}` must be one of .*, got 'sharp'"):
         eval_settings(DOG_MODEL, **{option: "sharp"})
+
+
+def test_streamed_copies_score_as_one_input_at_a_time():
+    """eval streams a map's copies (the masked photo, then the deletion and insertion steps) through several requests,
+    regrouped into batches that straddle the curves (3 inputs a request here): each probability is what the plain
+    model says of that copy alone, inferred one by one; only float noise between batch sizes may differ."""
+    from ov_reciprocam.quality.evaluate import eval_settings
+    from ov_reciprocam.runs.evaluation import evaluate_paths
+
+    recipe = orc.Recipe(mean=(127.5,), scale=(127.5,), rgb=True, interpolation="cubic")
+    photo = IMAGES / "both.png"
+    settings = eval_settings(DOG_MODEL, methods="reciprocam", recipe=recipe, config=F32, steps=8, batch_size=3)
+    (record,), _ = evaluate_paths(settings, [str(photo)])
+    found, class_id = record["methods"]["reciprocam"], record["class_id"]
+    space = InputSpace(settings.recipe)
+    pixels = space.pixels(read_image(photo))
+    explainer = orc.Explainer(DOG_MODEL, preprocess=settings.recipe, config=F32)
+    saliency = space.upsample(explainer.explain([pixels], classes=[class_id])[0].classes[0].saliency)
+    plain = ov.Core().compile_model(DOG_MODEL, "CPU", F32)  # a softmax output: its values are the probabilities
+
+    def one_by_one(copies: np.ndarray) -> list[float]:
+        return [float(plain(space.normalized(c[None]))[0][0, class_id]) for c in copies]
+
+    blurred = space.blur(pixels)
+    y, o = one_by_one(np.stack([pixels, space.masked(pixels, saliency)]))
+    assert record["probability"] == pytest.approx(y, abs=1e-5)
+    assert found["masked_probability"] == pytest.approx(o, abs=1e-5)
+    deletion = one_by_one(metrics_of.steps_of(pixels, space.removed(pixels), saliency, 8))
+    insertion = one_by_one(metrics_of.steps_of(blurred, pixels, saliency, 8))
+    assert found["curves"]["deletion"] == pytest.approx(deletion, abs=1e-5)
+    assert found["curves"]["insertion"] == pytest.approx(insertion, abs=1e-5)
+    assert max(deletion) - min(deletion) > 0.1 and max(insertion) - min(insertion) > 0.1  # curves, not constants
+    assert found["average_drop"] == pytest.approx(metrics_of.average_drop(y, o), abs=1e-3)

@@ -20,6 +20,11 @@ def known_response(images: np.ndarray) -> np.ndarray:
     return 0.2 + 0.6 * images[:, :4, :4, 0].mean(axis=(1, 2))
 
 
+def curve_of(start: np.ndarray, finish: np.ndarray, saliency: np.ndarray, steps: int) -> np.ndarray:
+    """The class probability of each copy of a deletion or insertion curve."""
+    return known_response(metrics.steps_of(start, finish, saliency, steps))
+
+
 def test_average_drop_and_increase():
     # The box keeps R whole: O = Y = 0.8, nothing dropped, nothing gained.
     y = float(known_response(WHITE[None])[0])
@@ -49,10 +54,19 @@ def test_steps_take_the_most_salient_pixels_first():
     assert np.argwhere(copies[3, ..., 0] == -1).tolist() == [[0, 0], [0, 1], [3, 3]]
 
 
+@pytest.mark.parametrize("size", [1, 3, 16, 17, 40])
+def test_step_chunks_are_the_steps_in_order(size):
+    rng = np.random.default_rng(size)
+    image, saliency = rng.random((4, 4, 3)), rng.random((4, 4))
+    chunks = list(metrics.step_chunks(image, np.zeros_like(image), saliency, 16, size))
+    assert [len(c) for c in chunks[:-1]] == [size] * (len(chunks) - 1) and 0 < len(chunks[-1]) <= size
+    np.testing.assert_array_equal(np.concatenate(chunks), metrics.steps_of(image, np.zeros_like(image), saliency, 16))
+
+
 def test_deletion_of_a_perfect_box():
     # 64 pixels in 4 steps of 16: step 1 removes exactly R (ties inside R in row-major order).
     # Curve 0.8, 0.2, 0.2, 0.2, 0.2 -> AUC = (sum - (first + last) / 2) / 4 = (1.6 - 0.5) / 4.
-    curve = metrics.causal_curve(known_response, WHITE, np.zeros_like(WHITE), BOX, steps=4)
+    curve = curve_of(WHITE, np.zeros_like(WHITE), BOX, steps=4)
     assert curve == pytest.approx([0.8, 0.2, 0.2, 0.2, 0.2])
     assert metrics.auc(curve) == pytest.approx(0.275)
 
@@ -60,14 +74,14 @@ def test_deletion_of_a_perfect_box():
 def test_deletion_of_a_flat_map_goes_row_by_row():
     # All ties: step 1 removes rows 0-1 (half of R, p = 0.5), step 2 rows 2-3 (all of R).
     # Curve 0.8, 0.5, 0.2, 0.2, 0.2 -> AUC = (1.9 - 0.5) / 4.
-    curve = metrics.causal_curve(known_response, WHITE, np.zeros_like(WHITE), FLAT, steps=4)
+    curve = curve_of(WHITE, np.zeros_like(WHITE), FLAT, steps=4)
     assert curve == pytest.approx([0.8, 0.5, 0.2, 0.2, 0.2])
     assert metrics.auc(curve) == pytest.approx(0.35)
 
 
 def test_insertion_of_a_perfect_box():
     # From black: step 1 reveals R whole. Curve 0.2, 0.8, 0.8, 0.8, 0.8 -> (3.4 - 0.5) / 4.
-    curve = metrics.causal_curve(known_response, np.zeros_like(WHITE), WHITE, BOX, steps=4)
+    curve = curve_of(np.zeros_like(WHITE), WHITE, BOX, steps=4)
     assert curve == pytest.approx([0.2, 0.8, 0.8, 0.8, 0.8])
     assert metrics.auc(curve) == pytest.approx(0.725)
 

@@ -183,6 +183,14 @@ def test_cli_quantize_then_compare(tmp_path):
     assert '"pearson_mean"' in report.read_text()
 
 
+@pytest.mark.parametrize(
+    ("option", "choices"), [("preset", "performance, mixed"), ("target_device", "CPU, GPU, NPU, ANY")]
+)
+def test_unknown_preset_or_target_device_names_the_choices(option, choices):
+    with pytest.raises(orc.ReciproCamError, match=f"^`{option}` must be one of {choices}, got 'fast'$"):
+        quantize(DOG_MODEL, [IMAGES / "both.png"], DOG_RECIPE, **{option: "fast"})
+
+
 def test_cli_quantize_errors_are_one_line_and_write_nothing(tmp_path):
     result = run("quantize", DOG_MODEL, IMAGES, "-o", tmp_path / "int8.onnx")
     assert (

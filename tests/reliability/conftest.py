@@ -24,4 +24,7 @@ def places(tmp_path_factory) -> dict[str, str]:
         "images": str(IMAGES),
         "labels": str(labels),
         "coral": str(SAMPLES / "models" / "coral" / "mobilenet_v1_0.25_128_quant.tflite"),
+        "detector": str(
+            SAMPLES / "models" / "detection" / "blazeface_short_range" / "face_detection_short_range.tflite"
+        ),
     }

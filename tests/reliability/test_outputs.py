@@ -103,7 +103,7 @@ def test_a_reused_folder_keeps_only_the_new_run_and_the_users_files(places, tmp_
     first = Row("first", ("explain", "{dog_xai}", "{tmp}/photos", "-o", "{tmp}/out", "--top-k", "2"), "", 0, photos)
     assert_outcome(first, run(first, places, tmp_path), tmp_path)
     out = tmp_path / "out"
-    assert len(list(out.glob("*_2_*.png"))) == 2 and (out / "thumbs" / "puppies.jpg").exists()
+    assert len(list(out.glob("*_2_*.jpg"))) == 2 and (out / "thumbs" / "puppies.jpg").exists()
     (out / "notes.txt").write_text("mine")
     (out / "my_1_photo.png").write_bytes(b"mine too")  # named like an overlay, but no run listed it
     again = ("explain", "{dog_xai}", "{tmp}/photos/horses.jpg", "-o", "{tmp}/out", "--top-k", "1", "--no-report")

@@ -1,0 +1,230 @@
+"""Per-detection Recipro-CAM in the graph (methods/detection) against D2's brute-force reference, on the real detectors.
+
+The reference (tests/support/detection_reference.py) shares no code with the package: its own decode and NMS, its
+own cut by hand-named tensors, one masked copy at a time. Every model is compiled in f32 on both sides (the
+reference's `CONFIG`), so detections compare to float rounding and the original outputs bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import openvino as ov
+import openvino.opset13 as ops
+import pytest
+from tolerance import assert_maps_match
+
+import ov_reciprocam as orc
+from ov_reciprocam.errors import ReciproCamError
+from ov_reciprocam.methods.detection.build import kept_cells
+from ov_reciprocam.model.rt_info import DetectionInfo, PatchInfo
+from ov_reciprocam.vocabulary import DetectionOptions, DetectorKind
+from tests.support import detection_reference as ref
+
+F32 = {"INFERENCE_PRECISION_HINT": "f32"}
+assert ref.CONFIG == F32
+
+
+def _compiled(model: ov.Model) -> ov.CompiledModel:
+    return ov.Core().compile_model(model, "CPU", F32)
+
+
+def _run(compiled: ov.CompiledModel, inputs: np.ndarray) -> dict[str, np.ndarray]:
+    result = compiled(inputs)
+    return {o.get_any_name(): np.asarray(result[o]) for o in compiled.outputs}
+
+
+def _photo(detector: ref.Detector, name: str) -> np.ndarray:
+    return detector.prepare(ref.read_photo(ref.SAMPLES / name))
+
+
+@pytest.fixture(scope="module")
+def yolox() -> ov.CompiledModel:
+    return _compiled(orc.patch(ref.YOLOX.path))
+
+
+@pytest.fixture(scope="module")
+def ultralight() -> ov.CompiledModel:
+    return _compiled(orc.patch(ref.ULTRALIGHT.path))
+
+
+@pytest.fixture(scope="module")
+def blazeface() -> ov.CompiledModel:
+    return _compiled(orc.patch(ref.BLAZEFACE.path))
+
+
+DETECTORS = {d.name: d for d in (ref.YOLOX, ref.ULTRALIGHT, ref.BLAZEFACE)}
+
+
+def _assert_detections_equal(ours: np.ndarray, expected: list[ref.Detection], k: int = ref.TOP_K) -> None:
+    """Our [K, 6] rows against the reference's list: same classes in the same order, boxes and scores to rounding,
+    padding rows after."""
+    n = len(expected)
+    assert n, "a photo the detector finds nothing in proves nothing"
+    np.testing.assert_array_equal(ours[:n, 5], [d.label for d in expected])
+    np.testing.assert_allclose(ours[:n, 4], [d.score for d in expected], rtol=1e-5)
+    np.testing.assert_allclose(ours[:n, :4], [d.box for d in expected], rtol=0, atol=1e-3)
+    np.testing.assert_array_equal(ours[n:k], np.tile([0, 0, 0, 0, 0, -1], (k - n, 1)))
+
+
+@pytest.mark.parametrize(
+    ("name", "photo"),
+    [
+        ("yolox", "images/both.png"),
+        ("yolox", "images/horses.jpg"),  # one horse's copies all score below 3e-6, the other's up to 0.03
+        ("ultralight", "openimages/grace_hopper.png"),
+        ("blazeface", "openimages/grace_hopper.png"),
+    ],
+)
+def test_detections_and_maps_equal_the_brute_force_reference(request, name: str, photo: str) -> None:
+    detector = DETECTORS[name]
+    inputs = _photo(detector, photo)
+    ours = _run(request.getfixturevalue(name), inputs)
+    expected = ref.detect(detector, ref.run(detector, inputs))
+    _assert_detections_equal(ours["detections"][0], expected)
+    maps = ours["saliency_map"][0]
+    assert_maps_match(maps[: len(expected)], ref.brute_force_maps(detector, inputs, expected))
+    assert not maps[len(expected) :].any(), "padding detections get all-zero maps"
+
+
+@pytest.mark.parametrize("name", sorted(DETECTORS))
+def test_the_original_outputs_stay_bit_identical(request, name: str) -> None:
+    detector = DETECTORS[name]
+    inputs = _photo(detector, "images/horses.jpg")
+    ours, plain = _run(request.getfixturevalue(name), inputs), ref.run(detector, inputs)
+    assert set(plain) < set(ours)
+    for output, values in plain.items():
+        np.testing.assert_array_equal(ours[output], values)
+
+
+def test_a_batch_of_two_gives_each_photo_its_own_detections_and_maps(yolox: ov.CompiledModel) -> None:
+    photos = [_photo(ref.YOLOX, p) for p in ("images/both.png", "images/horses.jpg")]
+    batched = _run(_compiled(orc.patch(ref.YOLOX.path, batch=2)), np.concatenate(photos))
+    for i, photo in enumerate(photos):
+        alone = _run(yolox, photo)
+        np.testing.assert_allclose(batched["detections"][i], alone["detections"][0], rtol=1e-5, atol=1e-3)
+        n = int((alone["detections"][0][:, 5] >= 0).sum())
+        assert_maps_match(batched["saliency_map"][i][:n], alone["saliency_map"][0][:n])
+    assert not np.array_equal(batched["detections"][0], batched["detections"][1])
+
+
+@pytest.mark.parametrize(("name", "copies"), [("yolox", (13, 13)), ("ultralight", (8, 10))])
+def test_the_record_says_what_was_built(name: str, copies: tuple[int, int]) -> None:
+    detector = DETECTORS[name]
+    model = orc.patch(detector.path, detection=DetectionOptions(detections=5))
+    info = DetectionInfo.read(model)
+    assert info is not None and PatchInfo.read(model) is None
+    assert info.cut == detector.cuts and info.copy_grid == copies and info.detections == 5
+    assert (info.score_threshold, info.iou_threshold) == (detector.score_threshold, detector.iou_threshold)
+    assert model.output("saliency_map").get_partial_shape() == ov.PartialShape([1, 5, *copies])
+    assert model.output("detections").get_partial_shape() == ov.PartialShape([1, 5, 6])
+    with pytest.raises(ReciproCamError, match="patched before"):
+        orc.patch(model)
+
+
+def test_blazeface_reads_its_anchor_layout_or_takes_it_given(blazeface: ov.CompiledModel) -> None:
+    inputs = _photo(ref.BLAZEFACE, "openimages/grace_hopper.png")
+    info = DetectionInfo.read(orc.patch(ref.BLAZEFACE.path))
+    assert info is not None and info.detector is DetectorKind.ANCHORED and info.levels == "16x16x2,8x8x6"
+    ours = _run(blazeface, inputs)
+    given = orc.patch(ref.BLAZEFACE.path, detection=DetectionOptions(anchors=((16, 16, 2), (8, 8, 6))))
+    np.testing.assert_array_equal(_run(_compiled(given), inputs)["detections"], ours["detections"])
+    with pytest.raises(ReciproCamError, match="`anchors` 16x16x2 makes 512 anchors, the outputs have 896"):
+        orc.patch(ref.BLAZEFACE.path, detection=DetectionOptions(anchors=((16, 16, 2),)))
+
+
+@pytest.mark.parametrize(
+    ("grid", "copies"),
+    [
+        ((52, 52), (13, 13)),
+        ((30, 40), (8, 10)),
+        ((15, 20), (8, 10)),
+        ((4, 5), (8, 10)),
+        ((8, 10), (4, 5)),
+        ((5, 5), (5, 5)),
+    ],
+)
+def test_each_copy_keeps_the_cells_the_centre_rule_gives(grid: tuple[int, int], copies: tuple[int, int]) -> None:
+    np.testing.assert_array_equal(kept_cells(grid, copies), ref.kept_cells(grid, copies))
+
+
+def test_a_copy_grid_finer_than_a_cut_tensor_keeps_the_coarse_cell_under_each_copy() -> None:
+    kept = kept_cells((2, 2), (4, 4))  # each 2x2 block of copies shares one cell
+    assert kept.shape == (16, 2, 2) and (kept.sum(axis=(1, 2)) == 1).all()
+    assert kept[0, 0, 0] and kept[5, 0, 0] and kept[15, 1, 1] and kept[3, 0, 1]
+
+
+def _detector_with_nms() -> ov.Model:
+    """A toy detector that selects its boxes itself: conv -> boxes and scores -> NonMaxSuppression."""
+    rng = np.random.default_rng(0)
+    image = ops.parameter([1, 3, 16, 16], ov.Type.f32, name="image")
+    maps = ops.convolution(
+        image, ops.constant(rng.normal(size=(5, 3, 3, 3)).astype(np.float32)), [4, 4], [1, 1], [1, 1], [1, 1]
+    )
+    rows = ops.transpose(ops.reshape(maps, ops.constant(np.array([1, 5, 16], np.int64)), False), [0, 2, 1])
+    boxes = ops.slice(rows, np.array([0]), np.array([4]), np.array([1]), np.array([2]))
+    scores = ops.transpose(
+        ops.sigmoid(ops.slice(rows, np.array([4]), np.array([5]), np.array([1]), np.array([2]))), [0, 2, 1]
+    )
+    nms = ops.non_max_suppression(boxes, scores, np.int64(5), np.float32(0.5), np.float32(0.1))
+    return ov.Model([ops.result(nms.output(0))], [image])
+
+
+def test_a_detector_that_runs_nms_inside_is_refused_in_one_line() -> None:
+    with pytest.raises(
+        ReciproCamError, match=r"^the model selects its detections inside the graph \(NonMaxSuppression"
+    ) as caught:
+        orc.patch(_detector_with_nms())
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("keywords", "named"),
+    [({"top_k": 3}, "top_k"), ({"score": "logits"}, "score"), ({"kernel": "gaussian"}, "kernel")],
+)
+def test_classifier_options_are_refused_for_a_detector(keywords: dict, named: str) -> None:
+    with pytest.raises(ReciproCamError, match=f"`{named}` is for classifiers"):
+        orc.patch(ref.ULTRALIGHT.path, **keywords)
+
+
+def test_options_are_checked_where_they_enter() -> None:
+    with pytest.raises(ReciproCamError, match="`detections` must be a whole number"):
+        DetectionOptions(detections=0)
+    with pytest.raises(ReciproCamError, match="`iou_threshold` must be a number in"):
+        DetectionOptions(iou_threshold=1.5)
+    with pytest.raises(ReciproCamError, match="`cut` names 'no such tensor', which no tensor has"):
+        orc.patch(ref.ULTRALIGHT.path, detection=DetectionOptions(cut=("314", "no such tensor")))
+    with pytest.raises(ReciproCamError, match="do not separate the input from the outputs"):
+        orc.patch(ref.ULTRALIGHT.path, detection=DetectionOptions(cut=("360", "400", "434")))
+
+
+def test_an_explicit_cut_is_honoured() -> None:
+    """Two scales of Ultra-Light's four (the 30x40 map separates the input from every output alone): the maps on
+    their 15x20 copies still follow the reference cut at the same tensors."""
+    names = ("314", "360")
+    inputs = _photo(ref.ULTRALIGHT, "openimages/grace_hopper.png")
+    model = orc.patch(ref.ULTRALIGHT.path, detection=DetectionOptions(cut=names))
+    info = DetectionInfo.read(model)
+    assert info is not None and info.cut == names and info.copy_grid == (15, 20)
+    assert DetectionInfo.read(orc.patch(ref.ULTRALIGHT.path, target="314, 360")) == info  # as the CLI's --target
+    ours = _run(_compiled(model), inputs)
+    expected = ref.detect(ref.ULTRALIGHT, ref.run(ref.ULTRALIGHT, inputs))
+    brute = ref.brute_force_maps(ref.ULTRALIGHT, inputs, expected, names)
+    assert_maps_match(ours["saliency_map"][0][: len(expected)], brute)
+
+
+def test_a_copy_grid_of_its_own_sets_the_maps_size() -> None:
+    model = orc.patch(ref.ULTRALIGHT.path, detection=DetectionOptions(copy_grid=(2, 2)))
+    info = DetectionInfo.read(model)
+    assert info is not None and info.copy_grid == (2, 2)
+    maps = _run(_compiled(model), _photo(ref.ULTRALIGHT, "openimages/grace_hopper.png"))["saliency_map"]
+    assert maps.shape == (1, ref.TOP_K, 2, 2) and maps[0, 0].max() == 1.0
+
+
+def test_a_dynamic_batch_is_followed(yolox: ov.CompiledModel) -> None:
+    model = orc.patch(ref.YOLOX.path, batch=-1)
+    assert model.output("detections").get_partial_shape() == ov.PartialShape([-1, ref.TOP_K, 6])
+    assert model.output("saliency_map").get_partial_shape() == ov.PartialShape([-1, ref.TOP_K, 13, 13])
+    photo = _photo(ref.YOLOX, "images/horses.jpg")
+    ours, static = _run(_compiled(model), photo), _run(yolox, photo)
+    np.testing.assert_allclose(ours["detections"], static["detections"], rtol=1e-5, atol=1e-3)
+    assert_maps_match(ours["saliency_map"][0, :2], static["saliency_map"][0, :2])
