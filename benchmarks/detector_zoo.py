@@ -161,7 +161,10 @@ def export(name: str, cache: Path) -> Path:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             converted = ov.convert_model(model, example_input=torch.randn(1, 3, size, size))
-        ov.save_model(converted, path, compress_to_fp16=False)
+        partial = path.with_suffix(".tmp.xml")
+        ov.save_model(converted, partial, compress_to_fp16=False)
+        partial.with_suffix(".bin").rename(path.with_suffix(".bin"))
+        partial.rename(path)  # last: the .xml marks the export done
         return path
     partial = path.with_suffix(".onnx.tmp")
     with warnings.catch_warnings(), torch.no_grad():
@@ -221,6 +224,11 @@ def _nested_nms(model: ov.Model) -> str:
     return f" (its {nms[0]} lies in an If/Loop body)" if nms else ""
 
 
+def _last_line(exc: Exception) -> str:
+    """OpenVINO's errors say where they were raised first and what went wrong last."""
+    return [line.strip() for line in str(exc).splitlines() if line.strip()][-1]
+
+
 def _as_classifier(path: Path) -> str:
     """What auto mode makes of a model whose outputs are no detector's."""
     try:
@@ -228,7 +236,7 @@ def _as_classifier(path: Path) -> str:
     except ReciproCamError as exc:
         return f"as a classifier, refused: {exc}"
     except RuntimeError as exc:  # OpenVINO's own: recorded, as it would reach the user
-        return f"as a classifier, OpenVINO fails: {str(exc).splitlines()[0]}"
+        return f"as a classifier, OpenVINO fails: {_last_line(exc)}"
     return "patched as a classifier, without complaint"
 
 
@@ -236,7 +244,10 @@ def _light_check(path: Path, patched: ov.Model, grid: tuple[int, int], size: int
     """`widths`: of the output read as the scores, and of the class-score output as built."""
     image = images(size, 1)
     plain = compile_f32(orc.read_model(path))(image)
-    out = compile_f32(patched)(image)
+    try:
+        out = compile_f32(patched)(image)
+    except RuntimeError as exc:
+        return {"ok": False, "check": f"**FAIL**: the patched model does not compile: {_last_line(exc)}"}
     same = all(np.array_equal(out[i], plain[i]) for i in range(len(plain)))
     maps = out[orc.SALIENCY]
     kept = int((out["detections"][0, :, 5] >= 0).sum())
@@ -250,7 +261,8 @@ def _light_check(path: Path, patched: ov.Model, grid: tuple[int, int], size: int
         "check": f"{'pass' if ok else '**FAIL**'}: scores read from the {widths[0]}-wide output "
         f"({'the class scores' if scores_ok else f'NOT the {widths[1]}-wide class scores'}), outputs "
         f"{'identical' if same else 'DIFFER'}, maps "
-        f"{'x'.join(map(str, maps.shape))} {'finite in [0, 1]' if in_range else 'OUT OF RANGE'}, "
+        f"{'x'.join(map(str, maps.shape))}{'' if shape_ok else ' NOT ON THE COPY GRID'} "
+        f"{'finite in [0, 1]' if in_range else 'OUT OF RANGE'}, "
         f"{kept} detections, {'varying' if varies else 'all flat'}",
     }
 

@@ -24,7 +24,19 @@ from .patching import is_patched, patch
 from .photos.preprocess import Preprocess
 from .runs.explain import explain_paths
 from .version import __version__
-from .vocabulary import DetectionOptions, DetectorKind, Kernel, Layout, PatchOptions, Recipe, Resize, Score, ScoreKind
+from .vocabulary import (
+    DetectionOptions,
+    DetectorKind,
+    Interpolation,
+    Kernel,
+    Layout,
+    OverlayFormat,
+    PatchOptions,
+    Recipe,
+    Resize,
+    Score,
+    ScoreKind,
+)
 
 __all__ = [
     "SALIENCY",
@@ -36,10 +48,12 @@ __all__ = [
     "ExplainRun",
     "Explanation",
     "FeatureMap",
+    "Interpolation",
     "Kernel",
     "Layout",
     "Located",
     "Outputs",
+    "OverlayFormat",
     "PatchOptions",
     "Prediction",
     "Preprocess",

@@ -254,6 +254,15 @@ class Resize(_Word):
     CROP = "crop"  # keep the aspect, cut what sticks out
 
 
+class Interpolation(_Word):
+    """The filter that resizes a photo to the input (OpenCV's)."""
+
+    LINEAR = "linear"
+    CUBIC = "cubic"
+    AREA = "area"
+    NEAREST = "nearest"
+
+
 class EvalMethod(_Word):
     """A saliency method `eval` scores (`methods`)."""
 
@@ -302,7 +311,7 @@ class Recipe:
     rgb: bool | None = None
     raw_pixels: bool = False
     resize: Resize | None = None
-    interpolation: str | None = None
+    interpolation: Interpolation | None = None
     layout: Layout | None = None
 
     def __post_init__(self) -> None:
@@ -310,6 +319,8 @@ class Recipe:
             object.__setattr__(self, name, normalization(name, getattr(self, name)))
         if self.resize is not None:
             object.__setattr__(self, "resize", parse(Resize, self.resize, "resize"))
+        if self.interpolation is not None:
+            object.__setattr__(self, "interpolation", parse(Interpolation, self.interpolation, "interpolation"))
 
     @property
     def given(self) -> bool:

@@ -14,8 +14,8 @@ import click
 
 from ..inference.device import PRECISIONS
 from ..model.labels import read_labels
-from ..photos.preprocess import INTERPOLATIONS, RESIZE_MODES
-from ..vocabulary import Kernel, Recipe, Score, list_items
+from ..photos.preprocess import RESIZE_MODES
+from ..vocabulary import Interpolation, Kernel, Recipe, Score, list_items
 
 # A click decorator, as click.option makes: a command's function in, the same function out (its params added).
 Decorator = Callable[[Any], Any]
@@ -289,7 +289,9 @@ preprocess_options = section(
         type=click.Choice(RESIZE_MODES),
         help="Keep the aspect and pad right+bottom (fit) or both sides (letterbox), or crop.  [default: stretch]",
     ),
-    click.option("--interpolation", type=click.Choice(list(INTERPOLATIONS)), help="Resize filter.  [default: linear]"),
+    click.option(
+        "--interpolation", type=click.Choice([i.value for i in Interpolation]), help="Resize filter.  [default: linear]"
+    ),
     click.option("--layout", type=click.Choice(["NCHW", "NHWC"]), help="Input layout.  [default: from the shape]"),
     section(
         CLASSES,

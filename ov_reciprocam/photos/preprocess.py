@@ -31,7 +31,7 @@ from ..model.rt_info import (
     numbers_text,
     write_entries,
 )
-from ..vocabulary import Affine, Layout, Recipe, Resize, normalization, parse
+from ..vocabulary import Affine, Interpolation, Layout, Recipe, Resize, normalization, parse
 from . import imaging
 
 # fit keeps the aspect and pads right and bottom; letterbox pads both sides equally (centred).
@@ -44,14 +44,15 @@ _MODEL_API_NAMES = {
     Resize.CROP: "crop",
 }
 _RESIZE_NAMES = {v: k for k, v in _MODEL_API_NAMES.items()}
-INTERPOLATIONS = {
-    "linear": cv2.INTER_LINEAR,
-    "cubic": cv2.INTER_CUBIC,
-    "area": cv2.INTER_AREA,
-    "nearest": cv2.INTER_NEAREST,
+_CV2_FILTERS = {
+    Interpolation.LINEAR: cv2.INTER_LINEAR,
+    Interpolation.CUBIC: cv2.INTER_CUBIC,
+    Interpolation.AREA: cv2.INTER_AREA,
+    Interpolation.NEAREST: cv2.INTER_NEAREST,
 }
-_MODEL_API_INTERPOLATIONS = ("linear", "cubic", "nearest")  # Model API's interpolation_mode, upper-cased
-_PPP_RESIZE = {"linear": ResizeAlgorithm.RESIZE_LINEAR, "cubic": ResizeAlgorithm.RESIZE_CUBIC}
+# Model API's interpolation_mode knows these, upper-cased
+_MODEL_API_INTERPOLATIONS = (Interpolation.LINEAR, Interpolation.CUBIC, Interpolation.NEAREST)
+_PPP_RESIZE = {Interpolation.LINEAR: ResizeAlgorithm.RESIZE_LINEAR, Interpolation.CUBIC: ResizeAlgorithm.RESIZE_CUBIC}
 _NORMALIZATION_KEYS = {"mean": MEAN_VALUES, "scale": SCALE_VALUES}
 
 
@@ -66,7 +67,7 @@ class Preprocess:
     scale: tuple[float, ...] = (1.0,)
     rgb: bool = False  # the model wants RGB; photos are read as BGR
     resize: Resize = Resize.STRETCH
-    interpolation: str = "linear"
+    interpolation: Interpolation = Interpolation.LINEAR
     embedded: bool = False  # the model takes the raw uint8 BGR photo and preprocesses in-graph
     channels: int = 3  # of the model input: 1 grey, 3 BGR or RGB, 4 BGRA or RGBA
     # An integer input (uint8/int8 TFLite, QDQ ONNX): x above is the float the model's dequantize step
@@ -77,6 +78,7 @@ class Preprocess:
         for name in ("mean", "scale"):  # built directly, or replaced: checked each time, as Recipe checks
             object.__setattr__(self, name, normalization(name, getattr(self, name)))
         object.__setattr__(self, "resize", parse(Resize, self.resize, "resize"))
+        object.__setattr__(self, "interpolation", parse(Interpolation, self.interpolation, "interpolation"))
 
     @classmethod
     def from_model(cls, model: ov.Model, **overrides: Any) -> Preprocess:
@@ -207,7 +209,7 @@ class Preprocess:
         return abs(nw - self.width) // 2, abs(nh - self.height) // 2
 
     def _geometry(self, image: np.ndarray) -> np.ndarray:
-        flag = INTERPOLATIONS[self.interpolation]
+        flag = _CV2_FILTERS[self.interpolation]
         if self.resize is Resize.STRETCH:
             return cv2.resize(image, (self.width, self.height), interpolation=flag)
         nw, nh = self._fitted_size(image.shape[1], image.shape[0])
@@ -251,10 +253,10 @@ class Preprocess:
             SCALE_VALUES: numbers_text(self.scale),
             REVERSE_INPUT_CHANNELS: str(self.rgb),
             RESIZE_TYPE: _MODEL_API_NAMES[self.resize],
-            INTERPOLATION: self.interpolation,
+            INTERPOLATION: self.interpolation.value,
         }
         if self.interpolation in _MODEL_API_INTERPOLATIONS:
-            info[INTERPOLATION_MODE] = self.interpolation.upper()
+            info[INTERPOLATION_MODE] = self.interpolation.value.upper()
         write_entries(model, info)
         if self.quantize is not None and self.quantize.dequantize.identity:
             RAW_PIXELS.write(model, "True")
@@ -322,12 +324,12 @@ def _as_they_are(q: InputQuantization) -> InputQuantization:
     return InputQuantization(Affine(), q.dtype)
 
 
-def _interpolation(model: ov.Model) -> str | None:
+def _interpolation(model: ov.Model) -> Interpolation | None:
     """Ours (model_info/interpolation), else Model API's interpolation_mode."""
+    known = {i.value: i for i in Interpolation}
     for key in (INTERPOLATION, INTERPOLATION_MODE):
-        name = str(key.read(model)).lower()
-        if name in INTERPOLATIONS:
-            return name
+        if (name := str(key.read(model)).lower()) in known:
+            return known[name]
     return None
 
 

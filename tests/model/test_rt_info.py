@@ -214,7 +214,7 @@ def test_a_family_field_may_not_replace_a_shared_one():
 DETECTOR_OURS = {  # a detector's record, entry for entry (issue 34), `version` aside
     "detector": "decoded",
     "cut": '["314", "360", "400", "434"]',
-    "copy_grid": "4,5",
+    "copy_grid": "8,10",
     "detections": "10",
     "score_threshold": "0.7",
     "iou_threshold": "0.3",

@@ -17,7 +17,7 @@ import ov_reciprocam as orc
 from ov_reciprocam.methods.detection.cost import floor
 from ov_reciprocam.methods.detection.locate import locate_detector
 from ov_reciprocam.model.formats import read_model
-from ov_reciprocam.quality.bench import DETECTION_PATH, measure
+from ov_reciprocam.quality.bench import DETECTION_PATH, baselines, measure
 from ov_reciprocam.vocabulary import DetectionOptions
 from tests.support.detection_reference import BLAZEFACE, ULTRALIGHT, YOLOX
 
@@ -72,3 +72,9 @@ def test_bench_command_prints_a_detectors_floor(tmp_path):
     (row,) = json.loads((tmp_path / "bench.json").read_text())["results"]
     assert row["floor"] == pytest.approx(patched_over_plain(ULTRALIGHT.path), rel=1e-9)
     assert "tail detection" in result.stdout and f"{row['floor']:.2f}" in result.stdout
+
+
+def test_baselines_are_refused_for_a_detector_in_one_line():
+    (m,) = measure(BLAZEFACE.path, seconds=0.1)
+    with pytest.raises(orc.ReciproCamError, match="`baselines` for a detector"):
+        baselines(BLAZEFACE.path, m)
