@@ -16,6 +16,7 @@ there is its input.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import openvino as ov
@@ -70,13 +71,26 @@ class DetectorHead:
 
 
 def refuse_inner_nms(model: ov.Model) -> None:
-    """A model that selects its boxes itself has no per-anchor scores to explain."""
-    for op in model.get_ordered_ops():
+    """A model that selects its boxes itself has no per-anchor scores to explain, wherever the NMS sits: torchvision's
+    detectors keep theirs inside an If's branch (skipped on an empty set of boxes), whose rank-2 outputs would pass
+    for a classifier's."""
+    for op in _ops_and_bodies(model):
         if op.get_type_name() in _NMS_OPS:
             raise ReciproCamError(
                 f"the model selects its detections inside the graph ({op.get_type_name()} "
                 f"'{op.get_friendly_name()}'): its maps need each anchor's scores, so export it without NMS"
             )
+
+
+def _ops_and_bodies(model: ov.Model) -> Iterator[ov.Node]:
+    """Every op of the model, and of the bodies of its If, Loop and TensorIterator ops, at any depth."""
+    for op in model.get_ordered_ops():
+        yield op
+        kind = op.get_type_name()
+        bodies = [op.get_then_body(), op.get_else_body()] if kind == "If" else []
+        bodies += [op.get_function()] if kind in ("Loop", "TensorIterator") else []
+        for body in bodies:
+            yield from _ops_and_bodies(body)
 
 
 def read_detector(model: ov.Model) -> DetectorHead | None:
@@ -118,6 +132,15 @@ def read_detector(model: ov.Model) -> DetectorHead | None:
     classes = widths[scores] - (1 if background else 0)
     if kind is DetectorKind.DECODED and widths[boxes] != 4:
         return None
+    if kind is DetectorKind.ANCHORED and (widths[boxes] == 4 or widths[scores] != 1):
+        # Raw regressors about priors the graph does not hold, with logits whose activation it does not say: read
+        # as MediaPipe's layout (keypoints, one logit), a torchvision SSD's boxes and softmax would come out wrong.
+        raise ReciproCamError(
+            f"the outputs '{node_name(outputs[boxes])}' [N, {min(anchors)}, {widths[boxes]}] and "
+            f"'{node_name(outputs[scores])}' [N, {min(anchors)}, {widths[scores]}] look like a raw SSD head: its "
+            "priors, box coding and score activation are not in the graph, and only MediaPipe's layout (regressors "
+            "with keypoints beside one logit) is read raw; export it with its boxes decoded and its scores activated"
+        )
     return DetectorHead(kind, scores, boxes, min(anchors), classes, background, levels, size, maps + box_maps)
 
 
@@ -130,10 +153,14 @@ def _input_size(model: ov.Model) -> tuple[int, int]:
 
 
 def _scores_index(outputs: list[ov.Output], widths: list[int]) -> int | None:
-    """Which of two outputs holds the scores: the activated one, else the narrower (boxes need 4 values)."""
+    """Which of two outputs holds the scores: the activated one; else the one beside exactly 4 values a row (a box:
+    a raw SSD or RetinaNet head's 4 regressors beside 91 logits); else the narrower (boxes with keypoints,
+    BlazeFace's 16 regressors beside 1 logit)."""
     activated = [i for i, o in enumerate(outputs) if _activation(o) is not None]
     if len(activated) == 1:
         return activated[0]
+    if widths.count(4) == 1:
+        return 1 - widths.index(4)
     if widths[0] == widths[1] or max(widths) < 4:
         return None
     return widths.index(min(widths))

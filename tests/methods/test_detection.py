@@ -153,8 +153,9 @@ def test_a_copy_grid_finer_than_a_cut_tensor_keeps_the_coarse_cell_under_each_co
     assert kept[0, 0, 0] and kept[5, 0, 0] and kept[15, 1, 1] and kept[3, 0, 1]
 
 
-def _detector_with_nms() -> ov.Model:
-    """A toy detector that selects its boxes itself: conv -> boxes and scores -> NonMaxSuppression."""
+def _detector_with_nms(in_a_branch: bool = False) -> ov.Model:
+    """A toy detector that selects its boxes itself: conv -> boxes and scores -> NonMaxSuppression; `in_a_branch`:
+    the NMS inside an If's branch, run only when some score is positive, as torchvision's detectors keep it."""
     rng = np.random.default_rng(0)
     image = ops.parameter([1, 3, 16, 16], ov.Type.f32, name="image")
     maps = ops.convolution(
@@ -165,15 +166,62 @@ def _detector_with_nms() -> ov.Model:
     scores = ops.transpose(
         ops.sigmoid(ops.slice(rows, np.array([4]), np.array([5]), np.array([1]), np.array([2]))), [0, 2, 1]
     )
-    nms = ops.non_max_suppression(boxes, scores, np.int64(5), np.float32(0.5), np.float32(0.1))
-    return ov.Model([ops.result(nms.output(0))], [image])
+    if not in_a_branch:
+        nms = ops.non_max_suppression(boxes, scores, np.int64(5), np.float32(0.5), np.float32(0.1))
+        return ov.Model([ops.result(nms.output(0))], [image])
+    inner_boxes, inner_scores = ops.parameter([1, 16, 4], ov.Type.f32), ops.parameter([1, 1, 16], ov.Type.f32)
+    nms = ops.non_max_suppression(inner_boxes, inner_scores, np.int64(5), np.float32(0.5), np.float32(0.1))
+    then_body = ov.Model([ops.result(nms.output(0))], [inner_boxes, inner_scores])
+    none = ov.Model([ops.result(ops.constant(np.zeros((0, 3), np.int64)))], [])
+    branch = ops.if_op(ops.greater(ops.reduce_max(scores, np.array([0, 1, 2]), False), np.float32(0)).output(0))
+    branch.set_then_body(then_body)
+    branch.set_else_body(none)
+    branch.set_input(boxes.output(0), inner_boxes, None)
+    branch.set_input(scores.output(0), inner_scores, None)
+    selected = branch.set_output(then_body.get_results()[0], none.get_results()[0])
+    return ov.Model([ops.result(selected)], [image])
 
 
-def test_a_detector_that_runs_nms_inside_is_refused_in_one_line() -> None:
+def _raw_ssd_head(classes: int, regressors: int) -> ov.Model:
+    """A toy SSD: two levels (8x8, 4x4), two anchors a cell, a raw head on each (no priors, no activation in the
+    graph): regressors [1, 160, regressors] and logits [1, 160, classes], each level's maps joined by a Concat."""
+    rng = np.random.default_rng(0)
+
+    def conv(x: ov.Node, out: int, stride: int) -> ov.Node:
+        channels = x.get_output_partial_shape(0)[1].get_length()
+        weights = ops.constant(rng.normal(size=(out, channels, 3, 3)).astype(np.float32))
+        return ops.relu(ops.convolution(x, weights, [stride, stride], [1, 1], [1, 1], [1, 1]))
+
+    def head(x: ov.Node, width: int) -> ov.Node:
+        channels = x.get_output_partial_shape(0)[1].get_length()
+        maps = ops.convolution(
+            x, ops.constant(rng.normal(size=(2 * width, channels, 1, 1)).astype(np.float32)), [1, 1], [0, 0], [0, 0],
+            [1, 1],
+        )  # fmt: skip
+        rows = ops.transpose(maps, np.array([0, 2, 3, 1]))
+        return ops.reshape(rows, np.array([1, -1, width], np.int64), False)
+
+    image = ops.parameter([1, 3, 32, 32], ov.Type.f32, name="image")
+    fine = conv(image, 8, 4)
+    coarse = conv(fine, 8, 2)
+    boxes = ops.concat([head(fine, regressors), head(coarse, regressors)], 1)
+    logits = ops.concat([head(fine, classes), head(coarse, classes)], 1)
+    return ov.Model([ops.result(boxes), ops.result(logits)], [image])
+
+
+def test_a_raw_ssd_head_is_refused_unless_in_mediapipes_layout() -> None:
+    with pytest.raises(ReciproCamError, match=r"\[N, 160, 4\] .* \[N, 160, 3\] look like a raw SSD head: its priors"):
+        orc.patch(_raw_ssd_head(classes=3, regressors=4))
+    patched = orc.patch(_raw_ssd_head(classes=1, regressors=8), detection=DetectionOptions(score_threshold=0))
+    assert patched.output("saliency_map").get_partial_shape() == ov.PartialShape([1, 10, 8, 8])
+
+
+@pytest.mark.parametrize("in_a_branch", [False, True])
+def test_a_detector_that_runs_nms_inside_is_refused_in_one_line(in_a_branch: bool) -> None:
     with pytest.raises(
         ReciproCamError, match=r"^the model selects its detections inside the graph \(NonMaxSuppression"
     ) as caught:
-        orc.patch(_detector_with_nms())
+        orc.patch(_detector_with_nms(in_a_branch))
     assert "\n" not in str(caught.value)
 
 

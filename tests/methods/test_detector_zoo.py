@@ -2,8 +2,7 @@
 
 Opt-in like tests/quality/test_zoo.py: they need torch, torchvision, timm and onnx (ultralytics for the YOLO rows),
 and run only with `pytest -m zoo`. Exports go to $OV_RECIPROCAM_ZOO_CACHE/detectors when it is set, else to a
-temporary directory. A model the package neither explains nor refuses in one line is a known defect, marked
-xfail(strict): fixing it makes the test fail until the mark goes.
+temporary directory. A model the package neither explains nor refuses in one line fails.
 """
 
 from __future__ import annotations
@@ -24,19 +23,6 @@ pytest.importorskip("onnx")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import detector_zoo  # noqa: E402
 
-# The whole torchvision detectors run NMS in an If body, which the package's scan for NMS does not read: their
-# outputs then go the classifier's way, and OpenVINO fails (SSD) or they are patched as classifiers.
-_NMS_IN_BODY = "NMS in an If body, not refused"
-KNOWN_DEFECTS = {
-    "ssdlite320_mobilenet_v3_large": _NMS_IN_BODY,
-    "ssd300_vgg16": _NMS_IN_BODY,
-    "retinanet_resnet50_fpn": _NMS_IN_BODY,
-    "fcos_resnet50_fpn": _NMS_IN_BODY,
-    "fasterrcnn_mobilenet_v3_large_320_fpn": _NMS_IN_BODY,
-    "ssd300_vgg16.raw": "its 4-wide regressors, narrower than its 91 logits, are read as the scores",
-    "retinanet_resnet50_fpn.raw": "the cloned FPN's Resize keeps batch 1 in its sizes: the CPU plugin refuses it",
-}
-
 
 @pytest.fixture(autouse=True)
 def _opt_in(request: pytest.FixtureRequest) -> None:
@@ -50,16 +36,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(root) / "detectors" if root else tmp_path_factory.mktemp("detectors")
 
 
-def _cases() -> list:
-    return [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_DEFECTS[name]))
-        if name in KNOWN_DEFECTS
-        else name
-        for name in detector_zoo.ZOO
-    ]
-
-
-@pytest.mark.parametrize("name", _cases())
+@pytest.mark.parametrize("name", detector_zoo.ZOO)
 def test_detector_explained_or_refused(name: str, cache: Path) -> None:
     if not detector_zoo.available(name):
         pytest.skip("needs ultralytics")
