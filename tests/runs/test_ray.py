@@ -128,7 +128,8 @@ def test_a_killed_actor_loses_no_photo_and_duplicates_none(photos, tmp_path, ray
 def test_an_interrupted_run_resumes_without_writing_a_photo_twice(photos, tmp_path):
     out = tmp_path / "run"
     args = [sys.executable, "-m", "ov_reciprocam", "explain", DOG_MODEL, photos, "-o", out, *RECIPE]
-    first = subprocess.Popen([*map(str, args), "--ray", "local", "--batch-size", "2"], stderr=subprocess.PIPE)
+    # batches of 1: 25 shards, so that Ctrl-C after the first lands half-way even on a busy machine
+    first = subprocess.Popen([*map(str, args), "--ray", "local", "--batch-size", "1"], stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while not shards.paths(out / "shards") and time.monotonic() < deadline and first.poll() is None:
         time.sleep(0.05)
