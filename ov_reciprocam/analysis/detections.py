@@ -2,7 +2,8 @@
 
 Reads the graph and never edits it, and never reads a node's name (but the tensors `cut` names). Three layouts
 (`vocabulary.DetectorKind`): one [N, A, 4 + 1 + C] output of raw grid offsets (YOLOX), decoded boxes [N, A, 4]
-beside scores [N, A, C] (Ultra-Light), raw regressors [N, A, 4 + 2k] beside logits [N, A, C] (BlazeFace). Each
+beside scores [N, A, C] (Ultra-Light), raw regressors with keypoints [N, A, 4 + 2k] beside one logit [N, A, 1]
+(MediaPipe's BlazeFace; other raw heads are refused: their priors and box coding are not in the graph). Each
 output ends in a Concat over its levels, whose inputs are the head convolutions' [N, c, h, w] maps, reshaped:
 their grids are the levels, c / D the anchors per cell.
 
