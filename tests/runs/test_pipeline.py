@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from commands import cli
+from commands import cli, interruptible
 from paths import DOG_MODEL, IMAGES, SAMPLES
 from tolerance import assert_maps_match
 
@@ -172,7 +172,7 @@ def test_a_run_stopped_with_ctrl_c_leaves_no_half_written_file(photos, tmp_path)
     args = ["explain", CORAL, many, "-o", out, "--precision", "f32"]
     env = os.environ | {INTERVAL_ENV: "0"}  # a progress line per batch
     process = subprocess.Popen([sys.executable, "-m", "ov_reciprocam", *map(str, args)], stderr=subprocess.PIPE,
-                               stdout=subprocess.DEVNULL, text=True, env=env)  # fmt: skip
+                               stdout=subprocess.DEVNULL, text=True, env=env, preexec_fn=interruptible)  # fmt: skip
     assert process.stderr is not None
     for line in process.stderr:  # the first photos done (a busy machine may report several at once)
         if re.match(r"explaining: \d+/", line):

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from commands import cli
+from commands import cli, interruptible
 from paths import DOG_MODEL, IMAGES
 from tolerance import assert_maps_match
 
@@ -129,7 +129,9 @@ def test_an_interrupted_run_resumes_without_writing_a_photo_twice(photos, tmp_pa
     out = tmp_path / "run"
     args = [sys.executable, "-m", "ov_reciprocam", "explain", DOG_MODEL, photos, "-o", out, *RECIPE]
     # batches of 1: 25 shards, so that Ctrl-C after the first lands half-way even on a busy machine
-    first = subprocess.Popen([*map(str, args), "--ray", "local", "--batch-size", "1"], stderr=subprocess.PIPE)
+    first = subprocess.Popen(
+        [*map(str, args), "--ray", "local", "--batch-size", "1"], stderr=subprocess.PIPE, preexec_fn=interruptible
+    )
     deadline = time.monotonic() + 120
     while not shards.paths(out / "shards") and time.monotonic() < deadline and first.poll() is None:
         time.sleep(0.05)

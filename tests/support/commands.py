@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 
@@ -10,3 +11,11 @@ def cli(*args, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "ov_reciprocam", *map(str, args)], capture_output=True, text=True, cwd=cwd
     )
+
+
+def interruptible() -> None:
+    """For `Popen(preexec_fn=...)`: Ctrl-C reaches the child as it reaches a command typed in a terminal. A child
+    inherits a signal its parent ignores or blocks, and Python then keeps it so: in the full suite, a test process's
+    SIGINT came to be ignored, and runs stopped with Ctrl-C ran to their end."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
