@@ -15,7 +15,7 @@ def cli(*args, cwd=None) -> subprocess.CompletedProcess:
 
 def interruptible() -> None:
     """For `Popen(preexec_fn=...)`: Ctrl-C reaches the child as it reaches a command typed in a terminal. A child
-    inherits a signal its parent ignores or blocks, and Python then keeps it so: in the full suite, a test process's
-    SIGINT came to be ignored, and runs stopped with Ctrl-C ran to their end."""
+    inherits a signal its parent ignores, and Python then keeps it so: a suite started as a background job of a
+    shell without job control (`nohup ... &`) ignores SIGINT, and the runs these tests stop ran to their end."""
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     signal.signal(signal.SIGINT, signal.SIG_DFL)
