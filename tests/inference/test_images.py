@@ -97,3 +97,32 @@ def test_explain_cli_takes_grey_bgra_and_16_bit_files(photos, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "explained 4 images" in done.stdout
+
+
+def _whole_map_peak(saliency: np.ndarray) -> tuple[int, int]:
+    """The peak as first defined, over every pixel: the hottest plateau's pixel nearest its centroid."""
+    top = saliency.max()
+    ys, xs = np.nonzero(saliency >= top - 1e-6 * max(abs(float(top)), 1.0))
+    i = int(np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2))
+    return int(xs[i]), int(ys[i])
+
+
+def test_peak_is_the_whole_maps_peak():
+    """`imaging.peak` reads only the rows and columns that hold the plateau: the same pixel as over the whole map,
+    on bilinear upsamplings with single peaks, border plateaus, two equal cells far apart, flat maps."""
+    from ov_reciprocam.photos.imaging import peak
+
+    rng = np.random.default_rng(7)
+    for case in range(200):
+        h, w = rng.integers(2, 9, 2)
+        grid = rng.random((h, w)).astype(np.float32)
+        if case % 4 == 1:
+            grid[0, :] = grid.max()  # a plateau along the border
+        if case % 4 == 2:
+            grid[0, 0] = grid[-1, -1] = grid.max() + 0.5  # two peaks, far apart
+        if case % 20 == 3:
+            grid[:] = 0.25
+        size = (int(rng.integers(10, 400)), int(rng.integers(10, 400)))
+        up = cv2.resize(grid, size, interpolation=cv2.INTER_LINEAR)
+        assert peak(up) == _whole_map_peak(up), case
+        assert peak(up.T) == _whole_map_peak(up.T), case  # a strided view, as maps sliced from a stack are
