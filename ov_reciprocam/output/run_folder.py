@@ -12,6 +12,7 @@ import os
 import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 from ..errors import ReciproCamError
@@ -133,11 +134,16 @@ def listed(output: Path, manifest: str) -> set[str]:
     except (OSError, ValueError, AttributeError):
         return set()
     inside = output.resolve()
-    return {
-        n
-        for n in names
-        if isinstance(n, str) and n not in (LOCK, manifest) and (output / n).resolve().parent.is_relative_to(inside)
-    }
+
+    @cache
+    def folder_inside(folder: Path) -> bool:  # a run's files sit in a folder or two: each resolved once, not per file
+        return folder.resolve().is_relative_to(inside)
+
+    def is_inside(name: str) -> bool:
+        path = output / name  # its folder resolved: "..", an absolute name, a symlinked folder
+        return folder_inside(path.parent) and (not path.is_symlink() or path.resolve().parent.is_relative_to(inside))
+
+    return {n for n in names if isinstance(n, str) and n not in (LOCK, manifest) and is_inside(n)}
 
 
 def existing(output: Path, names: Sequence[str]) -> list[str]:

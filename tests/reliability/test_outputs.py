@@ -210,3 +210,27 @@ def test_one_calibration_photo_warns_and_an_int8_ir_is_not_quantized_again(place
     )
     check(twice, places, tmp_path)
     assert not (tmp_path / "int8_again.xml").exists()
+
+
+def test_a_reused_folder_loses_only_its_own_files(tmp_path):
+    """A manifest may name anything: the next run removes what it listed inside the folder (a subfolder's too), and
+    nothing it names outside, through "..", an absolute path, a symlinked file or a symlinked folder."""
+    from ov_reciprocam.output.run_folder import claimed
+
+    out, away = tmp_path / "out", tmp_path / "away"
+    (out / "thumbs").mkdir(parents=True)
+    away.mkdir()
+    for name in ("old.jpg", "thumbs/old.jpg", "kept_by_user.txt"):
+        (out / name).write_text("x")
+    for name in ("up.txt", "abs.txt", "linked.txt", "in_linked_folder.txt"):
+        (away / name).write_text("x")
+    (out / "link.txt").symlink_to(away / "linked.txt")
+    (out / "folder").symlink_to(away)
+    names = ["old.jpg", "thumbs/old.jpg", "../away/up.txt", str(away / "abs.txt"), "link.txt"]
+    names.append("folder/in_linked_folder.txt")
+    (out / "results.json").write_text(json.dumps({"files": names}))
+    with claimed(out, "results.json"):
+        (out / "results.json").write_text(json.dumps({"files": []}))
+    assert not (out / "old.jpg").exists() and not (out / "thumbs/old.jpg").exists()
+    assert (out / "kept_by_user.txt").exists()
+    assert sorted(p.name for p in away.iterdir()) == ["abs.txt", "in_linked_folder.txt", "linked.txt", "up.txt"]
