@@ -30,8 +30,8 @@ import openvino as ov
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from ov_reciprocam.quality import detection_eval, drise  # noqa: E402
 from ov_reciprocam.quality import detection_metrics as dm  # noqa: E402
-from ov_reciprocam.quality import drise  # noqa: E402
 from ov_reciprocam.quality.detection_decode import Decoding  # noqa: E402
 from ov_reciprocam.vocabulary import DetectorKind  # noqa: E402
 from tests.support import detection_reference as ref  # noqa: E402
@@ -109,20 +109,12 @@ def in_graph(detector: ref.Detector) -> tuple[Maps | None, str]:
 def scored(
     black_box: drise.OpenVinoDetector, x: np.ndarray, found: list[ref.Detection], maps: np.ndarray, steps: int
 ) -> list[tuple[bool, float, float, float]]:
-    """(hit, energy, deletion AUC, insertion AUC) per detection."""
+    """(hit, energy, deletion AUC, insertion AUC) per detection, as `ov-reciprocam eval` scores a detector's maps."""
     proposals = black_box.proposals(x)[0]
     rows = []
     for d, native in zip(found, maps, strict=True):
-        saliency = dm.on_input(native, black_box.input_size)
-        target = drise.Target.of(proposals, d.anchor)
-        rows.append(
-            (
-                dm.pointing_hit(saliency, d.box),
-                dm.energy_in_box(saliency, d.box),
-                dm.deletion_auc(black_box, x, saliency, target, steps),
-                dm.insertion_auc(black_box, x, saliency, target, steps),
-            )
-        )
+        metrics = detection_eval.scores(black_box, x, native, d.box, drise.Target.of(proposals, d.anchor), steps)
+        rows.append((metrics["peak_in_box"], *(metrics[k] for k in ("energy_in_box", "deletion_auc", "insertion_auc"))))
     return rows
 
 

@@ -14,7 +14,10 @@ The light check (no brute-force reference exists outside the three sample detect
 scores is the class-score output as built (its width); on one random image, in f32, the patched model's original
 outputs equal the plain model's bit for bit, and `saliency_map` has the shape [1, K, h, w] of the copy grid, is
 finite, lies in [0, 1] and is not flat everywhere. The patch uses `score_threshold=0`, so that random weights still
-select K detections. It cannot tell whether a map is right: only the reference can.
+select K detections. It cannot tell whether a map is right: only the reference can, and for the layout it knows
+(Ultralytics' [N, 4 + C, A]: the YOLO rows) it does: on samples/images/horses.jpg, letterboxed as Ultralytics does,
+tests/support/detection_reference.py's own decode and NMS must give the patched model's detections, and its masked
+copies run one at a time, cut at the tensors the package chose, its maps (tests/support/tolerance.py's rule).
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ from torchvision.models import detection as tvd
 
 import ov_reciprocam as orc
 from ov_reciprocam.errors import ReciproCamError
-from ov_reciprocam.methods.detection.locate import locate_detector
+from ov_reciprocam.methods.detection.locate import FoundDetector, locate_detector
+from ov_reciprocam.vocabulary import DetectorKind
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from zoo import images, run_stages  # noqa: E402
@@ -46,10 +50,15 @@ from zoo import images, run_stages  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "support"))
 from reference import compile_f32  # noqa: E402
+from tolerance import assert_maps_match  # noqa: E402
+
+sys.path.insert(0, str(REPO))
+from tests.support import detection_reference as ref  # noqa: E402
 
 DEFAULT_CACHE = Path("/work/zoo_cache/detectors")
 SIZE = 320
 CHECK_OPTIONS = orc.DetectionOptions(score_threshold=0.0)
+PHOTO = REPO / "samples" / "images" / "horses.jpg"  # the exactness check's input
 HAS_ULTRALYTICS = importlib.util.find_spec("ultralytics") is not None
 
 
@@ -81,13 +90,21 @@ class FirstImage(nn.Module):
 
 class YoloExport(nn.Module):
     """An Ultralytics DetectionModel in export mode: its one output [N, 4 + C, A], xywh boxes in input pixels and
-    sigmoid class scores, as `model.export(format="onnx")` writes it."""
+    sigmoid class scores, as `model.export(format="onnx")` writes it.
+
+    Its convolutions are drawn again, He-normal: under Ultralytics' own initialisation the activations fade to 1e-8
+    by the SPPF, every class score is its bias's sigmoid whatever the image, and every map is flat. The DFL's fixed
+    convolution (0..15) is left as it is.
+    """
 
     def __init__(self, yaml: str) -> None:
         super().__init__()
         from ultralytics import YOLO
 
         self.model = YOLO(yaml).model.eval()
+        for name, module in self.model.named_modules():
+            if isinstance(module, nn.Conv2d) and ".dfl." not in f".{name}.":
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
         head = self.model.model[-1]
         head.export, head.format = True, "onnx"
 
@@ -201,8 +218,39 @@ def check(name: str, path: Path) -> dict:
         cut=cut,
         copies=f"{found.copy_grid[0]}x{found.copy_grid[1]} = {found.copies}",
     )
-    read = model.outputs[found.head.scores_index].get_partial_shape()[2].get_length()
-    return {**row, **_light_check(path, patched, found.copy_grid, ZOO[name][3], (read, ZOO[name][4]))}
+    axis = 1 if found.head.kind is DetectorKind.ANCHORS_LAST else 2
+    read = model.outputs[found.head.scores_index].get_partial_shape()[axis].get_length() - (4 if axis == 1 else 0)
+    row.update(_light_check(path, patched, found.copy_grid, ZOO[name][3], (read, ZOO[name][4])))
+    return {**row, **_exact(path, patched, found)} if found.head.kind is DetectorKind.ANCHORS_LAST else row
+
+
+def _exact(path: Path, patched: ov.Model, found: FoundDetector) -> dict:
+    """The patched model's detections and maps against the brute-force reference's, cut at the same tensors."""
+    side = found.head.input_size[0]
+    detector = ref.anchors_last(path, found.cut.names, side, found.score_threshold, found.iou_threshold)
+    inputs = detector.prepare(ref.read_photo(PHOTO))
+    ours = compile_f32(patched)(inputs)
+    rows, expected = ours["detections"][0], ref.detect(detector, ref.run(detector, inputs))
+    n = len(expected)
+    same = (
+        n == int((rows[:, 5] >= 0).sum())
+        and np.array_equal(rows[:n, 5], [d.label for d in expected])
+        and np.allclose(rows[:n, :4], [d.box for d in expected], rtol=0, atol=1e-3)
+    )
+    brute = ref.brute_force_maps(detector, inputs, expected)
+    maps = ours[orc.SALIENCY][0][:n]
+    try:
+        assert_maps_match(maps, brute)
+        close = True
+    except AssertionError:
+        close = False
+    gap = float(np.abs(maps - brute).max())
+    verdict = "pass" if same and close else "**FAIL**"
+    return {
+        "exact": same and close,
+        "check_exact": f"{verdict}: {n} detections {'equal' if same else 'DIFFER FROM'} the reference's, maps within "
+        f"{gap:.1e} of its (1 % of their spread: {'yes' if close else 'NO'})",
+    }
 
 
 _BODIES = {"If": 2, "Loop": 1, "TensorIterator": 1}  # ops holding subgraphs, and how many
@@ -295,7 +343,8 @@ def markdown(rows: list[dict], command: str, total: float) -> str:
             result = f"`{r['kind']}`: {r['head']}; cut {r['cut']}; copies {r['copies']}"
         else:
             result = r["result"]
-        cells = [r["name"], r["source"], r["export"], r.get("outputs", ""), result, r.get("check", "")]
+        check = "; ".join(r[k] for k in ("check", "check_exact") if k in r)
+        cells = [r["name"], r["source"], r["export"], r.get("outputs", ""), result, check]
         lines.append("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -316,7 +365,8 @@ def main() -> None:
         row = measure(name, args.cache)
         rows.append(row)
         print(
-            f"{name}: {row.get('failure') or row.get('check') or row.get('result')} ({row['seconds']:.0f} s)",
+            f"{name}: {row.get('failure') or row.get('check') or row.get('result')} {row.get('check_exact', '')}"
+            f" ({row['seconds']:.0f} s)",
             flush=True,
         )
     command = " ".join(["python", "benchmarks/detector_zoo.py", *sys.argv[1:]])

@@ -94,6 +94,15 @@ def at_least_one(name: str, value: object) -> int:
     return int(value)
 
 
+def pixel_value(name: str, value: object) -> int:
+    """A pixel option (`pad_value`): a whole number in [0, 255], as the pixels of an 8-bit photo are."""
+    from .errors import ReciproCamError
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= int(value) <= 255:
+        raise ReciproCamError(f"`{name}` must be a whole number in [0, 255] (a pixel's value); got {value!r}")
+    return int(value)
+
+
 def zero_to_one(name: str, value: object) -> float:
     """A fraction option (`alpha`, `threshold`) as the CLI takes it: a number in [0, 1] (NaN is not)."""
     from .errors import ReciproCamError
@@ -272,6 +281,7 @@ class EvalMethod(_Word):
     RECIPROCAM_WINDOW = "reciprocam-window"  # Kernel.WINDOW copies
     SCORECAM = "scorecam"  # the black-box baselines of `quality.baselines`
     RISE = "rise"
+    DRISE = "drise"  # detectors only: D-RISE, the black-box baseline of `quality.drise`
 
 
 class DeletionBaseline(_Word):
@@ -303,7 +313,8 @@ class Recipe:
 
     x = (resized pixel in the model's channel order - mean) / scale. raw_pixels: 0-255 BGR pixels as
     they are (for an integer input, straight into the port). mean and scale: 1 or 3 numbers, or text such as
-    '123.7,116.3,103.5' (as the flags take them); held as a tuple of floats.
+    '123.7,116.3,103.5' (as the flags take them); held as a tuple of floats. pad_value: the pixel value (0-255)
+    that fills the border `resize` fit or letterbox leaves (YOLOX's 114; Model API's `pad_value`).
     """
 
     mean: tuple[float, ...] | None = None
@@ -313,10 +324,13 @@ class Recipe:
     resize: Resize | None = None
     interpolation: Interpolation | None = None
     layout: Layout | None = None
+    pad_value: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("mean", "scale"):  # frozen: the checked tuple replaces what was given
             object.__setattr__(self, name, normalization(name, getattr(self, name)))
+        if self.pad_value is not None:
+            object.__setattr__(self, "pad_value", pixel_value("pad_value", self.pad_value))
         if self.resize is not None:
             object.__setattr__(self, "resize", parse(Resize, self.resize, "resize"))
         if self.interpolation is not None:
@@ -328,7 +342,7 @@ class Recipe:
 
     def overrides(self) -> dict[str, object]:
         """The given fields that change a Preprocess (raw_pixels aside)."""
-        fields_ = ("mean", "scale", "rgb", "resize", "interpolation", "layout")
+        fields_ = ("mean", "scale", "rgb", "resize", "interpolation", "layout", "pad_value")
         return {k: getattr(self, k) for k in fields_ if getattr(self, k) is not None}
 
 
@@ -404,11 +418,17 @@ class DetectorKind(_Word):
     OBJECTNESS = "objectness"  # one [N, A, 4 + 1 + C] output, raw grid offsets (YOLOX)
     DECODED = "decoded"  # boxes [N, A, 4] decoded to corners in [0, 1], scores [N, A, C] with a background column
     ANCHORED = "anchored"  # raw regressors [N, A, 4 + 2k] and logits [N, A, C] about SSD anchors (BlazeFace)
+    # one [N, 4 + C, A] output, anchors last: centre-size boxes in input pixels, sigmoid class scores, no objectness
+    # (Ultralytics' YOLOv8 / YOLO11 head)
+    ANCHORS_LAST = "anchors-last"
 
     @property
     def thresholds(self) -> tuple[float, float]:
-        """(score, IoU): what each kind's reference code uses (YOLOX's demo, Ultra-Light's, MediaPipe's)."""
-        return {"objectness": (0.3, 0.45), "decoded": (0.7, 0.3), "anchored": (0.5, 0.3)}[self.value]
+        """(score, IoU): what each kind's reference code uses (YOLOX's demo, Ultra-Light's, MediaPipe's, Ultralytics'
+        predict defaults)."""
+        return {"objectness": (0.3, 0.45), "decoded": (0.7, 0.3), "anchored": (0.5, 0.3), "anchors-last": (0.25, 0.7)}[
+            self.value
+        ]
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,12 @@
 """A detector read from its graph's structure: its outputs, their anchor levels, and the cut where its neck begins.
 
-Reads the graph and never edits it, and never reads a node's name (but the tensors `cut` names). Three layouts
+Reads the graph and never edits it, and never reads a node's name (but the tensors `cut` names). Four layouts
 (`vocabulary.DetectorKind`): one [N, A, 4 + 1 + C] output of raw grid offsets (YOLOX), decoded boxes [N, A, 4]
 beside scores [N, A, C] (Ultra-Light), raw regressors with keypoints [N, A, 4 + 2k] beside one logit [N, A, 1]
-(MediaPipe's BlazeFace; other raw heads are refused: their priors and box coding are not in the graph). Each
-output ends in a Concat over its levels, whose inputs are the head convolutions' [N, c, h, w] maps, reshaped:
-their grids are the levels, c / D the anchors per cell.
+(MediaPipe's BlazeFace; other raw heads are refused: their priors and box coding are not in the graph), and one
+[N, 4 + C, A] output, anchors last, of decoded boxes beside sigmoid class rows (Ultralytics' YOLOv8 and YOLO11).
+Each output ends in a Concat over its levels, whose inputs are the head convolutions' [N, c, h, w] maps, reshaped:
+their grids are the levels, c / D the anchors per cell (anchors last: one a cell of the class rows' grids).
 
 The cut is one tensor per level (docs/architecture.md, "A detector"): per level, the nearest common dominator of
 the tensors of that grid which the backbone hands on, to its next (coarser) stage, to the neck, or to the level's
@@ -65,6 +66,8 @@ class DetectorHead:
     levels: tuple[Level, ...]  # in the outputs' order
     input_size: tuple[int, int]  # (height, width) of the image input
     level_maps: tuple[ov.Output, ...] = field(repr=False)  # the head convolutions' maps, every output's
+    # ANCHORS_LAST: the class rows [N, C, A] the output's Concat joins to the boxes, which the copies' scores read
+    class_rows: ov.Output | None = field(default=None, repr=False)
 
     def describe(self) -> str:
         grids = ", ".join(f"{v.height}x{v.width}x{v.per_cell}" for v in self.levels)
@@ -106,6 +109,8 @@ def read_detector(model: ov.Model) -> DetectorHead | None:
     widths = [s[2].get_length() for s in shapes]
     size = _input_size(model)
     if len(outputs) == 1:
+        if (last := _anchors_last(outputs[0], size)) is not None:
+            return last
         if widths[0] < 6:
             return None
         levels, maps = _levels(outputs[0], widths[0])
@@ -114,8 +119,8 @@ def read_detector(model: ov.Model) -> DetectorHead | None:
         if sum(v.anchors for v in levels) != min(anchors):
             raise ReciproCamError(
                 f"the output '{node_name(outputs[0])}' [N, {min(anchors)}, {widths[0]}] looks like a detector's, but "
-                "its boxes are decoded in the graph (its anchors are no head's grids): only raw YOLOX-style outputs "
-                "are read"
+                "its anchors are no head's grids: only raw YOLOX-style [N, A, 4 + 1 + C] outputs are read, and "
+                "[N, 4 + C, A] ones whose C class rows end in a Sigmoid (Ultralytics')"
             )
         return DetectorHead(DetectorKind.OBJECTNESS, 0, 0, min(anchors), widths[0] - 5, False, levels, size, maps)
     scores = _scores_index(outputs, widths)
@@ -143,6 +148,33 @@ def read_detector(model: ov.Model) -> DetectorHead | None:
             "with keypoints beside one logit) is read raw; export it with its boxes decoded and its scores activated"
         )
     return DetectorHead(kind, scores, boxes, min(anchors), classes, background, levels, size, maps + box_maps)
+
+
+def _anchors_last(output: ov.Output, size: tuple[int, int]) -> DetectorHead | None:
+    """[N, 4 + C, A] with the anchors last: a Concat on the rows' axis of 4 box rows and C class rows that end in a
+    Sigmoid, whose levels (the class branch's head maps, one anchor a cell) hold the A anchors (YOLOv8, YOLO11)."""
+    node = output.get_node()
+    shape = output.get_partial_shape()
+    if node.get_type_name() != "Concat" or node.get_input_size() != 2 or node.get_attributes()["axis"] % 3 != 1:
+        return None
+    boxes, classes = node.input_values()
+    if boxes.get_partial_shape()[1].get_length() != 4 or _activation(classes) != "Sigmoid":
+        return None
+    count = classes.get_partial_shape()[1].get_length()
+    levels, maps = _levels(_activation_input(classes), count)
+    levels = tuple(Level(v.height, v.width, 1) for v in levels)
+    anchors = shape[2].get_length()
+    if not levels or sum(v.anchors for v in levels) != anchors:
+        return None
+    return DetectorHead(DetectorKind.ANCHORS_LAST, 0, 0, anchors, count, False, levels, size, maps, classes)
+
+
+def _activation_input(output: ov.Output) -> ov.Output:
+    """What the activation an output ends in (`_activation`) reads."""
+    node = output.get_node()
+    while node.get_type_name() in _LAYOUT_OPS:
+        node = node.input_value(0).get_node()
+    return node.input_value(0)
 
 
 def _input_size(model: ov.Model) -> tuple[int, int]:
@@ -315,7 +347,7 @@ def _tail(model: ov.Model, cut: tuple[ov.Output, ...]) -> frozenset:
 def _structural_cut(model: ov.Model, head: DetectorHead) -> tuple[ov.Output, ...]:
     graph = DataGraph(model)
     grids = sorted({(v.height, v.width) for v in head.levels}, key=lambda g: -g[0] * g[1])
-    area = _areas(graph)
+    area = _areas(graph, grids)
     backbone = _backbone(graph, area)
     level_of = {k: _level(a, grids) for k, a in area.items()}
     handed: dict[int, set[Key]] = {i: set() for i in range(len(grids))}
@@ -345,15 +377,18 @@ def _structural_cut(model: ov.Model, head: DetectorHead) -> tuple[ov.Output, ...
     return tuple(cut)
 
 
-def _areas(graph: DataGraph) -> dict[Key, float | None]:
+def _areas(graph: DataGraph, grids: list[tuple[int, int]]) -> dict[Key, float | None]:
     """h * w of each map downstream of a spatial op (OpenVINO's convolutions are NCHW); None for other tensors and
-    for what a layout op (a head's Transpose to NHWC, say) made of a map."""
+    for what a layout op (a head's Transpose to NHWC, say) made of a map, but a Reshape back to [N, C, h, w] on a
+    level's grid (YOLO11's attention block turns its tokens back into its 10x10 map)."""
     areas: dict[Key, float | None] = {}
     for k in graph.order:
         node = graph.nodes[k[0]]
         shape = node.get_output_partial_shape(k[1])
         relaid = node.get_type_name() in _LAYOUT_OPS | {"Gather"}
-        if (
+        if graph.spatial[k] and _map_again(node, shape, grids):
+            areas[k] = float(shape[2].get_length() * shape[3].get_length())
+        elif (
             not graph.spatial[k]
             or relaid
             or any(graph.spatial[p] and areas[p] is None for p in graph.preds[k])
@@ -365,6 +400,13 @@ def _areas(graph: DataGraph) -> dict[Key, float | None]:
         else:
             areas[k] = float(shape[2].get_length() * shape[3].get_length())
     return areas
+
+
+def _map_again(node: ov.Node, shape: ov.PartialShape, grids: list[tuple[int, int]]) -> bool:
+    """A Reshape to [N, C, h, w] on a level's grid: a map again, whatever it was made from."""
+    if node.get_type_name() != "Reshape" or shape.rank.is_dynamic or shape.rank.get_length() != 4:
+        return False
+    return shape[2:].is_static and (shape[2].get_length(), shape[3].get_length()) in grids
 
 
 def _backbone(graph: DataGraph, area: dict[Key, float | None]) -> set[Key]:

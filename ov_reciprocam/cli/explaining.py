@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 
 from ..inference.device import precision_config
 from ..vocabulary import OverlayFormat
@@ -18,6 +19,8 @@ from .options import (
     GroupedCommand,
     batch_size_option,
     class_options,
+    detection_from,
+    detection_options,
     device_option,
     json_option,
     labels_from,
@@ -36,8 +39,26 @@ from .progress import Progress
 
 if TYPE_CHECKING:
     from ..inference.explainer import Explainer
+    from ..output.explain_files import Outputs
     from ..quality.fidelity import Fidelity
-    from ..vocabulary import Recipe
+    from ..vocabulary import DetectionOptions, Recipe
+
+# What a detector's explain refuses, and why: each names what a classifier explains, or a run it has no use for.
+_CLASSIFIER_ONLY = {
+    "top_k": "a detector explains each detection it keeps (--detections)",
+    "classes": "a detector explains each detection it keeps (--detections)",
+    "threshold": "a detector keeps detections by --score-threshold",
+    "labels_from_folders": "a detector's photos have no one true class",
+    "ground_truth": "a detector's photos have no one true class",
+    "score": "a detector's maps score each detection's own anchor",
+    "scores_output": "a detector's outputs are read from its structure",
+    "target_layout": "a detector's cut is read from its structure",
+    "input_shape": "patch the detector with it first (ov-reciprocam patch)",
+    "batch_size": "a detector runs one photo at a time, its copies being the batch",
+    "requests": "a detector runs one photo at a time, its copies being the batch",
+    "ray_address": "detectors are explained in this process only",
+}
+_DETECTOR_ONLY = ("detections", "score_threshold", "iou_threshold", "copy_grid", "anchors", "all_boxes")
 
 
 def _explainer(
@@ -131,8 +152,15 @@ def _explainer(
         help="True classes, rows `name,class` (a photo's file name or path).",
     ),
 )
+@section(
+    OUTPUT,
+    click.option(
+        "--all-boxes", is_flag=True, help="A detector: also NAME_boxes.jpg, every detection's box on the photo."
+    ),
+)
 @ray_options
 @patch_options
+@detection_options
 @preprocess_options
 def explain(
     model: Path,
@@ -157,6 +185,7 @@ def explain(
     ground_truth: Path | None,
     colour_bar: bool,
     overlay_format: str,
+    all_boxes: bool,
     **options: Any,
 ) -> None:
     """Explain MODEL's predictions on IMAGES (files, folders or globs).
@@ -171,12 +200,19 @@ def explain(
     With --ray, rows go to Parquet shards in OUTPUT/shards (read them with ov_reciprocam.output.shards),
     overlays only with --overlays, and a stopped run resumes where it stopped.
 
+    An object detector (plain, patched here with the detector flags, or patched before) gets an overlay per
+    detection (its map, box, label and score), NAME_maps.npy (one map per detection), results.json with each
+    detection's box on the photo and in the input, and report.html with a card per detection.
+
     Examples:
 
     \b
       ov-reciprocam explain samples/models/coral/mobilenet_v1_0.25_128_quant.tflite samples/openimages -o out/coral
       # the dog model the `ov-reciprocam patch --help` example saves, which holds its recipe and labels:
       ov-reciprocam explain out/dog_xai.xml samples/images -o out/explained --top-k 1 --colormap turbo
+      ov-reciprocam explain samples/models/detection/yolox_nano/yolox_nano.onnx samples/openimages/pets.jpg \\
+          -o out/dogs --raw-pixels --resize fit --pad-value 114 \\
+          --labels samples/models/detection/yolox_nano/coco_classes.txt
     """
     from ..output import run_folder
     from ..output.explain_files import Outputs
@@ -189,6 +225,18 @@ def explain(
         raise click.UsageError("--full-maps is for local runs; with --ray the maps go to the shards")
     if ray_address and requests:
         raise click.UsageError("--requests is for local runs; with --ray each actor explains one batch at a time")
+    files = Outputs(
+        output,
+        overlays=True if overlays is None else overlays,
+        full_maps=full_maps,
+        alpha=alpha,
+        colormap=colormap,
+        report=report_page,
+        colour_bar=colour_bar,
+        overlay_format=OverlayFormat(overlay_format),
+    )
+    if _detector(model, precision, options, files, all_boxes, images, device):
+        return
     truth = GroundTruth.read_csv(ground_truth) if ground_truth else GroundTruth(folders=labels_from_folders)
     outputs = Outputs(
         output,
@@ -243,6 +291,84 @@ def explain(
         click.echo(f"skipped: {failure['error']}", err=True)
     click.echo(
         f"explained {len(run.records)} images in {run.seconds:.1f} s ({run.images_per_s:.1f} images/s) -> {output}/"
+    )
+    if run.failed:
+        total = len(run.records) + len(run.failed)
+        raise click.ClickException(f"{len(run.failed)} of {total} images could not be read (see results.json)")
+
+
+def _given(names: Any) -> tuple[str, str] | None:
+    """The first of the parameters `names` the user gave (not left at its default): its name and its flag."""
+    ctx = click.get_current_context()
+    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    flags = {p.name: p.opts[0] for p in ctx.command.params}
+    return next(((n, flags[n]) for n in names if ctx.get_parameter_source(n) in given), None)
+
+
+def _detector(
+    model: Path, precision: str, options: dict, files: Outputs, boxes: bool, images: tuple[str, ...], device: str
+) -> bool:
+    """Explain with a detector, when MODEL is one (True); else refuse the detector flags given and pop them."""
+    from dataclasses import replace
+
+    from ..inference.detector import is_detector
+    from ..model.formats import read_model
+
+    detection = detection_from(options)
+    if not is_detector(read_model(model)):
+        if given := _given(_DETECTOR_ONLY):
+            raise click.UsageError(f"{given[1]} is for object detectors; this model is a classifier")
+        return False
+    if given := _given(_CLASSIFIER_ONLY):
+        raise click.UsageError(f"{given[1]} is for classifiers: {_CLASSIFIER_ONLY[given[0]]}")
+    target = options.pop("target")
+    if target:  # as patch takes it: a detector's cut, one tensor per scale
+        detection = replace(detection, cut=tuple(name.strip() for name in target.split(",")))
+    _explain_detections(model, device, precision, options, detection, files, boxes, images)
+    return True
+
+
+def _explain_detections(
+    model: Path,
+    device: str,
+    precision: str,
+    options: dict,
+    detection: DetectionOptions,
+    files: Outputs,
+    boxes: bool,
+    images: tuple[str, ...],
+) -> None:
+    from ..inference.detector import DetectorExplainer
+    from ..output.detection_files import DetectionOutputs
+    from ..runs.explain_detections import explain_detection_paths
+
+    recipe, labels = recipe_from(options), options.pop("labels")
+    explainer = DetectorExplainer(
+        model,
+        device,
+        preprocess=recipe,
+        labels=labels_from(labels),
+        config=precision_config(precision),
+        detection=detection,  # a patched model keeps its own, and refuses a flag that would change it
+    )
+    if explainer.precision_note:
+        click.echo(explainer.precision_note, err=True)
+    click.echo(f"preprocess {explainer.preprocess.describe()}", err=True)
+    about = {"model": str(model), "device": device, "precision_asked": precision}
+    with ExitStack() as bars:
+        bar: list[Progress] = []
+        run = explain_detection_paths(
+            explainer,
+            images,
+            DetectionOutputs(files, boxes),
+            on_start=lambda count: bar.append(bars.enter_context(Progress("explaining", count))),
+            progress=lambda n: bar[0].update(n),
+            on_skip=lambda why: bar[0].echo(f"skipped: {why}"),
+            about=about,
+        )
+    found = sum(len(r["detections"]) for r in run.records)
+    click.echo(
+        f"explained {found} detections in {len(run.records)} images in {run.seconds:.1f} s -> {files.directory}/"
     )
     if run.failed:
         total = len(run.records) + len(run.failed)

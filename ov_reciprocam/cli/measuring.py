@@ -10,8 +10,18 @@ import click
 
 from ..inference.device import precision_config, precision_note
 from ..photos.preprocess import recipe_for
-from ..quality.evaluate import BASELINES, DEFAULT_METHODS, EVAL_BATCH, FROM_BOXES, METHODS, Cost
-from ..vocabulary import DeletionBaseline, EvalMethod, PatchOptions, Protocol, QuantizePreset, Refinement, TargetDevice
+from ..quality import detection_eval
+from ..quality.evaluate import BASELINES, DEFAULT_METHODS, EVAL_BATCH, FROM_BOXES, METHODS, Cost, EvalSettings
+from ..vocabulary import (
+    DeletionBaseline,
+    DetectionOptions,
+    EvalMethod,
+    PatchOptions,
+    Protocol,
+    QuantizePreset,
+    Refinement,
+    TargetDevice,
+)
 from .options import (
     CLASSES,
     DEVICE,
@@ -284,16 +294,17 @@ def quantize_command(
     click.option(
         "--methods",
         metavar="NAME,...",
-        default=",".join(DEFAULT_METHODS),
-        show_default=True,
-        help=f"Comma-separated saliency methods, of {', '.join(METHODS)}. The default ones take well under a "
-        "second a photo; Score-CAM and RISE about a minute (see --baselines).",
+        help=f"Comma-separated saliency methods, of {', '.join(METHODS)} for a classifier; of "
+        f"{', '.join(detection_eval.METHODS)} for a detector. The default ones take well under a second a photo; "
+        "Score-CAM and RISE about a minute, D-RISE minutes (see --baselines).  [default: "
+        f"{','.join(DEFAULT_METHODS)}; a detector: {','.join(detection_eval.DEFAULT_METHODS)}]",
     ),
     click.option(
         "--baselines",
         is_flag=True,
         help=f"Also score Score-CAM and RISE (--methods ...,{','.join(BASELINES)}), as the Recipro-CAM paper compares "
-        "them: thousands of inferences a photo; eval says the cost before it starts.",
+        f"them, or a detector's D-RISE ({','.join(detection_eval.BASELINES)}): thousands of inferences a photo; eval "
+        "says the cost before it starts.",
     ),
 )
 @section(
@@ -341,7 +352,13 @@ def quantize_command(
         help="guided: every method's map, upsampled, then guided-filtered by the photo (windows of one feature "
         "cell), and scored on the input grid; none: the maps as the methods make them.",
     ),
-    rise_masks_option,
+    click.option(
+        "--rise-masks",
+        type=click.IntRange(min=1),
+        metavar="N",
+        help="Random masks of RISE (rise in --methods, or --baselines) or, for a detector, of D-RISE.  [default: "
+        f"{EvalSettings.rise_masks} for RISE, {detection_eval.DRISE_MASKS} for D-RISE, as their papers]",
+    ),
     click.option("--seed", type=int, metavar="N", default=0, show_default=True, help="Seed of the RISE masks."),
 )
 @target_option
@@ -369,7 +386,7 @@ def eval_command(
     baselines: bool,
     **options: Any,
 ) -> None:
-    """Score saliency methods on MODEL (a plain classifier) and IMAGES (files, folders or globs).
+    """Score saliency methods on MODEL (a plain classifier or detector) and IMAGES (files, folders or globs).
 
     Per image and method, and averaged: Average Drop, Increase in Confidence, Deletion and
     Insertion AUC, Coherency, Complexity, ADCC, the pointing game (with --boxes) and the time to
@@ -381,6 +398,13 @@ def eval_command(
 
     Before it starts, eval says what the methods will cost: model inputs a photo, and the time.
 
+    A detector: every detection of the patched run, against its own box in the model's input
+    frame, per method (reciprocam, drise): its peak in the box, its energy in the box, the
+    deletion and insertion AUC of its D-RISE similarity, and the seconds per photo and per map.
+    Writes OUTPUT/metrics.json and metrics.csv (a row per detection and method); a photo that
+    cannot be read is an error row (no report.html, no pictures yet). --target names its cut;
+    the flags about classes, boxes, masks, protocol and Ray are a classifier's.
+
     Examples:
 
     \b
@@ -390,6 +414,9 @@ def eval_command(
       ov-reciprocam eval samples/models/coral/mobilenet_v1_0.25_128_quant.tflite \\
           "samples/openimages/*_segmentation.png" --masks samples/masks/object --baselines --rise-masks 1000 \\
           -o out/eval_coral
+      # A detector, its Recipro-CAM maps beside D-RISE's (200 masks, not the paper's 1000, to be quick):
+      ov-reciprocam eval samples/models/detection/ultralight_rfb_320/version-RFB-320.onnx samples/images \\
+          --mean 127 --scale 128 --rgb --baselines --rise-masks 200 -o out/eval_faces
     """
     from ..output import files, run_folder
     from ..quality import eval_report
@@ -397,8 +424,14 @@ def eval_command(
     from ..runs.evaluation import evaluate_paths, evaluate_paths_on_ray
 
     run_folder.check_run_folder(output, images)
+    if detection_eval.is_detector(model):
+        _eval_detector(model, images, output, precision, labels, baselines, options)
+        return
+    options["methods"] = options["methods"] or ",".join(DEFAULT_METHODS)
     if baselines:
         options["methods"] += "," + ",".join(BASELINES)
+    if options["rise_masks"] is None:
+        del options["rise_masks"]  # RISE's own count, EvalSettings'
     settings = eval_settings(
         model,
         config=precision_config(precision),
@@ -479,6 +512,102 @@ def eval_command(
     )
     if failed:
         raise click.ClickException(f"{len(failed)} images could not be read (see the shards' error rows)")
+
+
+# A classifier's flags, refused for a detector: its maps are scored against its own detections' boxes.
+_CLASSIFIER_ONLY = frozenset({"boxes", "masks", "mask_value", "class_choice", "protocol", "refinement", "baseline"})
+_CLASSIFIER_ONLY |= {"ray_address", "actors", "cpus_per_actor"}
+
+
+def _eval_detector(
+    model: Path,
+    images: tuple[str, ...],
+    output: Path,
+    precision: str,
+    labels: Path | None,
+    baselines: bool,
+    options: dict[str, Any],
+) -> None:
+    """`eval` on a detector: the flags checked, the run, metrics.json and metrics.csv, the table."""
+    from ..output import run_folder
+    from ..quality import eval_report
+    from ..runs.evaluation import evaluate_detection_paths
+
+    context = click.get_current_context()
+    given = [p for p in context.command.params if p.name in _CLASSIFIER_ONLY and _given(context, p.name)]
+    if given:
+        flags = ", ".join(max(p.opts, key=len) for p in given)
+        verb = "is" if len(given) == 1 else "are"
+        raise click.UsageError(f"{flags} {verb} for classifiers: a detector's maps are scored against its own boxes")
+    methods = options["methods"] or ",".join(detection_eval.DEFAULT_METHODS)
+    if baselines:
+        methods += "," + ",".join(detection_eval.BASELINES)
+    recipe = recipe_from(options)
+    names = labels_from(labels)
+    target = options["target"]  # as patch takes it: a detector's cut, one tensor per scale
+    cut = tuple(name.strip() for name in target.split(",")) if target else None
+    settings = detection_eval.detection_settings(
+        model,
+        methods=methods,
+        recipe=recipe if recipe.given else None,
+        labels=tuple(names) if names else None,
+        masks=options["rise_masks"] or detection_eval.DRISE_MASKS,
+        steps=options["steps"],
+        seed=options["seed"],
+        device=options["device"],
+        config=precision_config(precision),
+        detection=DetectionOptions(cut=cut),
+        **({"batch_size": options["batch_size"]} if _given(context, "batch_size") else {}),
+    )
+    bars = ExitStack()
+    bar: Progress | None = None
+    ran: str | None = None
+
+    def ready(count: int, evaluator: detection_eval.DetectionEvaluator) -> None:
+        nonlocal bar, ran
+        ran = evaluator.precision
+        if note := precision_note(settings.device, settings.config, ran):
+            click.echo(note, err=True)
+        click.echo(f"preprocess {evaluator.explainer.preprocess.describe()}", err=True)
+        click.echo(_detection_cost_line(count, evaluator.cost()), err=True)
+        bar = bars.enter_context(Progress("evaluating", count))
+
+    def done(_record: dict) -> None:
+        assert bar is not None  # on_ready made it, before the first photo
+        bar.update(1)
+
+    with run_folder.claimed(output, eval_report.MANIFEST):
+        with bars:
+            records, summary = evaluate_detection_paths(settings, list(images), on_ready=ready, on_image=done)
+        failed = [r for r in records if "error" in r]
+        for failure in failed:
+            click.echo(f"skipped: {failure['error']}", err=True)
+        titles = {"reciprocam": "Recipro-CAM", "drise": f"D-RISE-{settings.masks}"}
+        described = {"methods": [str(n) for n in settings.names], "steps": settings.steps, "seed": settings.seed}
+        described |= {"drise_masks": settings.masks, "frame": "the model's input", "deletion_baseline": "zero"}
+        report: dict[str, Any] = {"model": str(model), "device": settings.device, "precision_asked": precision}
+        report |= {"precision": ran, "settings": described}
+        eval_report.write_detection_report(output, report, records, summary)
+    click.echo(eval_report.detection_table(summary, titles))
+    click.echo(f"report -> {output}/ (metrics.json, metrics.csv)")
+    if failed:
+        raise click.ClickException(f"{len(failed)} images could not be read (see metrics.csv's error rows)")
+
+
+def _given(context: click.Context, name: str | None) -> bool:
+    """Whether the user gave the flag of parameter `name` (not its default)."""
+    source = context.get_parameter_source(name) if name else None
+    return source not in (None, click.core.ParameterSource.DEFAULT)
+
+
+def _detection_cost_line(count: int, cost: dict[str, int]) -> str:
+    """`cost  4 photos: reciprocam 1 model input a photo, ...`, said before a long run."""
+    per_detection = cost.pop("per_detection")
+    each = ", ".join(f"{name} {n}" for name, n in cost.items())
+    return (
+        f"cost       {count} photo{'s' * (count != 1)}: model inputs a photo {each} (every detection at once); "
+        f"then {per_detection} a detection and method for deletion and insertion"
+    )
 
 
 def _cost_line(count: int, cost: Cost, on_ray: bool) -> str:

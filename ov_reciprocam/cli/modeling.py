@@ -14,6 +14,8 @@ from .options import (
     PREPROCESSING,
     SALIENCY,
     GroupedCommand,
+    detection_from,
+    detection_options,
     device_option,
     graph_options,
     input_shape_option,
@@ -55,41 +57,7 @@ from .options import (
 )
 @graph_options
 @section(SALIENCY, click.option("--upsample", is_flag=True, help="Resize the maps to the input size in-graph."))
-@section(
-    SALIENCY,
-    click.option(
-        "--detections",
-        type=click.IntRange(min=1),
-        metavar="K",
-        help="A detector: the detections kept per photo, each with its map (padded).  [default: 10]",
-    ),
-    click.option(
-        "--score-threshold",
-        type=click.FloatRange(0, 1),
-        metavar="S",
-        help="A detector: the lowest score kept.  [default: its kind's (YOLOX 0.3, decoded SSD 0.7, raw SSD 0.5)]",
-    ),
-    click.option(
-        "--iou-threshold",
-        type=click.FloatRange(0, 1),
-        metavar="IOU",
-        help="A detector: NMS drops a box overlapping a better one by more.  [default: 0.45 YOLOX, else 0.3]",
-    ),
-    click.option(
-        "--copy-grid",
-        metavar="HxW",
-        callback=lambda ctx, param, value: _numbers(value, 2, param) if value else None,
-        help="A detector: rows x columns of masked copies (and of each map).  "
-        "[default: the coarsest cut grid with 8 cells on its short side]",
-    ),
-    click.option(
-        "--anchors",
-        metavar="HxWxN,...",
-        callback=lambda ctx, param, value: _anchor_levels(value, param) if value else None,
-        help="A raw SSD detector (BlazeFace): rows x columns x anchors per cell of each level, e.g. 16x16x2,8x8x6.  "
-        "[default: read from its head convolutions]",
-    ),
-)
+@detection_options
 @device_option("Also compile the result for this device (CPU, GPU, NPU, AUTO) to check it loads.", default=None)
 @section(
     OUTPUT,
@@ -119,16 +87,12 @@ def patch(
     fp16: bool,
     device: str | None,
     generic: bool,
-    detections: int | None,
-    score_threshold: float | None,
-    iou_threshold: float | None,
-    copy_grid: tuple[int, ...] | None,
-    anchors: tuple[tuple[int, ...], ...] | None,
     **options: Any,
 ) -> None:
     """Add a `saliency_map` output to MODEL (.xml, .onnx, ...) and save it as IR.
 
-    A detector (YOLOX-style raw output, decoded boxes + scores, raw SSD regressors + logits) gets
+    A detector (YOLOX-style raw output, Ultralytics' [N, 4 + C, A], decoded boxes + scores, raw SSD regressors +
+    logits) gets
     `detections` [B, K, 6] (x1, y1, x2, y2 in input pixels, score, class) and a map per detection,
     `saliency_map` [B, K, h, w]; --target then names its cut, one tensor per scale, comma-separated.
 
@@ -155,7 +119,7 @@ def patch(
     from ..output import files
     from ..patching import patch as patch_model
     from ..photos.preprocess import Preprocess
-    from ..vocabulary import DetectionOptions, PatchOptions
+    from ..vocabulary import PatchOptions
 
     if device:  # refused before the model is read and patched, not after
         device = check_device(device)
@@ -170,13 +134,7 @@ def patch(
         recipe=recipe,
         labels=labels_from(labels),
         embed_preprocessing=embed_preprocessing,
-        detection=DetectionOptions(
-            detections=detections or DetectionOptions.detections,
-            score_threshold=score_threshold,
-            iou_threshold=iou_threshold,
-            copy_grid=(copy_grid[0], copy_grid[1]) if copy_grid else None,
-            anchors=tuple((v[0], v[1], v[2]) for v in anchors) if anchors else None,
-        ),
+        detection=detection_from(options),
         **options,
     )
     patched = patch_model(model, chosen)
@@ -201,20 +159,6 @@ def patch(
     if device:
         click.echo(f"compiled  on {device}")
     click.echo(f"saved     {output}")
-
-
-def _numbers(text: str, count: int, param: click.Parameter) -> tuple[int, ...]:
-    """'13x13' or '13,13' as whole numbers, `count` of them."""
-    parts = text.lower().replace(",", "x").split("x")
-    if len(parts) != count or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
-        raise click.BadParameter(
-            f"'{text}': {count} whole numbers joined by x, e.g. {'x'.join(['8'] * count)}", param=param
-        )
-    return tuple(int(p) for p in parts)
-
-
-def _anchor_levels(text: str, param: click.Parameter) -> tuple[tuple[int, ...], ...]:
-    return tuple(_numbers(level, 3, param) for level in text.split(","))
 
 
 def _save_detector(patched: Any, info: Any, output: Path, fp16: bool, device: str | None) -> None:
@@ -243,7 +187,7 @@ def _inspect_detector(loaded: Any) -> bool:
     """Print what a detector's graph says (outputs, anchors, cut, copies); False when `loaded` is no detector."""
     from ..analysis.head import output_name, shape_text
     from ..methods.detection.locate import locate_detector
-    from ..vocabulary import DetectionOptions
+    from ..vocabulary import DetectionOptions, DetectorKind
 
     found = locate_detector(loaded, DetectionOptions())
     if found is None:
@@ -252,6 +196,8 @@ def _inspect_detector(loaded: Any) -> bool:
     roles = {head.scores_index: "scores", head.boxes_index: "boxes"}
     if head.scores_index == head.boxes_index:
         roles = {head.scores_index: "boxes (raw grid offsets), objectness and class scores"}
+        if head.kind is DetectorKind.ANCHORS_LAST:
+            roles = {head.scores_index: "box centres and sizes in pixels, then class scores; anchors last"}
     click.echo("outputs:")
     for i, value in enumerate(loaded.outputs):
         click.echo(f"  {output_name(loaded, i)}  {shape_text(value)}  {roles.get(i, '')}")

@@ -15,7 +15,7 @@ import click
 from ..inference.device import PRECISIONS
 from ..model.labels import read_labels
 from ..photos.preprocess import RESIZE_MODES
-from ..vocabulary import Interpolation, Kernel, Recipe, Score, list_items
+from ..vocabulary import DetectionOptions, Interpolation, Kernel, Recipe, Score, list_items
 
 # A click decorator, as click.option makes: a command's function in, the same function out (its params added).
 Decorator = Callable[[Any], Any]
@@ -269,8 +269,75 @@ graph_options = section(
     ),
 )
 
+
+def _numbers(text: str, count: int, param: click.Parameter) -> tuple[int, ...]:
+    """'13x13' or '13,13' as whole numbers, `count` of them."""
+    parts = text.lower().replace(",", "x").split("x")
+    if len(parts) != count or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise click.BadParameter(
+            f"'{text}': {count} whole numbers joined by x, e.g. {'x'.join(['8'] * count)}", param=param
+        )
+    return tuple(int(p) for p in parts)
+
+
+def _anchor_levels(text: str, param: click.Parameter) -> tuple[tuple[int, ...], ...]:
+    return tuple(_numbers(level, 3, param) for level in text.split(","))
+
+
+# What a detector's maps explain: shared by `patch` and by `explain`, which patches a plain detector in memory.
+DETECTION_FLAGS = ("detections", "score_threshold", "iou_threshold", "copy_grid", "anchors")
+detection_options = section(
+    SALIENCY,
+    click.option(
+        "--detections",
+        type=click.IntRange(min=1),
+        metavar="K",
+        help="A detector: the detections kept per photo, each with its map (padded).  [default: 10]",
+    ),
+    click.option(
+        "--score-threshold",
+        type=click.FloatRange(0, 1),
+        metavar="S",
+        help="A detector: the lowest score kept.  [default: its kind's (YOLOX 0.3, decoded SSD 0.7, raw SSD 0.5)]",
+    ),
+    click.option(
+        "--iou-threshold",
+        type=click.FloatRange(0, 1),
+        metavar="IOU",
+        help="A detector: NMS drops a box overlapping a better one by more.  [default: 0.45 YOLOX, else 0.3]",
+    ),
+    click.option(
+        "--copy-grid",
+        metavar="HxW",
+        callback=lambda ctx, param, value: _numbers(value, 2, param) if value else None,
+        help="A detector: rows x columns of masked copies (and of each map).  "
+        "[default: the coarsest cut grid with 8 cells on its short side]",
+    ),
+    click.option(
+        "--anchors",
+        metavar="HxWxN,...",
+        callback=lambda ctx, param, value: _anchor_levels(value, param) if value else None,
+        help="A raw SSD detector (BlazeFace): rows x columns x anchors per cell of each level, e.g. 16x16x2,8x8x6.  "
+        "[default: read from its head convolutions]",
+    ),
+)
+
+
+def detection_from(options: dict) -> DetectionOptions:
+    """Pop the detector flags out of a command's keyword arguments, as DetectionOptions."""
+    flags = {k: options.pop(k) for k in DETECTION_FLAGS}
+    copy_grid, anchors = flags["copy_grid"], flags["anchors"]
+    return DetectionOptions(
+        detections=flags["detections"] or DetectionOptions.detections,
+        score_threshold=flags["score_threshold"],
+        iou_threshold=flags["iou_threshold"],
+        copy_grid=(copy_grid[0], copy_grid[1]) if copy_grid else None,
+        anchors=tuple((v[0], v[1], v[2]) for v in anchors) if anchors else None,
+    )
+
+
 # The preprocessing recipe, for models whose rt_info does not carry one.
-RECIPE_FLAGS = ("mean", "scale", "rgb", "resize", "interpolation", "layout", "raw_pixels")
+RECIPE_FLAGS = ("mean", "scale", "rgb", "resize", "interpolation", "layout", "raw_pixels", "pad_value")
 preprocess_options = section(
     PREPROCESSING,
     click.option(
@@ -291,6 +358,12 @@ preprocess_options = section(
     ),
     click.option(
         "--interpolation", type=click.Choice([i.value for i in Interpolation]), help="Resize filter.  [default: linear]"
+    ),
+    click.option(
+        "--pad-value",
+        type=click.IntRange(0, 255),
+        metavar="0..255",
+        help="The pixel value fit and letterbox pad with (YOLOX: 114).  [default: 0]",
     ),
     click.option("--layout", type=click.Choice(["NCHW", "NHWC"]), help="Input layout.  [default: from the shape]"),
     section(
@@ -316,6 +389,7 @@ def recipe_from(options: dict) -> Recipe:
         resize=flags["resize"],
         interpolation=flags["interpolation"],
         layout=flags["layout"],
+        pad_value=flags["pad_value"],
     )
 
 

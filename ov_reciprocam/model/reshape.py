@@ -60,11 +60,32 @@ def set_batch(model: ov.Model, batch: int) -> None:
     for op in model.get_ordered_ops():
         if op.get_type_name() == "Reshape" and (pattern := batch_free_pattern(op, shape[0])) is not None:
             set_reshape_pattern(op, pattern)
+    merges = batch_merges(model, shape[0])
+    for op, pattern in merges:
+        set_reshape_pattern(op, pattern)
+    left = [op for op in _merging(model, shape[0]) if all(op is not m for m, _ in merges)]
     shape[0] = ov.Dimension(-1) if batch == -1 else ov.Dimension(batch)
     try:
         model.reshape({param.output(0): shape})
     except Exception as exc:
+        if left:
+            raise ReciproCamError(
+                f"cannot set the batch to {batch}: the Reshape '{left[0].get_friendly_name()}' folds the batch into "
+                f"{left[0].get_output_partial_shape(0)} with a literal shape, and what follows does not keep the "
+                "photos' rows apart; export the model at the batch you need"
+            ) from None
         raise ReciproCamError(f"cannot set the batch to {batch}: {first_line(exc)}") from None
+
+
+def _merging(model: ov.Model, batch: ov.Dimension) -> list[ov.Node]:
+    """Reshapes that fold the batch into their first axis (`_merges_batch`)."""
+    if batch.is_dynamic:
+        return []
+    return [
+        op
+        for op in model.get_ordered_ops()
+        if op.get_type_name() == "Reshape" and _merges_batch(op, batch.get_length())
+    ]
 
 
 def require_static(model: ov.Model) -> None:
@@ -95,6 +116,80 @@ def batch_free_pattern(reshape: ov.Node, batch: ov.Dimension) -> np.ndarray | No
         return None
     values[0] = 0
     return values
+
+
+def batch_merges(model: ov.Model, batch: ov.Dimension) -> list[tuple[ov.Node, np.ndarray]]:
+    """Reshapes that merge the batch into their first axis and later split it out again, with patterns that follow it.
+
+    Ultra-Light flattens its scores [1, 4420, 2] to [4420, 2] for a softmax over each row, then reshapes them to
+    [1, 4420, 2]: both patterns are literal. In row-major order the batch stays the outermost factor of the merged
+    first axis, so [-1, 2] and [-1, 4420, 2] follow any batch, provided every op between the two works row by row
+    (`_row_wise`). A merge with any other reader is left alone: the batch could not be told apart behind it.
+    """
+    found = []
+    for op in _merging(model, batch):
+        splits = _splits_after(op, batch.get_length())
+        if splits is not None:
+            found += [
+                (r, np.array([-1, *r.get_output_partial_shape(0).to_shape()[1:]], np.int64)) for r in [op, *splits]
+            ]
+    return found
+
+
+def _merges_batch(reshape: ov.Node, batch: int) -> bool:
+    """[b, d1, ..., dn] -> [b * d1 * ... * dj, d(j+1), ..., dn] with j >= 1, under a constant pattern."""
+    source, target = reshape.get_input_partial_shape(0), reshape.get_output_partial_shape(0)
+    if reshape.input_value(1).get_node().get_type_name() != "Constant" or not (source.is_static and target.is_static):
+        return False
+    src, out = list(source.to_shape()), list(target.to_shape())
+    j = len(src) - len(out)
+    return j >= 1 and src[0] == batch and src[j + 1 :] == out[1:] and out[0] == int(np.prod(src[: j + 1]))
+
+
+def _splits_after(merge: ov.Node, batch: int) -> list[ov.Node] | None:
+    """The Reshapes that split the batch out of `merge`'s rows again, every path to them row-wise; else None."""
+    splits, stack = [], [merge.output(0)]
+    while stack:
+        for reader in stack.pop().get_target_inputs():
+            node = reader.get_node()
+            if node.get_type_name() == "Reshape" and reader.get_index() == 0 and _splits_batch(node, batch):
+                splits.append(node)
+            elif _row_wise(node, reader.get_index()):
+                stack.append(node.output(0))
+            else:
+                return None
+    return splits or None
+
+
+def _splits_batch(reshape: ov.Node, batch: int) -> bool:
+    """[b * m, ...] -> [b, ...] under a constant pattern."""
+    source, target = reshape.get_input_partial_shape(0), reshape.get_output_partial_shape(0)
+    if reshape.input_value(1).get_node().get_type_name() != "Constant" or not (source.is_static and target.is_static):
+        return False
+    return target.to_shape()[0] == batch and source.to_shape()[0] % batch == 0
+
+
+_ROW_WISE = frozenset({"Convert", "Sigmoid", "Exp", "Log", "Relu", "Clamp", "Abs", "Negative", "Sqrt", "Tanh"})
+
+
+def _row_wise(node: ov.Node, index: int) -> bool:
+    """Whether `node` treats its input `index`'s first axis as independent rows: an elementwise op with a constant
+    that does not span that axis, or a softmax over another axis."""
+    kind = node.get_type_name()
+    rank = node.get_input_partial_shape(index).rank.get_length()
+    if kind in _ROW_WISE:
+        return True
+    if kind in ("Softmax", "LogSoftmax"):
+        return node.get_attributes()["axis"] % rank != 0
+    if kind in ("Add", "Subtract", "Multiply", "Divide") and node.get_input_size() == 2:
+        other = node.input_value(1 - index)
+        shape = other.get_partial_shape()
+        return _constant(other) and shape.is_static and (len(shape) < rank or shape.to_shape()[0] == 1)
+    return False
+
+
+def _constant(value: ov.Output) -> bool:
+    return value.get_node().get_type_name() == "Constant"
 
 
 def set_reshape_pattern(reshape: ov.Node, values: np.ndarray) -> None:

@@ -60,6 +60,7 @@ REVERSE_INPUT_CHANNELS = Key(MODEL_INFO, "reverse_input_channels")
 RESIZE_TYPE = Key(MODEL_INFO, "resize_type")
 INTERPOLATION = Key(MODEL_INFO, "interpolation")  # ours: any of cv2's; Model API knows only interpolation_mode's
 INTERPOLATION_MODE = Key(MODEL_INFO, "interpolation_mode")
+PAD_VALUE = Key(MODEL_INFO, "pad_value")  # Model API's: the pixel value a fit or letterbox resize pads with
 LABELS = Key(MODEL_INFO, "labels")  # space-separated
 MODEL_TYPE = Key(MODEL_INFO, "model_type")
 MULTILABEL = Key(MODEL_INFO, "multilabel")

@@ -14,7 +14,6 @@ to write, whole, from the CLI's flags (or the caller) to every photo, wherever i
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +55,7 @@ def record_of(
                 "class_id": c.class_id,
                 "label": c.label,
                 "score": c.score,
-                "overlay": f"{stem}_{rank + 1}_{_safe(c.label)}.{overlays}" if overlays is not None else None,
+                "overlay": f"{stem}_{rank + 1}_{files.safe_name(c.label)}.{overlays}" if overlays is not None else None,
                 "peak": list(peak) if peak else None,
                 "flat": c.flat,
             }
@@ -131,15 +130,6 @@ def _written(explanation: Explained, stem: str, out: Outputs, truth: str | None)
 def sheet_tiles(source: str, overlays: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
     """The photo's row of the contact sheet: its classes' `overlays` (drawn THUMBNAIL px high), named after it."""
     return tuple(pictures.captioned(o, Path(source).name, True) for o in overlays)
-
-
-def _safe(label: str) -> str:
-    """`label` as part of a file name: letters of any script kept, only what some file system forbids replaced.
-
-    Cut to 100 UTF-8 bytes, not characters: file names are limited in bytes, and the stem comes before it.
-    """
-    kept = re.sub(r'[/\\:*?"<>|\x00-\x1f\x7f-\x9f]+', "_", label)
-    return kept.encode()[:100].decode(errors="ignore")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import errno
 import io
 import json
 import os
+import re
 import secrets
 import tempfile
 from pathlib import Path
@@ -91,6 +92,15 @@ def write_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
 
 def write_json(path: str | os.PathLike, data: object) -> Path:
     return write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
+
+
+def safe_name(label: str) -> str:
+    """`label` as part of a file name: letters of any script kept, only what some file system forbids replaced.
+
+    Cut to 100 UTF-8 bytes, not characters: file names are limited in bytes, and the stem comes before it.
+    """
+    kept = re.sub(r'[/\\:*?"<>|\x00-\x1f\x7f-\x9f]+', "_", label)
+    return kept.encode()[:100].decode(errors="ignore")
 
 
 def unique_stem(stem: str, taken: set[str]) -> str:

@@ -163,6 +163,43 @@ def explain_page(settings: dict, photos: Sequence[tuple[str, dict]], folder: Pat
     return _page("ov-reciprocam explain", settings, f"{nav}<main id='items'>{''.join(cards)}</main>")
 
 
+def detections_page(settings: dict, records: Sequence[dict], folder: Path) -> str:
+    """The page of a detector's explain run: a card per detection of each photo record (results.json's), with its
+    overlay's thumbnail when `folder` has it, linked to the overlay, its label, score and box on the photo."""
+    cards, labels = [], set()
+    for record in records:
+        name = Path(record["image"]).name
+        for rank, e in enumerate(record["detections"], 1):
+            labels.add(e["label"])
+            thumb = e.get("thumbnail")
+            picture = (
+                f"<img src='{link(thumb)}' alt='{html.escape(name)}' loading='lazy'>"
+                if thumb and (folder / thumb).exists()
+                else ""
+            )
+            if e["overlay"] and picture:
+                picture = f"<a href='{link(e['overlay'])}'>{picture}</a>"
+            box = ", ".join(f"{v:.0f}" for v in e["box"])
+            flat = " <span class='flat'>(flat map)</span>" if e["flat"] else ""
+            cards.append(
+                f"<article class='card' data-top='{html.escape(e['label'])}' data-name='{html.escape(name)}' "
+                f"data-flat='{int(e['flat'])}' data-correct='' {_data({'score': e['score']})}>{picture}"
+                f"<h2 title='{html.escape(record['image'])}'>{html.escape(name)} #{rank}</h2>"
+                f"<ol><li>{html.escape(e['label'])} {e['score']:.3f}{flat}</li><li>box {box}</li></ol></article>"
+            )
+    nav = (
+        "<nav>"
+        + _NAME_FILTER
+        + _options("class", [("", "every class"), *((t, t) for t in sorted(labels))], "class")
+        + _options("flat", [("", "every map"), ("1", "flat maps only")], "maps")
+        + _options(
+            "sort", [("", "as detected"), ("score", "score, highest first"), ("-score", "score, lowest first")], "sort"
+        )
+        + "<span id='count'></span></nav>"
+    )
+    return _page("ov-reciprocam explain (detections)", settings, f"{nav}<main id='items'>{''.join(cards)}</main>")
+
+
 def _cell(value: object) -> str:
     if value is None:
         return "-"

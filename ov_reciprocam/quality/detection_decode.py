@@ -43,6 +43,8 @@ class Decoding:
             return objectness_head(_one(outputs), size)
         if self.kind is DetectorKind.DECODED:
             return decoded_head(*_pair(outputs, lambda a: a.shape[-1] == 4), size)
+        if self.kind is DetectorKind.ANCHORS_LAST:
+            return anchors_last_head(_one(outputs))
         if self.anchors is None:
             raise ReciproCamError("an anchored head needs its anchors: give `anchors` (rows, columns, per cell)")
         return anchored_head(*_pair(outputs, lambda a: a.shape[-1] >= 4 and a.shape[-1] % 2 == 0), self.anchors, size)
@@ -89,6 +91,16 @@ def anchored_head(
     corners = np.concatenate([centre - half, centre + half], 1) * [w, h, w, h]
     probs = 1.0 / (1.0 + np.exp(-np.clip(logits.astype(np.float64), -100.0, 100.0)))
     return Proposals(corners, probs, probs.max(1))
+
+
+def anchors_last_head(raw: np.ndarray) -> Proposals:
+    """Ultralytics' [4 + C, A]: each anchor's box centre and size in input pixels, then its C sigmoid class scores;
+    no objectness, so the largest score stands for it, as for BlazeFace (a cosine alone ignores how sure a
+    proposal is)."""
+    values = raw.astype(np.float64)
+    centre, half = values[:2].T, values[2:4].T / 2
+    classes = values[4:].T
+    return Proposals(np.concatenate([centre - half, centre + half], 1), classes, classes.max(1))
 
 
 def _one(outputs: Sequence[np.ndarray]) -> np.ndarray:

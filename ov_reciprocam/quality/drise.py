@@ -152,7 +152,8 @@ class OpenVinoDetector:
             compiled = None
         if compiled is not None and _batches_apart(compiled):
             return cls(compiled, decoding, layout, batch)
-        # A reshape the batch cannot pass (Ultra-Light flattens its scores to [A, 2]): one input at a time.
+        # A reshape the batch cannot pass (a batch folded into a fixed shape through ops that mix rows): one input
+        # at a time.
         return cls(compile_for(loaded, device, config), decoding, layout, 1)
 
     @property

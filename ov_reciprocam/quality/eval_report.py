@@ -13,6 +13,7 @@ import numpy as np
 from ..output import files, pictures, run_folder
 from ..output import report as pages
 from . import metrics
+from .detection_eval import MEASURES
 from .evaluate import METRICS
 
 # Which way is better, for the table header and report.html's arrows: the metrics' own, and the summary's others.
@@ -194,3 +195,54 @@ def write_report(
         written.append(pages.write_page(output / "report.html", html).name)
     files.write_json(output / MANIFEST, report | {run_folder.FILES: run_folder.existing(output, written)})
     return plots is not None
+
+
+# A detector's eval: the summary's columns, each with its heading and digits.
+_DETECTION_COLUMNS = {
+    "energy_in_box": ("energy in box (median)", 2),
+    "deletion_auc": ("deletion AUC (median, lower better)", 3),
+    "insertion_auc": ("insertion AUC (median)", 3),
+    "seconds_per_photo": ("s per photo (median)", 3),
+    "seconds_per_map": ("s per map (median)", 3),
+}
+# The box and the peak in the model input's pixels, where the maps are scored (as `detections` holds boxes).
+_DETECTION_CSV = ["image", "detection", "class_id", "label", "score", "input_x1", "input_y1", "input_x2", "input_y2"]
+_DETECTION_CSV += ["method", *MEASURES, "peak_x", "peak_y", "photo_seconds", "error"]
+
+
+def detection_table(summary: dict, titles: dict[str, str]) -> str:
+    """A detector's Markdown table: one row per method (`titles` its heading, D-RISE-1000), over every detection."""
+    head = ["method", "maps", "peak in box", *(title for title, _ in _DETECTION_COLUMNS.values())]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, s in summary.items():
+        cells = [titles.get(name, name), str(s["maps"]), f"{s['peak_in_box']} / {s['maps']}"]
+        cells += [_fmt(s[k], digits) or "-" for k, (_, digits) in _DETECTION_COLUMNS.items()]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def detection_csv(records: list[dict]) -> str:
+    """One row per detection and method (boxes in the model's input pixels), and one per photo that failed."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(_DETECTION_CSV)
+    for r in records:
+        if "error" in r:
+            writer.writerow([r["image"], *[""] * (len(_DETECTION_CSV) - 2), r["error"]])
+            continue
+        for d in r["detections"]:
+            for name, m in d["methods"].items():
+                writer.writerow(
+                    [r["image"], d["index"], d["class_id"], d["label"], f"{d['score']:.6f}"]
+                    + [f"{v:.2f}" for v in d["input_box"]]
+                    + [name, m["peak_in_box"], *(f"{m[k]:.6f}" for k in list(MEASURES)[1:])]
+                    + [*m["peak"], f"{r['seconds'][name]:.4f}", ""]
+                )
+    return out.getvalue()
+
+
+def write_detection_report(output: Path, report: dict, records: list[dict], summary: dict) -> None:
+    """metrics.csv, then metrics.json, the run's manifest (`run_folder` reads the files it lists)."""
+    written = [files.write_bytes(output / "metrics.csv", detection_csv(records).encode()).name]
+    manifest = report | {"summary": summary, "images": records}
+    files.write_json(output / MANIFEST, manifest | {run_folder.FILES: run_folder.existing(output, written)})

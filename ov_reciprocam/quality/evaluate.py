@@ -43,7 +43,7 @@ from . import baselines, guided, metrics
 from .baselines import BlackBox
 from .resample import bicubic
 
-METHODS = tuple(EvalMethod)
+METHODS = tuple(m for m in EvalMethod if m is not EvalMethod.DRISE)  # a classifier's; `detection_eval` has a detector's
 # Score-CAM infers once per activation map and RISE once per mask, each twice a photo (its map, then the map of the
 # photo it masked, for Coherency): about 78 s a photo on two CPU cores, against a fraction of a second for a
 # Recipro-CAM map. They are one flag away (`eval --baselines`), not in every run.
@@ -321,11 +321,18 @@ def read_mask(folder: Path, photo: Path, size: tuple[int, int], value: int | Non
     return None
 
 
-def _methods_option(text: str) -> tuple[EvalMethod, ...]:
+def methods_of(
+    text: str, allowed: tuple[EvalMethod, ...] = METHODS, model: str = "classifier"
+) -> tuple[EvalMethod, ...]:
+    """The `methods` named in `text` ('reciprocam,rise'); one a `model` (classifier, detector) cannot take: refused."""
     names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in METHODS]
+    unknown = [n for n in names if n not in tuple(EvalMethod)]
     if unknown or not names:
-        raise ReciproCamError(f"unknown method '{','.join(unknown) or text}'; choose from {','.join(METHODS)}")
+        raise ReciproCamError(f"unknown method '{','.join(unknown) or text}'; choose from {','.join(allowed)}")
+    if wrong := [n for n in names if n not in allowed]:
+        raise ReciproCamError(
+            f"`methods` {','.join(wrong)} cannot explain a {model}: a {model} takes {','.join(allowed)}"
+        )
     return tuple(dict.fromkeys(EvalMethod(n) for n in names))
 
 
@@ -511,7 +518,7 @@ def eval_settings(
     """The options of an eval run, checked before the model is read: the `methods` named, the `boxes` file read, the
     `masks` folder, the kinds (`protocol`, `refinement`, `baseline`); then the model (plain) and its `recipe`.
     `given` holds EvalSettings' other fields, as the CLI parsed them (steps=4, seed=1)."""
-    names = _methods_option(methods)
+    names = methods_of(methods)
     protocol, refinement = parse(Protocol, protocol, "protocol"), parse(Refinement, refinement, "refinement")
     baseline = parse(DeletionBaseline, baseline, "baseline")
     if masks is not None and not Path(masks).is_dir():

@@ -1,5 +1,5 @@
 """The eval drivers: every photo scored by one `quality.evaluate.Evaluator`, in this process or in each actor of
-`cluster`'s pool, rows in shards."""
+`cluster`'s pool, rows in shards; a detector's photos by one `quality.detection_eval.DetectionEvaluator`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from ..output import files, shards
 from ..output.explain_files import Row, name_photos
 from ..photos import imaging
 from ..quality import eval_report
+from ..quality.detection_eval import DetectionEvalSettings, DetectionEvaluator
+from ..quality.detection_eval import summarize as summarize_detections
 from ..quality.evaluate import EvalSettings, Evaluator, check_photos, summarize
 from .cluster import LOCAL, SHARDS, connect, run_pool
 
@@ -45,6 +47,38 @@ def evaluate_paths(
         on_ready(len(paths), evaluator)
     records = [evaluator.evaluate(path, on_image) for path in paths]
     return records, summarize(records, list(settings.names), settings.protocol)
+
+
+def evaluate_detection_paths(
+    settings: DetectionEvalSettings,
+    images: list[str],
+    *,
+    on_ready: Callable[[int, DetectionEvaluator], None] | None = None,
+    on_image: Callable[[dict], None] | None = None,
+) -> tuple[list[dict], dict]:
+    """Every detection of every photo of `images` (files, folders or globs) scored by each method, in this process.
+
+    on_ready: called with the photo count and the `DetectionEvaluator` (its `precision`, its `cost()`) once the
+    models are compiled. on_image: called with each photo's record.
+    A photo that cannot be read is a record with its `error`, not a stopped run; the summary covers the others.
+    Returns the per-photo records and the per-method summary.
+    """
+    paths = imaging.collect_images(list(images))
+    evaluator = DetectionEvaluator(settings)
+    if on_ready:
+        on_ready(len(paths), evaluator)
+    records = []
+    for path in paths:
+        try:
+            photo = imaging.read_image(path)
+        except ReciproCamError as exc:
+            record = {"image": path.name, "path": str(path), "error": str(exc)}
+        else:
+            record = evaluator.evaluate(path, photo)
+        if on_image:
+            on_image(record)
+        records.append(record)
+    return records, summarize_detections(records, [str(n) for n in settings.names])
 
 
 class _EvalWorker:

@@ -3,11 +3,13 @@ be the tensors D2's reference names by hand (tests/support/detection_reference.p
 
 from __future__ import annotations
 
+import anchors_last_detector
 import builders
 import pytest
 
 from ov_reciprocam.analysis.dataflow import key_of
 from ov_reciprocam.analysis.detections import Level, find_cut, read_detector
+from ov_reciprocam.errors import ReciproCamError
 from ov_reciprocam.model.formats import read_model
 from ov_reciprocam.vocabulary import DetectorKind
 from tests.support import detection_reference as ref
@@ -57,3 +59,25 @@ def test_an_unnamed_cut_tensor_gets_a_name_a_later_read_finds_again() -> None:
 
 def test_a_classifier_is_no_detector() -> None:
     assert read_detector(builders.gap_linear(batch=1)) is None
+
+
+def test_an_anchors_last_output_is_read_from_its_concat_and_sigmoid() -> None:
+    """Ultralytics' [N, 4 + C, A]: the anchors are the class branch's grids, one a cell; the cut the backbone's
+    outputs, the coarsest before the neck's 1x1 lateral."""
+    model = anchors_last_detector.build()
+    head = read_detector(model)
+    assert head is not None and head.kind is DetectorKind.ANCHORS_LAST
+    assert (head.anchors, head.classes, head.scores_index, head.boxes_index) == (anchors_last_detector.ANCHORS, 3, 0, 0)
+    assert head.levels == tuple(Level(g, g, 1) for g in anchors_last_detector.GRIDS)
+    assert find_cut(model, head).names == anchors_last_detector.CUT
+
+
+def test_an_anchors_last_output_without_its_sigmoid_is_refused() -> None:
+    """Class rows with no activation in the graph could be logits: the kind is not guessed."""
+    model = anchors_last_detector.build()
+    concat = model.get_results()[0].input_value(0).get_node()
+    sigmoid = concat.input_value(1).get_node()
+    concat.input(1).replace_source_output(sigmoid.input_value(0))
+    model.validate_nodes_and_infer_types()
+    with pytest.raises(ReciproCamError, match=r"\[N, 7, 336\] looks like a detector's, but its anchors are no head's"):
+        read_detector(model)

@@ -44,6 +44,7 @@ DIFFERENT = {
     "--top-k": "patch and bench pick classes in-graph; explain chooses the maps it writes",
     "--class": "explain takes several; eval one, or boxes",
     "--baselines": "bench times them; eval scores them",
+    "--rise-masks": "bench times RISE (4000); eval counts D-RISE's too, for a detector (1000)",
     "--json": "what the JSON holds",
 }
 

@@ -7,6 +7,9 @@ reference's `CONFIG`), so detections compare to float rounding and the original 
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import anchors_last_detector
 import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
@@ -16,6 +19,7 @@ from tolerance import assert_maps_match
 import ov_reciprocam as orc
 from ov_reciprocam.errors import ReciproCamError
 from ov_reciprocam.methods.detection.build import kept_cells
+from ov_reciprocam.model.reshape import set_batch
 from ov_reciprocam.model.rt_info import DetectionInfo, PatchInfo
 from ov_reciprocam.vocabulary import DetectionOptions, DetectorKind
 from tests.support import detection_reference as ref
@@ -96,14 +100,33 @@ def test_the_original_outputs_stay_bit_identical(request, name: str) -> None:
         np.testing.assert_array_equal(ours[output], values)
 
 
-def test_a_batch_of_two_gives_each_photo_its_own_detections_and_maps(yolox: ov.CompiledModel) -> None:
-    photos = [_photo(ref.YOLOX, p) for p in ("images/both.png", "images/horses.jpg")]
-    batched = _run(_compiled(orc.patch(ref.YOLOX.path, batch=2)), np.concatenate(photos))
+BATCH_PHOTOS = {  # two photos each detector finds something different in
+    "yolox": ("images/both.png", "images/horses.jpg"),
+    "ultralight": ("openimages/grace_hopper.png", "images/puppies.jpg"),
+    "blazeface": ("openimages/grace_hopper.png", "openimages/pets.jpg"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BATCH_PHOTOS))
+def test_a_batch_of_two_gives_each_photo_its_own_detections_and_maps(request, name: str) -> None:
+    """Ultra-Light flattens its scores to [4420, 2] and back to [1, 4420, 2] with literal shapes: both follow the
+    batch (`model.reshape.batch_merges`)."""
+    detector = DETECTORS[name]
+    photos = [_photo(detector, p) for p in BATCH_PHOTOS[name]]
+    both = np.concatenate(photos)
+    batched = _run(_compiled(orc.patch(detector.path, batch=2)), both)
+    plain = orc.read_model(detector.path)
+    set_batch(plain, 2)
+    for output, values in _run(_compiled(plain), both).items():
+        np.testing.assert_array_equal(batched[output], values)
+    alone = request.getfixturevalue(name)
     for i, photo in enumerate(photos):
-        alone = _run(yolox, photo)
-        np.testing.assert_allclose(batched["detections"][i], alone["detections"][0], rtol=1e-5, atol=1e-3)
-        n = int((alone["detections"][0][:, 5] >= 0).sum())
-        assert_maps_match(batched["saliency_map"][i][:n], alone["saliency_map"][0][:n])
+        single = _run(alone, photo)
+        np.testing.assert_allclose(batched["detections"][i], single["detections"][0], rtol=1e-5, atol=1e-3)
+        n = int((single["detections"][0][:, 5] >= 0).sum())
+        assert n, "a photo the detector finds nothing in proves nothing"
+        assert_maps_match(batched["saliency_map"][i][:n], single["saliency_map"][0][:n])
+        assert not batched["saliency_map"][i][n:].any()
     assert not np.array_equal(batched["detections"][0], batched["detections"][1])
 
 
@@ -276,3 +299,43 @@ def test_a_dynamic_batch_is_followed(yolox: ov.CompiledModel) -> None:
     ours, static = _run(_compiled(model), photo), _run(yolox, photo)
     np.testing.assert_allclose(ours["detections"], static["detections"], rtol=1e-5, atol=1e-3)
     assert_maps_match(ours["saliency_map"][0, :2], static["saliency_map"][0, :2])
+
+
+@pytest.fixture(scope="module")
+def anchors_last_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic [N, 4 + C, A] detector (tests/support/anchors_last_detector.py), saved for the reference."""
+    path = tmp_path_factory.mktemp("anchors_last") / "anchors_last.xml"
+    ov.save_model(anchors_last_detector.build(), path, compress_to_fp16=False)
+    return path
+
+
+def test_an_anchors_last_detector_equals_the_brute_force_reference(anchors_last_path: Path) -> None:
+    """Ultralytics' layout, random weights: the class rows transposed to anchors, the boxes' centres and sizes to
+    corners, Ultralytics' thresholds; the maps those of the reference cut at the backbone's named outputs."""
+    side = anchors_last_detector.SIDE
+    detector = ref.anchors_last(anchors_last_path, anchors_last_detector.CUT, side)
+    patched = orc.patch(anchors_last_path)
+    info = DetectionInfo.read(patched)
+    assert info is not None and info.detector is DetectorKind.ANCHORS_LAST
+    assert info.cut == anchors_last_detector.CUT and info.copy_grid == (8, 8)
+    assert (info.score_threshold, info.iou_threshold) == (0.25, 0.7)
+    inputs = np.random.default_rng(2).uniform(0, 1, (1, 3, side, side)).astype(np.float32)
+    ours, plain = _run(_compiled(patched), inputs), ref.run(detector, inputs)
+    for output, values in plain.items():
+        np.testing.assert_array_equal(ours[output], values)
+    expected = ref.detect(detector, plain)
+    assert {d.label for d in expected} == {0, 1, 2}, "each class row must be read as its own"
+    _assert_detections_equal(ours["detections"][0], expected)
+    assert_maps_match(ours["saliency_map"][0][: len(expected)], ref.brute_force_maps(detector, inputs, expected))
+
+
+def test_an_anchors_last_detector_at_batch_two_gives_each_input_its_own(anchors_last_path: Path) -> None:
+    side = anchors_last_detector.SIDE
+    inputs = np.random.default_rng(2).uniform(0, 1, (2, 3, side, side)).astype(np.float32)
+    batched = _run(_compiled(orc.patch(anchors_last_path, batch=2)), inputs)
+    alone = _compiled(orc.patch(anchors_last_path))
+    for i in range(2):
+        single = _run(alone, inputs[i : i + 1])
+        np.testing.assert_allclose(batched["detections"][i], single["detections"][0], rtol=1e-5, atol=1e-3)
+        assert_maps_match(batched["saliency_map"][i], single["saliency_map"][0])
+    assert not np.array_equal(batched["detections"][0], batched["detections"][1])

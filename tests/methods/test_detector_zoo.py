@@ -2,7 +2,8 @@
 
 Opt-in like tests/quality/test_zoo.py: they need torch, torchvision, timm and onnx (ultralytics for the YOLO rows),
 and run only with `pytest -m zoo`. Exports go to $OV_RECIPROCAM_ZOO_CACHE/detectors when it is set, else to a
-temporary directory. A model the package neither explains nor refuses in one line fails.
+temporary directory. A model the package neither explains nor refuses in one line fails; so does a YOLO row
+(Ultralytics' [N, 4 + C, A]) whose detections or maps are not the brute-force reference's.
 """
 
 from __future__ import annotations
@@ -43,5 +44,7 @@ def test_detector_explained_or_refused(name: str, cache: Path) -> None:
     row = detector_zoo.check(name, detector_zoo.export(name, cache))
     if "kind" in row:
         assert row["ok"], row["check"]
+        assert row.get("exact", True), row["check_exact"]
+        assert ("exact" in row) == (row["kind"] == "anchors-last")
     else:
         assert row["result"].startswith("refused: "), row["result"]

@@ -11,7 +11,7 @@ import pytest
 from commands import cli
 from paths import IMAGES, SAMPLES
 
-from ov_reciprocam.output import explain_files, pictures
+from ov_reciprocam.output import files, pictures
 
 PHOTO = (40, 120, 200)  # no channel is bright: every bright pixel is text
 
@@ -108,11 +108,11 @@ def test_a_name_on_a_tile_is_drawn_at_its_bottom():
     ],
 )
 def test_file_names_keep_letters_and_lose_only_what_file_systems_forbid(label, safe):
-    assert explain_files._safe(label) == safe
+    assert files.safe_name(label) == safe
 
 
 def test_long_labels_fit_a_file_name_in_bytes():
-    safe = explain_files._safe("ж" * 200)
+    safe = files.safe_name("ж" * 200)
     assert len(safe.encode()) <= 100 and set(safe) == {"ж"}
 
 

@@ -1,4 +1,5 @@
-"""A brute-force reference for per-detection Recipro-CAM on the three sample detectors (numpy and plain OpenVINO).
+"""A brute-force reference for per-detection Recipro-CAM on the three sample detectors (numpy and plain OpenVINO), and
+on any detector with Ultralytics' [N, 4 + C, A] output whose cut is named (`anchors_last`).
 
 It shares no code with the package: its own input recipes (from each model's README.txt), its own decode and
 NMS, its own cut (a new Parameter in place of each cut tensor, an ov.Model from them to the outputs), and it
@@ -61,10 +62,11 @@ class Detector:
     boxes: Callable[[Outputs], np.ndarray]  # outputs of one image -> [A, 4] boxes in input pixels
     score_threshold: float
     iou_threshold: float
+    cut: tuple[str, ...] | None = None  # the cut's tensor names, for a detector CUTS does not list
 
     @property
     def cuts(self) -> tuple[str, ...]:
-        return CUTS[self.name]
+        return self.cut if self.cut is not None else CUTS[self.name]
 
     def model(self) -> ov.Model:
         return ov.Core().read_model(self.path)
@@ -162,6 +164,48 @@ def blazeface_boxes(out: Outputs) -> np.ndarray:
     return np.concatenate([centre - size / 2, centre + size / 2], 1) * 128
 
 
+def only_output(out: Outputs) -> np.ndarray:
+    (values,) = out.values()
+    return values[0]
+
+
+def anchors_last_scores(out: Outputs) -> np.ndarray:
+    """[4 + C, A]: rows 4: are the class scores, sigmoids applied; one column an anchor."""
+    return only_output(out)[4:].T
+
+
+def anchors_last_boxes(out: Outputs) -> np.ndarray:
+    """Rows 0-3 are the centre and size of each anchor's box in input pixels."""
+    rows = only_output(out)[:4].T.astype(np.float64)
+    return np.concatenate([rows[:, :2] - rows[:, 2:] / 2, rows[:, :2] + rows[:, 2:] / 2], 1)
+
+
+def prepare_ultralytics(bgr: np.ndarray, side: int) -> np.ndarray:
+    """RGB, aspect kept, centred on a 114-grey border, [0, 1], NCHW (Ultralytics' LetterBox)."""
+    h, w = bgr.shape[:2]
+    r = min(side / h, side / w)
+    nw, nh = round(w * r), round(h * r)
+    resized = cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), (nw, nh), interpolation=cv2.INTER_LINEAR)
+    canvas = np.full((side, side, 3), 114, np.uint8)
+    top, left = (side - nh) // 2, (side - nw) // 2
+    canvas[top : top + nh, left : left + nw] = resized
+    return (canvas.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+
+
+def anchors_last(
+    path: Path, cut: tuple[str, ...], side: int, score_threshold: float = 0.25, iou_threshold: float = 0.7
+) -> Detector:
+    """A detector with one [N, 4 + C, A] output (YOLOv8, YOLO11), cut at the tensors `cut` names; thresholds as
+    Ultralytics' predict's."""
+
+    def prepare(bgr: np.ndarray) -> np.ndarray:
+        return prepare_ultralytics(bgr, side)
+
+    return Detector(
+        path.stem, path, prepare, anchors_last_scores, anchors_last_boxes, score_threshold, iou_threshold, cut
+    )
+
+
 YOLOX = Detector(
     "yolox", DETECTORS / "yolox_nano" / "yolox_nano.onnx", prepare_yolox, yolox_scores, yolox_boxes, 0.3, 0.45
 )
@@ -248,7 +292,7 @@ def head_input(tensor: ov.Output) -> ov.Output:
 
 
 def cut_outputs(model: ov.Model, detector: Detector, names: tuple[str, ...] | None) -> list[ov.Output]:
-    """The tensors `names` names, or by default the detector's cut (CUTS)."""
+    """The tensors `names` names, or by default the detector's cut (`Detector.cuts`)."""
     if names is not None:
         return [named(model, n) for n in names]
     found = [named(model, n) for n in detector.cuts]

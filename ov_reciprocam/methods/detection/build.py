@@ -49,15 +49,16 @@ def kept_cells(grid: tuple[int, int], copies: tuple[int, int]) -> np.ndarray:
 def branch(model: ov.Model, found: FoundDetector) -> dict[str, ov.Output]:
     """{"detections": [B, K, 6], "saliency_map": [B, K, h, w]} for `model`'s detector."""
     head, outputs = found.head, [r.input_value(0) for r in model.get_results()]
-    scores_rows, boxes_rows = outputs[head.scores_index], outputs[head.boxes_index]
+    scored = decode.scored(head, outputs)
     chosen = select(
-        decode.boxes(head, boxes_rows, found.levels),
-        decode.anchor_scores(head, scores_rows),
+        decode.boxes(head, decode.anchor_rows(head, outputs[head.boxes_index]), found.levels),
+        decode.anchor_scores(head, decode.anchor_rows(head, scored)),
         found.detections,
         found.score_threshold,
         found.iou_threshold,
     )
-    copies_rows = _clone_on_copies(model, found)[head.scores_index]
+    clone = _clone_on_copies(model, found)
+    copies_rows = decode.anchor_rows(head, clone[scored.get_node()].output(scored.get_index()))
     raw = _copy_scores(found, copies_rows, chosen.anchors, chosen.classes)  # [B, K, copies]
     raw = ops.multiply(raw, ops.unsqueeze(chosen.valid, i64(-1)))  # padding: a flat map, which becomes 0
     h, w = found.copy_grid
@@ -81,8 +82,8 @@ def _masked(tensor: ov.Output, copies: tuple[int, int]) -> ov.Output:
     return ops.reshape(masked, i64(-1, c, h, w), special_zero=False).output(0)
 
 
-def _clone_on_copies(model: ov.Model, found: FoundDetector) -> list[ov.Output]:
-    """The outputs of a clone of the neck and heads fed the masked copies: [B * copies, A, D] each."""
+def _clone_on_copies(model: ov.Model, found: FoundDetector) -> TailClone:
+    """A clone of the neck and heads fed the masked copies: its twin of a tensor of [B, ...] is [B * copies, ...]."""
     cut = found.cut
     clone = TailClone(model, _as_located(cut.tensors[0], cut.tail), copies=False)
     masked = {key_of(t): _masked(t, found.copy_grid) for t in cut.tensors}
@@ -99,7 +100,7 @@ def _clone_on_copies(model: ov.Model, found: FoundDetector) -> list[ov.Output]:
     for original in clone.order:
         if original.get_type_name() == "Softmax":
             _softmax_axis_first(clone, original)
-    return [clone[r.input_value(0).get_node()].output(r.input_value(0).get_index()) for r in model.get_results()]
+    return clone
 
 
 def _softmax_axis_first(clone: TailClone, original: ov.Node) -> None:

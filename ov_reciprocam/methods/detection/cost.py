@@ -5,13 +5,15 @@ from __future__ import annotations
 import openvino as ov
 
 from ...analysis.cost import macs
+from . import decode
 from .locate import FoundDetector
 
 
 def scored_tail(model: ov.Model, found: FoundDetector) -> frozenset:
-    """Instance ids of the tail's ops (`Cut.tail`) the scores output reads: all the copies run. A detection's box is
-    the original's, so a box head of its own (Ultra-Light's, BlazeFace's) never runs on the copies."""
-    scores = model.get_results()[found.head.scores_index].input_value(0).get_node()
+    """Instance ids of the tail's ops (`Cut.tail`) the scores read (`decode.scored`): all the copies run. A
+    detection's box is the original's, so a box head of its own (Ultra-Light's, BlazeFace's, YOLOv8's box rows)
+    never runs on the copies."""
+    scores = decode.scored(found.head, [r.input_value(0) for r in model.get_results()]).get_node()
     seen: set[int] = set()
     stack = [scores]
     while stack:
