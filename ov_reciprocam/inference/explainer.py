@@ -167,11 +167,8 @@ class Explainer:
         if info is None:
             loaded = patch(loaded, self.patch_options)
             info = PatchInfo.read(loaded)
-        if info is None:  # a detector's record: patch explains detectors, the Explainer not yet
-            raise ReciproCamError(
-                "this model is an object detector: ov-reciprocam patch adds its per-detection maps (an app reads its "
-                "detections and saliency_map outputs); explain and eval read classifiers only, for now"
-            )
+        if info is None:  # a detector's record: its maps are per detection, not per class
+            raise ReciproCamError("this model is an object detector: explain it with DetectorExplainer")
         self.model = loaded
         self.info = info
         # A Recipe is resolved against the patched model (its input size settled); none given, rt_info's, and a

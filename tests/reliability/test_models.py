@@ -220,12 +220,17 @@ ROWS = [
         r"\(--mean, --scale\) is$",
         make=nan_weights,
     ),
-    # 8. a model patch explains and explain does not read yet
+    # 8. a detector given what it cannot use or without what it needs
     Row(
-        "explain a detector",
+        "explain a detector without its recipe",
         ("explain", "{detector}", "{photo}", "-o", "{tmp}/out"),
-        says=r"this model is an object detector: ov-reciprocam patch adds its per-detection maps .*; explain and "
-        r"eval read classifiers only, for now$",
+        says=r"the model has no preprocessing recipe \(rt_info model_info\): give --mean/--scale/--rgb",
+    ),
+    Row(
+        "a classifier's flag on a detector",
+        ("explain", "{detector}", "{photo}", "-o", "{tmp}/out", "--top-k", "3"),
+        says=r"--top-k is for classifiers: a detector explains each detection it keeps \(--detections\)",
+        code=2,
     ),
 ]
 
@@ -251,6 +256,11 @@ CALLS = [
         "input_shape in the other layout",
         lambda p, tmp: orc.patch(p["dog"], input_shape=(1, 3, 224, 224)),
         says=r"is NHWC, so `input_shape` is N,H,W,C: 1,224,224,3",
+    ),
+    Call(
+        "Explainer on a detector",
+        lambda p, tmp: orc.Explainer(p["detector"]),
+        says=r"^this model is an object detector: explain it with DetectorExplainer$",
     ),
     Call("labels not UTF-8", lambda p, tmp: _read_labels_of(b"\xff\n", tmp), says=r"not UTF-8 text .*`labels`"),
     Call("labels empty", lambda p, tmp: _read_labels_of(b"", tmp), says=r"holds no class names"),
