@@ -193,8 +193,8 @@ def explain(
     MODEL is a plain model (patched in memory) or one patched before. Writes, into OUTPUT: one
     overlay per image and class (JPEG unless --overlay-format), NAME_maps.npy (the explained classes' maps,
     feature resolution), NAME_maps_full.npy (photo resolution, float16, with --full-maps),
-    contact_sheet_001.png (16 photos a sheet, the first 64 photos), results.json, and report.html (open it
-    in a browser: every photo, filter and sort).
+    contact_sheet_001.jpg (16 photos a sheet, the first 64 photos, in the overlays' format), results.json,
+    and report.html (open it in a browser: every photo, filter and sort).
     Unreadable photos are reported and skipped; the exit code is then 1.
 
     With --ray, rows go to Parquet shards in OUTPUT/shards (read them with ov_reciprocam.output.shards),

@@ -3,7 +3,7 @@
 Writes into one folder: per photo and explained class an overlay (JPEG by default, `OverlayFormat`),
 NAME_maps.npy (the explained classes' maps at feature resolution), NAME_maps_full.npy (photo resolution,
 only when asked: large photos make large files), a thumbnail in thumbs/ for report.html, then
-contact_sheet_NNN.png, results.json and report.html. Unreadable photos are skipped and listed.
+contact_sheet_NNN in the overlays' format, results.json and report.html. Unreadable photos are skipped and listed.
 
 Only writes what it is given: the drivers in `runs` read the photos and explain them, and hand each
 `Explanation` to `write_photo`, then every row to `write_summary`. A row is one photo: its path, the
@@ -26,7 +26,7 @@ from .pictures import Explained
 from .truth import GroundTruth
 
 SHEET_ROWS = 64  # photos on the contact sheets (report.html lists every photo)
-SHEET_PAGE = 16  # photos per contact sheet: contact_sheet_001.png, contact_sheet_002.png, ...
+SHEET_PAGE = 16  # photos per contact sheet: contact_sheet_001.jpg, contact_sheet_002.jpg, ...
 THUMBNAIL = report.THUMB_HEIGHT  # px, a contact sheet's row; report.html's thumbnail is a photo's first picture in it
 RESULTS = "results.json"
 
@@ -211,8 +211,9 @@ def _thumbnails(explanation: Explained, drawn: list[np.ndarray], count: int, out
 
 
 def write_summary(out: Outputs, rows: Sequence[Row], header: dict) -> ExplainRun:
-    """With overlays the contact sheets, `SHEET_PAGE` photos each; with `report`, report.html; then results.json
-    (header, one record per explained photo, the failures, every file of the run), last, as the run's manifest."""
+    """With overlays the contact sheets, `SHEET_PAGE` photos each, in the overlays' format; with `report`,
+    report.html; then results.json (header, one record per explained photo, the failures, every file of the run),
+    last, as the run's manifest."""
     run = ExplainRun(Path(out.directory))
     run.records = [r.record for r in rows if r.record is not None]
     run.failed = [{"image": r.image, "error": r.error} for r in rows if r.error is not None]
@@ -222,7 +223,8 @@ def write_summary(out: Outputs, rows: Sequence[Row], header: dict) -> ExplainRun
     if out.overlays:
         for page, start in enumerate(range(0, len(sheet), SHEET_PAGE), 1):
             picture = pictures.contact_sheet(sheet[start : start + SHEET_PAGE], colormap=out.colormap)
-            written.append(files.write_png(run.output / f"contact_sheet_{page:03d}.png", picture).name)
+            name = f"contact_sheet_{page:03d}.{out.overlay_format.value}"
+            written.append(files.write_picture(run.output / name, picture, out.overlay_format).name)
     if out.report:
         photos = [(r.stem, r.record) for r in rows if r.record is not None]
         html = report.explain_page(report.settings_of(header), photos, run.output)

@@ -247,7 +247,7 @@ def _command_cases(tmp_path: Path, dog_xai: Path) -> dict[str, tuple[list, set[s
         ),
         "explain": (
             ["explain", dog_xai, *photos, "-o", out, "--full-maps"],
-            {"results.json", "contact_sheet_001.png", "report.html", "both_maps.npy", "horses_maps_full.npy"},
+            {"results.json", "contact_sheet_001.jpg", "report.html", "both_maps.npy", "horses_maps_full.npy"},
         ),
         "quantize": (
             ["quantize", dog_xai, *photos, "--subset-size", "2", "-o", out / "dog_int8.xml"],

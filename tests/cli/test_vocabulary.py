@@ -219,7 +219,7 @@ def test_explainer_explain_paths_is_what_the_cli_runs(gap, tmp_path):
     assert [f["image"] for f in run.failed] == [str(folder / "broken.png")]
     report = json.loads((tmp_path / "out" / "results.json").read_text())
     assert report["model"] == "gap" and report["images"] == run.records
-    assert (tmp_path / "out" / "contact_sheet_001.png").is_file()
+    assert (tmp_path / "out" / "contact_sheet_001.jpg").is_file()
 
 
 def test_explainer_refuses_to_guess_too(gap):

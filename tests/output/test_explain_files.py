@@ -100,7 +100,7 @@ def thumbnail_of(explanation, class_id: int) -> np.ndarray:
 
 
 def test_thumbnails_and_sheet_rows_are_the_overlays_shrunk(explanations, tmp_path):
-    out = Outputs(tmp_path)
+    out = Outputs(tmp_path, overlay_format="png")
     rows = [write_photo(e, str(p), p.stem, out, tiles=True) for e, p in zip(explanations, PHOTOS, strict=True)]
     write_summary(out, rows, {})
     sheet = cv2.imread(str(tmp_path / "contact_sheet_001.png"))  # PNG: the rows as drawn

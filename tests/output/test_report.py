@@ -270,7 +270,7 @@ def test_contact_sheets_page_sixteen_photos_each(tmp_path):
     explainer = orc.Explainer(gap_linear(), preprocess=orc.Preprocess(32, 32), batch_size=4)
     run = orc.explain_paths(explainer, [folder], orc.Outputs(tmp_path / "out", top_k=1, report=False))
     assert len(run.records) == 17
-    first, second = (cv2.imread(str(tmp_path / "out" / f"contact_sheet_00{n}.png")) for n in (1, 2))
+    first, second = (cv2.imread(str(tmp_path / "out" / f"contact_sheet_00{n}.jpg")) for n in (1, 2))
     bar = pictures.colour_bar(224, "jet", pictures.SCALE_SIZE).shape[0]  # under the rows, the colour scale
     assert first.shape[0] == 16 * 224 + bar and second.shape[0] == 224 + bar
-    assert not (tmp_path / "out" / "contact_sheet_003.png").exists()
+    assert not (tmp_path / "out" / "contact_sheet_003.jpg").exists()

@@ -100,7 +100,7 @@ def test_pipelined_run_writes_what_one_photo_at_a_time_writes(photos, reference,
         w, h = record["size"]
         for item in record["explained"]:
             assert cv2.imread(str(tmp_path / item["overlay"])).shape == (h, w, 3)
-    assert (tmp_path / "contact_sheet_001.png").exists() and (tmp_path / "report.html").exists()
+    assert (tmp_path / "contact_sheet_001.jpg").exists() and (tmp_path / "report.html").exists()
 
 
 def test_the_command_takes_requests_and_batch_size(photos, reference, tmp_path):

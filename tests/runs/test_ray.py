@@ -66,7 +66,7 @@ def test_ray_local_matches_the_local_command(photos, tmp_path):
         stem = Path(ra["maps"]).name.removesuffix("_maps.npy")
         (row,) = [r for r in shards.read(distributed / "shards") if r.stem == stem]
         assert_maps_match(row.maps, np.load(local / ra["maps"]))
-    assert (distributed / "contact_sheet_001.png").is_file()
+    assert (distributed / "contact_sheet_001.jpg").is_file()
     # The corrupt photo is a row with its error, not a failed job.
     errors = [r for r in shards.read(distributed / "shards") if r.error]
     assert len(errors) == 1 and "cannot read image" in errors[0].error and errors[0].maps is None
