@@ -214,6 +214,8 @@ def explain(
           -o out/dogs --raw-pixels --resize fit --pad-value 114 \\
           --labels samples/models/detection/yolox_nano/coco_classes.txt
     """
+    from dataclasses import replace
+
     from ..output import run_folder
     from ..output.explain_files import Outputs
     from ..output.truth import GroundTruth
@@ -238,19 +240,13 @@ def explain(
     if _detector(model, precision, options, files, all_boxes, images, device):
         return
     truth = GroundTruth.read_csv(ground_truth) if ground_truth else GroundTruth(folders=labels_from_folders)
-    outputs = Outputs(
-        output,
-        top_k,
-        classes,
-        threshold,
+    outputs = replace(
+        files,
+        top_k=top_k,
+        classes=classes,
+        threshold=threshold,
         overlays=not ray_address if overlays is None else overlays,  # Ray draws no pictures unless asked to
-        full_maps=full_maps,
-        alpha=alpha,
-        colormap=colormap,
-        report=report_page,
         truth=truth,
-        colour_bar=colour_bar,
-        overlay_format=OverlayFormat(overlay_format),
     )
     recipe, labels = recipe_from(options), options.pop("labels")
     explainer = _explainer(
