@@ -25,7 +25,7 @@ import openvino as ov
 
 from ..errors import ReciproCamError
 from ..vocabulary import DetectorKind
-from .dataflow import DataGraph, Key, key_of, node_name
+from .dataflow import SPATIAL_OPS, DataGraph, Key, key_of, node_name
 from .ops import is_constant
 
 _NMS_OPS = frozenset(
@@ -373,8 +373,55 @@ def _structural_cut(model: ov.Model, head: DetectorHead) -> tuple[ov.Output, ...
             )
         if i == len(grids) - 1 and len(backbone) < len(graph.order):
             found = _before_lateral(graph, found)
+        level_maps = [m for m in head.level_maps if _grid(m) == grid]
+        if not any(_mixes_cells(m, found) for m in level_maps):
+            found = _stage_start(graph, found, area)
         cut.append(found)
     return tuple(cut)
+
+
+def _mixes_cells(head_map: ov.Output, cut: ov.Output) -> bool:
+    """Whether an op with a window wider than one cell (a convolution's kernel, a pooling) lies between `cut` and
+    a head map, which `cut` dominates.
+
+    With none, as in BlazeFace, whose heads are 1x1 convolutions on the backbone's last map of each scale, a
+    copy's score at an anchor reads the copy's own cell only: every detection's map would light its anchor's cell
+    and nothing else, whatever the photo."""
+    stop, seen = key_of(cut), set()
+    stack = [head_map]
+    while stack:
+        value = stack.pop()
+        node = value.get_node()
+        if key_of(value) == stop or node.get_instance_id() in seen or node.get_type_name() == "Parameter":
+            continue
+        seen.add(node.get_instance_id())
+        if node.get_type_name() in SPATIAL_OPS and not (
+            node.get_type_name() in ("Convolution", "GroupConvolution") and _single_cell(node)
+        ):
+            return True
+        stack.extend(v for v in node.input_values() if not is_constant(v))
+    return False
+
+
+def _single_cell(conv: ov.Node) -> bool:
+    weights = conv.get_input_partial_shape(1)
+    return weights.is_static and all(d == 1 for d in list(weights.to_shape())[-2:])
+
+
+def _stage_start(graph: DataGraph, value: ov.Output, area: dict[Key, float | None]) -> ov.Output:
+    """The earliest tensor on the grid of `value` that dominates it: where its backbone stage begins, so that the
+    copies run the stage's convolutions and a detection's map shows what around its anchor it read. Past the
+    activation that alone reads it (the same maps: a masked zero stays zero), as a person names a stage's map."""
+    start = value
+    for k in (key_of(d) for d in graph.dominators(value)[1:]):
+        earlier = graph.nodes[k[0]].output(k[1])
+        if area[k] is None or _grid(earlier) != _grid(value):
+            break
+        start = earlier
+    readers = [i.get_node() for i in graph.consumers_of(start)]
+    if key_of(start) != key_of(value) and len(readers) == 1 and readers[0].get_type_name() in _PER_PIXEL:
+        return readers[0].output(0)
+    return start
 
 
 def _areas(graph: DataGraph, grids: list[tuple[int, int]]) -> dict[Key, float | None]:

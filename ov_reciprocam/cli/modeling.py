@@ -207,7 +207,10 @@ def _inspect_detector(loaded: Any) -> bool:
     click.echo(
         f"defaults  score >= {found.score_threshold:g}, NMS IoU {found.iou_threshold:g}, {found.detections} kept"
     )
-    click.echo("cut (one tensor per scale, where the neck begins; --target takes these names, comma-separated):")
+    click.echo(
+        "cut (one tensor per scale, where the neck begins, or the stage of heads that read one cell; --target takes "
+        "these names, comma-separated):"
+    )
     for name, t in zip(found.cut.names, found.cut.tensors, strict=True):
         click.echo(f"  {name}  {'x'.join(str(d.get_length()) for d in t.get_partial_shape()[1:])}")
     click.echo(

@@ -96,6 +96,16 @@ def test_blazeface_on_grace_hopper_a_centred_letterbox_undone(blazeface):
     assert face.label == "face" and inside(explained.peak(0), face.box)
 
 
+def test_blazeface_maps_show_more_than_the_anchors_own_cell(blazeface):
+    """BlazeFace's heads are 1x1 convolutions: cut at their input, a copy's score reads its own cell only, and each
+    map was one hot cell whatever the face. Cut where the stages begin, the map spreads over the face's cells."""
+    (explained,) = blazeface.explain(ref.read_photo(GRACE))
+    (face,) = explained.detections
+    saliency = face.saliency  # [8, 8] copy cells, min-max scaled
+    assert (saliency > 0.05).sum() >= 4, np.round(saliency, 2)
+    assert inside(explained.peak(0), face.box)
+
+
 def test_ultralight_on_grace_hopper_a_stretch_undone():
     explainer = DetectorExplainer(ref.ULTRALIGHT.path, preprocess=ULTRALIGHT_RECIPE, labels=["face"], config=F32)
     photo = ref.read_photo(GRACE)

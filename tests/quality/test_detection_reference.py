@@ -59,7 +59,7 @@ def test_the_decode_gives_the_detections_the_readme_lists(detector: ref.Detector
 CUT_SHAPES = {
     "yolox": [(64, 52, 52), (128, 26, 26), (256, 13, 13)],  # the PAFPN's inputs
     "ultralight": [(64, 30, 40), (128, 15, 20), (256, 8, 10), (256, 4, 5)],  # one per scale of priors
-    "blazeface": [(88, 16, 16), (96, 8, 8)],  # 2 anchors a cell at 16x16, 6 at 8x8
+    "blazeface": [(48, 16, 16), (96, 8, 8)],  # where its 16x16 and 8x8 stages begin (2 and 6 anchors a cell)
 }
 
 

@@ -33,16 +33,18 @@ Outputs = dict[str, np.ndarray]  # output name -> the batch's values
 # - Ultra-Light RFB-320: per scale the ReLU every branch of that scale reads: '314' (64x30x40) feeds the
 #   30x40 classification and regression heads and the next stage; likewise '360' (128x15x20) and '400'
 #   (256x8x10); '434' (256x4x5), the extra layers' output, feeds the 4x5 heads.
-# - BlazeFace: the ReLU outputs read by the Convolutions behind the tensors 'classificator_8' (88x16x16, also
-#   the next stage's input) and 'classificator_16' (96x8x8, read by the regressor too). The TFLite frontend
-#   leaves those ReLUs unnamed (their friendly names change from one read to the next), so they are found from
-#   the named head tensors: back through the Transpose and bias Add to the Convolution, whose data input is cut.
+# - BlazeFace: its heads are 1x1 convolutions on the ReLUs behind the tensors 'classificator_8' (88x16x16) and
+#   'classificator_16' (96x8x8); cut there, a copy's score would read its own cell only. The cut is where each
+#   of those two stages begins instead: the first ReLU, in the graph's order, on the head's grid (48x16x16 after
+#   the stride-2 block from 32x32, 96x8x8 after the one from 16x16). The TFLite frontend leaves the ReLUs
+#   unnamed (their friendly names change from one read to the next), so they are found from the named head
+#   tensors: back through the Transpose and bias Add to the Convolution, whose data input gives the grid.
 CUTS = {
     "yolox": ("781", "841", "886"),
     "ultralight": ("314", "360", "400", "434"),
     "blazeface": ("classificator_8", "classificator_16"),
 }
-HEAD_NAMED = {"blazeface"}  # its CUTS name the head tensors behind the cut, not the cut tensors
+HEAD_NAMED = {"blazeface"}  # its CUTS name the head tensors of the cut's stages, not the cut tensors
 
 
 @dataclass(frozen=True)
@@ -296,7 +298,14 @@ def cut_outputs(model: ov.Model, detector: Detector, names: tuple[str, ...] | No
     if names is not None:
         return [named(model, n) for n in names]
     found = [named(model, n) for n in detector.cuts]
-    return [head_input(o) for o in found] if detector.name in HEAD_NAMED else found
+    return [stage_start(model, head_input(o)) for o in found] if detector.name in HEAD_NAMED else found
+
+
+def stage_start(model: ov.Model, value: ov.Output) -> ov.Output:
+    """The first ReLU, in the graph's order, whose output has the grid of `value`."""
+    grid = tuple(value.get_partial_shape().to_shape())[2:]
+    relus = [op for op in model.get_ordered_ops() if op.get_type_name() == "Relu"]
+    return next(op.output(0) for op in relus if tuple(op.get_output_partial_shape(0).to_shape())[2:] == grid)
 
 
 @cache
