@@ -374,7 +374,7 @@ def _structural_cut(model: ov.Model, head: DetectorHead) -> tuple[ov.Output, ...
         if i == len(grids) - 1 and len(backbone) < len(graph.order):
             found = _before_lateral(graph, found)
         level_maps = [m for m in head.level_maps if _grid(m) == grid]
-        if not any(_mixes_cells(m, found) for m in level_maps):
+        if level_maps and not any(_mixes_cells(m, found) for m in level_maps):
             found = _stage_start(graph, found, area)
         cut.append(found)
     return tuple(cut)
