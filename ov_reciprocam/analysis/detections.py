@@ -404,6 +404,7 @@ def _mixes_cells(head_map: ov.Output, cut: ov.Output) -> bool:
 
 
 def _single_cell(conv: ov.Node) -> bool:
+    """A 1x1 kernel (a Convolution's weights [O, I, 1, 1], a GroupConvolution's [G, O, I, 1, 1])."""
     weights = conv.get_input_partial_shape(1)
     return weights.is_static and all(d == 1 for d in list(weights.to_shape())[-2:])
 
@@ -521,6 +522,4 @@ def _per_pixel(node: ov.Node) -> bool:
 
 
 def _pointwise(conv: ov.Node) -> bool:
-    weights = conv.get_input_partial_shape(1)
-    attrs = conv.get_attributes()
-    return weights.is_static and list(weights.to_shape())[2:] == [1, 1] and list(attrs["strides"]) == [1, 1]
+    return _single_cell(conv) and list(conv.get_attributes()["strides"]) == [1, 1]
