@@ -239,21 +239,20 @@ class Preprocess:
         Bilinear, as in the paper. Photo pixels the model never saw (cropped away) get 0.
         """
         w, h = image_size
-        stack = np.ascontiguousarray(maps.reshape(-1, *maps.shape[-2:]).transpose(1, 2, 0), np.float32)
+        flat = np.asarray(maps, np.float32).reshape(-1, *maps.shape[-2:])
         if self.embedded or self.resize is Resize.STRETCH:
-            out = resize_stack(stack, w, h)
+            out = resize_maps(flat, w, h)
         else:
             nw, nh = self._fitted_size(w, h)
             x0, y0 = self._offset(nw, nh)
-            on_input = resize_stack(stack, self.width, self.height)
+            on_input = resize_maps(flat, self.width, self.height)
             if self.resize is not Resize.CROP:
-                out = resize_stack(on_input[y0 : y0 + nh, x0 : x0 + nw], w, h)
+                out = resize_maps(on_input[:, y0 : y0 + nh, x0 : x0 + nw], w, h)
             else:
-                resized = np.zeros((nh, nw, stack.shape[2]), np.float32)
-                resized[y0 : y0 + self.height, x0 : x0 + self.width] = on_input
-                out = resize_stack(resized, w, h)
-        # Each map in one piece: what reads them (peaks, overlays) reads a map at a time, 3x faster so.
-        return np.ascontiguousarray(np.transpose(out, (2, 0, 1))).reshape((*maps.shape[:-2], h, w))
+                resized = np.zeros((len(flat), nh, nw), np.float32)
+                resized[:, y0 : y0 + self.height, x0 : x0 + self.width] = on_input
+                out = resize_maps(resized, w, h)
+        return out.reshape((*maps.shape[:-2], h, w))
 
     def boxes_to_image(self, boxes: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
         """[..., 4] boxes x1, y1, x2, y2 in the model input's pixels -> the same boxes in a (W, H) photo's pixels,
@@ -376,9 +375,14 @@ def _pad_value(model: ov.Model) -> int | None:
     return value
 
 
-def resize_stack(hwc: np.ndarray, w: int, h: int) -> np.ndarray:
-    """Bilinear resize of an [h, w, N] float stack to [H, W, N] (cv2.resize takes 512 channels at a time)."""
-    parts = [
-        cv2.resize(hwc[:, :, i : i + 512], (w, h), interpolation=cv2.INTER_LINEAR) for i in range(0, hwc.shape[2], 512)
-    ]
-    return np.concatenate([p.reshape(h, w, -1) for p in parts], axis=2)
+def resize_maps(maps: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Bilinear resize of [N, h, w] float32 maps to [N, H, W], each map in one contiguous piece.
+
+    One map at a time, straight into the output: as the channels of one image, they must be transposed back and
+    copied twice more, and OpenCV's many-channel path is slower (3 maps onto a 500x375 photo: 2.3 -> 0.2 ms;
+    1280 maps of 7x7 to 224x224: 109 -> 46 ms).
+    """
+    out = np.empty((len(maps), h, w), np.float32)
+    for source, target in zip(maps, out, strict=True):
+        cv2.resize(source, (w, h), dst=target, interpolation=cv2.INTER_LINEAR)
+    return out

@@ -26,7 +26,7 @@ from ..methods.base import FeatureMap
 from ..model.formats import read_model
 from ..model.reshape import set_batch
 from ..patching import is_patched
-from ..photos.preprocess import resize_stack
+from ..photos.preprocess import resize_maps
 from ..vocabulary import Affine, Layout, ScoreKind
 
 DEFAULT_BATCH = 32
@@ -35,8 +35,7 @@ _EPS = 1e-12
 
 def upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bilinear [N, h, w] -> [N, H, W] for size (W, H), as Recipro-CAM's maps reach the photo."""
-    stack = np.ascontiguousarray(maps.transpose(1, 2, 0), np.float32)
-    return resize_stack(stack, *size).transpose(2, 0, 1)
+    return resize_maps(np.asarray(maps, np.float32), *size)
 
 
 def min_max(saliency: np.ndarray) -> np.ndarray:
