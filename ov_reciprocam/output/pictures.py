@@ -6,6 +6,7 @@ fonts draw ASCII only.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 import sys
@@ -109,6 +110,17 @@ def fit_caption(text: str, width: int, size: int) -> str:
     def fits(candidate: str) -> bool:
         return text_width(candidate, size) <= width
 
+    def longest(prefix: str, tail: str) -> str | None:
+        """The longest `prefix[:keep]...tail` that fits, if one does."""
+
+        def cut(keep: int) -> str:
+            return prefix[:keep].rstrip() + "..." + tail
+
+        # A longer cut is never narrower, so the longest that fits is found by halving: the one a search from the
+        # longest down finds, at 4 widths measured a cut caption instead of 33 (the sample models' labels).
+        keep = bisect.bisect_left(range(len(prefix) + 1), True, key=lambda k: not fits(cut(k))) - 1
+        return cut(keep) if keep >= 0 else None
+
     if fits(text):
         return text
     score = list(_SCORE.finditer(text))
@@ -116,13 +128,9 @@ def fit_caption(text: str, width: int, size: int) -> str:
         head = text[: score[-1].start()]
         # A narrow picture drops what follows the score ("(flat map)") before it drops the score.
         for tail in dict.fromkeys((text[score[-1].start() :], score[-1].group())):
-            for keep in range(len(head), -1, -1):
-                if fits(candidate := head[:keep].rstrip() + "..." + tail):
-                    return candidate
-    for keep in range(len(text) - 1, -1, -1):
-        if fits(candidate := text[:keep].rstrip() + "..."):
-            return candidate
-    return ""
+            if (found := longest(head, tail)) is not None:
+                return found
+    return longest(text[:-1], "") or ""
 
 
 def wrap(items: Sequence[str], width: int, size: int, gap: str = "   ") -> list[str]:

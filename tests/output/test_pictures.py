@@ -59,6 +59,28 @@ def test_a_cut_caption_never_splits_a_code_point():
     assert "<U+" not in fitted and pictures.text_width(fitted, 18) <= 150
 
 
+def longest_first(text: str, width: int, size: int) -> str:
+    """fit_caption's rule searched the slow way: every cut tried, from the longest down."""
+    fits = lambda t: pictures.text_width(t, size) <= width  # noqa: E731
+    if fits(text):
+        return text
+    score = list(pictures._SCORE.finditer(text))
+    tails = dict.fromkeys((text[score[-1].start() :], score[-1].group())) if score else {}
+    head = text[: score[-1].start()] if score else ""
+    cuts = [head[:k].rstrip() + "..." + tail for tail in tails for k in range(len(head), -1, -1)]
+    cuts += [text[:k].rstrip() + "..." for k in range(len(text) - 1, -1, -1)]
+    return next((c for c in cuts if fits(c)), "")
+
+
+def test_a_cut_caption_is_the_longest_that_fits():
+    labels = (SAMPLES / "models/dog_breeds_mobilenetv2/labels.txt").read_text().split("\n")[:40]
+    labels += ["Bärenbeißer жук λύκος", "中文中文中文中文中文", "a  b   c"]
+    for label in labels:
+        for text in (f"{label} 0.43", f"{label} 0.43 (flat map)", label):
+            for width, size in ((40, 11), (120, 18), (260, 30)):
+                assert pictures.fit_caption(text, width, size) == longest_first(text, width, size), (text, width)
+
+
 def test_wrapped_lines_keep_every_item_whole():
     items = [f"metric_{i} 0.{i}23" for i in range(8)]
     lines = pictures.wrap(items, 240, 14)
