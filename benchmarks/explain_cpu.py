@@ -88,13 +88,15 @@ def by_thread(explainer: orc.Explainer, photos: list[Path], overlays: bool) -> t
 
 def alone(explainer: orc.Explainer, photos: list[Path], overlays: bool) -> dict[str, float]:
     """CPU seconds a photo of each part run by itself."""
-    cv2.setNumThreads(1)
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # reading as the floor reads: one core
     began = time.thread_time()
     pictures = [imaging.read_image(p, explainer.preprocess.channels) for p in photos]
     inputs = [explainer.preprocess(p) for p in pictures]
     read = (time.thread_time() - began) / len(photos)
-    cv2.setNumThreads(os.cpu_count() or 1)
-    batch, sample = explainer.batch_size, pictures[: 8 * explainer.batch_size]
+    cv2.setNumThreads(threads)  # writing as explain writes
+    batch = explainer.batch_size
+    sample = pictures[: max(64, 8 * batch) // batch * batch]  # whole batches, 64 photos at least
     made = [
         explainer.batch(sample[i : i + batch], [str(p) for p in photos[i : i + batch]])
         for i in range(0, len(sample), batch)
@@ -104,9 +106,9 @@ def alone(explainer: orc.Explainer, photos: list[Path], overlays: bool) -> dict[
     with tempfile.TemporaryDirectory() as folder:
         out = Outputs(folder, overlays=overlays)
         began = time.thread_time()
-        for b, raw in zip(made, raws, strict=True):
-            for i, explanation in enumerate(explainer.finish(b, raw, wanted)):
-                write_photo(explanation, explanation.source, f"p{i}_{len(b.names)}", out)
+        explained = (e for b, raw in zip(made, raws, strict=True) for e in explainer.finish(b, raw, wanted))
+        for i, explanation in enumerate(explained):
+            write_photo(explanation, explanation.source, f"p{i}", out)
         write = (time.thread_time() - began) / len(sample)
     compiled = ov.Core().compile_model(explainer.model, "CPU", THROUGHPUT | (explainer.config or {}))
     queue = ov.AsyncInferQueue(compiled, compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
