@@ -374,33 +374,25 @@ def _structural_cut(model: ov.Model, head: DetectorHead) -> tuple[ov.Output, ...
         if i == len(grids) - 1 and len(backbone) < len(graph.order):
             found = _before_lateral(graph, found)
         level_maps = [m for m in head.level_maps if _grid(m) == grid]
-        if level_maps and not any(_mixes_cells(m, found) for m in level_maps):
+        if level_maps and not any(_mixes_cells(graph, m, found) for m in level_maps):
             found = _stage_start(graph, found, area)
         cut.append(found)
     return tuple(cut)
 
 
-def _mixes_cells(head_map: ov.Output, cut: ov.Output) -> bool:
+def _mixes_cells(graph: DataGraph, head_map: ov.Output, cut: ov.Output) -> bool:
     """Whether an op with a window wider than one cell (a convolution's kernel, a pooling) lies between `cut` and
     a head map, which `cut` dominates.
 
     With none, as in BlazeFace, whose heads are 1x1 convolutions on the backbone's last map of each scale, a
     copy's score at an anchor reads the copy's own cell only: every detection's map would light its anchor's cell
     and nothing else, whatever the photo."""
-    stop, seen = key_of(cut), set()
-    stack = [head_map]
-    while stack:
-        value = stack.pop()
-        node = value.get_node()
-        if key_of(value) == stop or node.get_instance_id() in seen or node.get_type_name() == "Parameter":
-            continue
-        seen.add(node.get_instance_id())
-        if node.get_type_name() in SPATIAL_OPS and not (
-            node.get_type_name() in ("Convolution", "GroupConvolution") and _single_cell(node)
-        ):
-            return True
-        stack.extend(v for v in node.input_values() if not is_constant(v))
-    return False
+    ops = (graph.nodes[i] for i in graph.between(cut, head_map))
+    return any(
+        op.get_type_name() in SPATIAL_OPS
+        and not (op.get_type_name() in ("Convolution", "GroupConvolution") and _single_cell(op))
+        for op in ops
+    )
 
 
 def _single_cell(conv: ov.Node) -> bool:
