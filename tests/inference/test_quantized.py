@@ -98,6 +98,19 @@ def test_coral_default_maps_equal_the_brute_force_on_the_float_logits(name, phot
     assert_maps_match(maps, reference, cap=1e-4)
 
 
+@pytest.mark.parametrize("name", CORAL_MODELS)
+def test_coral_inputs_are_the_photos_pixels_as_its_readme_gives_them(name):
+    model, _, size = CORAL_MODELS[name]
+    recipe = orc.Preprocess.from_model(orc.read_model(model))
+    assert recipe.takes_pixels  # the uint8 pixels go in as they are, not through floats and back
+    for path in CORAL_PHOTOS:
+        photo = read_image(path)
+        given = recipe(photo)
+        np.testing.assert_array_equal(given, _coral_input(photo, size)[0])
+        np.testing.assert_array_equal(given, recipe.encode(recipe.normalized(photo)))  # the round trip it skips
+        assert given.flags.c_contiguous  # copied into the request as one block, not gathered value by value
+
+
 def test_coral_target_path_survives_a_second_read_and_is_accepted_back():
     first, second = orc.read_model(CORAL), orc.read_model(CORAL)
     a, b = orc.locate(first).target, orc.locate(second).target
@@ -301,5 +314,6 @@ def test_raw_pixels_go_into_an_integer_input_as_they_are_and_stay_recorded(onnx_
     info = np.iinfo(image.kind)
     expected = np.clip(pixels, info.min, info.max).astype(image.kind)  # clipped to the port's type, not scaled
     np.testing.assert_array_equal(recipe(photo), expected)
+    assert recipe(photo).flags.c_contiguous  # in the port's layout in memory too, not a transposed view
     explained = cli("explain", xml, CORAL_PHOTOS[0], "-o", tmp_path / "out")
     assert explained.returncode == 0, explained.stderr
