@@ -1,7 +1,8 @@
 """explain's and eval's photos a second against their floor, the floor measured in the same run.
 
     python benchmarks/explain_throughput.py [--photos 1000] [--models coral_v2 dog] [--precisions auto f32]
-        [--eval-photos 100] [--memory-scale 10] [--cli "python -m ov_reciprocam"] [--pythonpath DIR]
+        [--eval-photos 100] [--memory-scale 10] [--also "--no-overlays --no-report"] [--cli "python -m ov_reciprocam"]
+        [--pythonpath DIR]
 
 The floor of a model is what no tool can beat on this machine: every photo read and resized as the
 tool's reader does (`photos.imaging.read_image` and the model's `Preprocess`, timed on one core),
@@ -11,7 +12,8 @@ plus the patched model's own run on the resized inputs with OpenVINO's THROUGHPU
     floor photos/s = photos / ((read seconds + cores x inference seconds) / cores)
 
 Then the tool as a user runs it, a subprocess of the CLI on the same photos: `explain --no-overlays`,
-`explain` with its default outputs, and `eval --methods reciprocam`, whose floor is the model inputs
+`explain` with its default outputs (and each --also set of flags: say, without the report's thumbnails, to see
+what the outputs a photo asks for cost), and `eval --methods reciprocam`, whose floor is the model inputs
 eval's own cost line counts per photo (the map and the map of the masked photo from the patched
 model, the rest from the plain one) at each model's throughput. A run on one photo measures each
 command's start-up (import, patch, compile, probe, summary), so that the photos/s and the ratio to
@@ -318,6 +320,7 @@ class Session:
     work: Path
     photos: list[Path]
     eval_photos: list[Path]
+    also: list[list[str]] = dataclasses.field(default_factory=list)  # more sets of explain's flags to time
 
     def explain(self, subject: Subject, name: str, precision: str, paths: Sequence[Path], extra: list[str]) -> Run:
         output = self.work / f"out_{name}_{precision}_{'_'.join(extra).strip('-') or 'default'}"
@@ -335,7 +338,7 @@ class Session:
         folder = [self.photos[0].parent]
         one = self.photos[:1]
         found = []
-        for extra in (["--no-overlays"], []):
+        for extra in (["--no-overlays"], [], *self.also):
             start = self.explain(subject, name, precision, one, extra).seconds
             run = self.explain(subject, name, precision, folder, extra)
             command = " ".join(["explain", *extra]) + (f" (batch {batch})")
@@ -387,6 +390,8 @@ def parse() -> argparse.Namespace:
                         "AMX CPUs) [auto f32]")  # fmt: skip
     parser.add_argument("--eval-photos", type=int, default=100, help="photos for eval, ~100 inputs each; 0: skip [100]")
     parser.add_argument("--memory-scale", type=int, default=10, help="peak RSS also on this many times N; 0: skip [10]")
+    parser.add_argument("--also", type=shlex.split, action="append", default=[], metavar="FLAGS",
+                        help="explain's flags for one more row, quoted; repeatable [none]")  # fmt: skip
     parser.add_argument("--cli", type=shlex.split, help="the command to run [the ov-reciprocam beside this python]")
     parser.add_argument(
         "--pythonpath", help="this folder first on PYTHONPATH (older code; runs python -m ov_reciprocam)"
@@ -409,7 +414,7 @@ def main() -> None:
             "500x375 JPEG (a quarter portrait); photos/s and x floor leave out the start-up, timed on one photo."
         )
         photos = make_photos(work / "photos", args.photos, args.seed)
-        session = Session(tool, work, photos, photos[: args.eval_photos])
+        session = Session(tool, work, photos, photos[: args.eval_photos], args.also)
         rows = [row for name in args.models for p in args.precisions for row in session.rows(name, SUBJECTS[name], p)]
         memory = []
         if args.memory_scale > 1:

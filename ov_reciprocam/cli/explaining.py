@@ -210,6 +210,8 @@ def explain(
       ov-reciprocam explain samples/models/coral/mobilenet_v1_0.25_128_quant.tflite samples/openimages -o out/coral
       # the dog model the `ov-reciprocam patch --help` example saves, which holds its recipe and labels:
       ov-reciprocam explain out/dog_xai.xml samples/images -o out/explained --top-k 1 --colormap turbo
+      # a large folder at the model's pace: maps, peaks and results.json, no pictures (not even the report's):
+      ov-reciprocam explain out/dog_xai.xml samples/images -o out/maps --no-overlays --no-report
       ov-reciprocam explain samples/models/detection/yolox_nano/yolox_nano.onnx samples/openimages/pets.jpg \\
           -o out/dogs --raw-pixels --resize fit --pad-value 114 \\
           --labels samples/models/detection/yolox_nano/coco_classes.txt
