@@ -103,6 +103,15 @@ def test_a_contact_sheet_with_a_colormap_ends_with_a_labelled_colour_bar():
     assert pictures.contact_sheet([[plain()]], 224).shape[0] == 224  # without a colormap, no bar
 
 
+@pytest.mark.parametrize("colormap", ["jet", "turbo", "inferno", "viridis"])
+def test_a_map_is_coloured_as_opencvs_colormap_colours_it(colormap):
+    rng = np.random.default_rng(0)
+    saliency = np.concatenate([np.linspace(0, 1, 512, dtype=np.float32), rng.random(4096, np.float32)]).reshape(72, 64)
+    levels = np.clip(np.floor(saliency * 255 + 0.5), 0, 255).astype(np.uint8)  # each of the 256 levels, and ties
+    expected = cv2.applyColorMap(levels, getattr(cv2, f"COLORMAP_{colormap.upper()}"))
+    np.testing.assert_array_equal(pictures.colorize(saliency, colormap), expected)
+
+
 def test_an_overlay_has_a_colour_bar_only_when_asked():
     saliency = np.zeros((224, 320), np.float32)
     bare = pictures.overlay(plain(), saliency, alpha=0.0)
