@@ -1,7 +1,7 @@
 """Where explain's CPU time goes, thread by thread, beside what each part costs alone.
 
     python benchmarks/explain_cpu.py [--models coral_v2 dog] [--precisions auto f32] [--photos 400]
-        [--runs 2] [--no-overlays]
+        [--runs 2] [--no-overlays] [--no-report]
 
 `explain_paths` runs in this process on N photos (made as explain_throughput.py makes them) while its threads'
 CPU times are read from /proc/self/task every 50 ms, then split: the reader threads, the writer threads, the
@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -55,8 +56,9 @@ def task_seconds() -> dict[int, float]:
     return found
 
 
-def by_thread(explainer: orc.Explainer, photos: list[Path], overlays: bool) -> tuple[float, dict[str, float]]:
-    """Photos a second of one explain run, and its CPU seconds by thread group."""
+def by_thread(explainer: orc.Explainer, photos: list[Path], asked: Outputs) -> tuple[float, dict[str, float]]:
+    """Photos a second of one explain run writing what `asked` says (its folder aside), and its CPU seconds by thread
+    group."""
     start, seen, names = task_seconds(), {}, {}
     done = threading.Event()
 
@@ -70,7 +72,7 @@ def by_thread(explainer: orc.Explainer, photos: list[Path], overlays: bool) -> t
     folder = Path(tempfile.mkdtemp())
     sampler.start()
     began = time.perf_counter()
-    explain_paths(explainer, photos, Outputs(folder / "out", overlays=overlays))
+    explain_paths(explainer, photos, replace(asked, directory=folder / "out"))
     wall = time.perf_counter() - began
     done.set()
     sampler.join()
@@ -85,7 +87,7 @@ def by_thread(explainer: orc.Explainer, photos: list[Path], overlays: bool) -> t
     return len(photos) / wall, dict(groups)
 
 
-def alone(explainer: orc.Explainer, photos: list[Path], overlays: bool) -> dict[str, float]:
+def alone(explainer: orc.Explainer, photos: list[Path], asked: Outputs) -> dict[str, float]:
     """CPU seconds a photo of each part run by itself."""
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)  # reading as the floor reads: one core
@@ -103,7 +105,7 @@ def alone(explainer: orc.Explainer, photos: list[Path], overlays: bool) -> dict[
     raws = [explainer.infer(b) for b in made]
     wanted = explainer.wanted()
     with tempfile.TemporaryDirectory() as folder:
-        out = Outputs(folder, overlays=overlays)
+        out = replace(asked, directory=folder)
         began = time.thread_time()
         explained = (e for b, raw in zip(made, raws, strict=True) for e in explainer.finish(b, raw, wanted))
         for i, explanation in enumerate(explained):
@@ -122,10 +124,15 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=400)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--overlays", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--report", action=argparse.BooleanOptionalAction, default=True, help="and its thumbnails")
     args = parser.parse_args()
+    asked = Outputs(".", overlays=args.overlays, report=args.report)
     with tempfile.TemporaryDirectory() as scratch:
         photos = et.make_photos(Path(scratch), args.photos, seed=0)
-        print(f"{et.machine()}; {args.photos} photos, overlays {'on' if args.overlays else 'off'}; CPU ms a photo\n")
+        switches = ", ".join(
+            f"{name} {'on' if on else 'off'}" for name, on in (("overlays", asked.overlays), ("report", asked.report))
+        )
+        print(f"{et.machine()}; {args.photos} photos, {switches}; CPU ms a photo\n")
         print("| model | precision | photos/s | part | in explain | alone |\n|---|---|---|---|---|---|")
         for name in args.models:
             subject = et.SUBJECTS[name]
@@ -133,8 +140,8 @@ def main() -> None:
                 config = THROUGHPUT | (precision_config(precision) or {})
                 explainer = orc.Explainer(str(subject.path), preprocess=subject.recipe, config=config)
                 for _ in range(args.runs):
-                    rate, groups = by_thread(explainer, photos, args.overlays)
-                parts = alone(explainer, photos, args.overlays)
+                    rate, groups = by_thread(explainer, photos, asked)
+                parts = alone(explainer, photos, asked)
                 row = f"| {name} | {explainer.precision} | {rate:.0f}"
                 for part in [*GROUPS.values(), OTHERS]:
                     own = parts.get("inference (THROUGHPUT)" if part == OTHERS else part)
