@@ -107,7 +107,7 @@ def test_a_contact_sheet_with_a_colormap_ends_with_a_labelled_colour_bar():
 def test_a_map_is_coloured_as_opencvs_colormap_colours_it(colormap):
     rng = np.random.default_rng(0)
     saliency = np.concatenate([np.linspace(0, 1, 512, dtype=np.float32), rng.random(4096, np.float32)]).reshape(72, 64)
-    levels = np.clip(np.floor(saliency * 255 + 0.5), 0, 255).astype(np.uint8)  # each of the 256 levels, and ties
+    levels = np.clip(np.floor(saliency * 255 + 0.5), 0, 255).astype(np.uint8)  # every level, rounded half up
     expected = cv2.applyColorMap(levels, getattr(cv2, f"COLORMAP_{colormap.upper()}"))
     np.testing.assert_array_equal(pictures.colorize(saliency, colormap), expected)
 
