@@ -9,7 +9,9 @@ import os
 import re
 import secrets
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -34,6 +36,12 @@ _ENCODING = {
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write `data` to `path` whole: into a hidden file beside it, then renamed. Safe from several threads at once."""
+    return write_with(path, lambda f: f.write(data))
+
+
+def write_with(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
+    """`write_bytes` for what `write` writes into the open file, piece by piece: a large file is never whole in
+    memory."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -42,7 +50,7 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         raise write_failure(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
         os.replace(tmp, path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
@@ -91,7 +99,17 @@ def write_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
 
 
 def write_json(path: str | os.PathLike, data: object) -> Path:
-    return write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
+    """`data` as indented JSON, encoded into the file as it goes: the whole text of a run of 10,000 photos, and the
+    pieces it would be joined from, would take 90 MB more at once."""
+
+    def dump(f: BinaryIO) -> None:
+        text = io.TextIOWrapper(f, encoding="ascii")  # json escapes every other character
+        json.dump(data, text, indent=2)
+        text.write("\n")
+        text.flush()
+        text.detach()  # the file stays open for `write_with` to close
+
+    return write_with(path, dump)
 
 
 def safe_name(label: str) -> str:
