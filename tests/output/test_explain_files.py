@@ -3,6 +3,7 @@ the classes they are, thumbnails and contact-sheet rows shrunk from the overlays
 
 from __future__ import annotations
 
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,7 +15,7 @@ from paths import DOG_MODEL, SAMPLES
 
 import ov_reciprocam as orc
 from ov_reciprocam.errors import ReciproCamError
-from ov_reciprocam.output import pictures, report
+from ov_reciprocam.output import files, pictures, report
 from ov_reciprocam.output.explain_files import THUMBNAIL, Outputs, write_photo, write_summary
 from ov_reciprocam.vocabulary import OverlayFormat
 
@@ -148,3 +149,15 @@ def test_without_overlays_the_report_still_has_its_thumbnail_and_the_sheet_no_ro
     thumbnail = cv2.imread(str(tmp_path / report.thumbnail_name("parrot")))
     drawn = pictures.overlay_of(explanation, explanation.classes[0].class_id, height=THUMBNAIL)  # no overlay to shrink
     assert_close(thumbnail, drawn, THUMBNAIL_TOLERANCE)
+
+
+def test_results_json_is_streamed_whole_or_not_at_all(tmp_path):
+    records = [{"image": f"photo_{i}_ü.jpg", "score": i / 7, "peak": [i, 2 * i], "flat": i % 2} for i in range(500)]
+    data = {"labels": ["Ärger", "日本"], "images": records, "failed": []}
+    written = files.write_json(tmp_path / "results.json", data)
+    assert written.read_bytes() == (json.dumps(data, indent=2) + "\n").encode()  # as json writes it whole
+    # A value JSON cannot hold, met half-way through: no results.json, no hidden piece of one, and the old one kept.
+    with pytest.raises(TypeError):
+        files.write_json(tmp_path / "results.json", {"images": [*records, {"score": np.float32(1)}]})
+    assert os.listdir(tmp_path) == ["results.json"]
+    assert json.loads(written.read_text()) == data
