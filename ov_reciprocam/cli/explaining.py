@@ -288,10 +288,10 @@ def explain(
     for failure in run.failed if ray_address else ():  # the local run said each as it met it
         click.echo(f"skipped: {failure['error']}", err=True)
     click.echo(
-        f"explained {len(run.records)} images in {run.seconds:.1f} s ({run.images_per_s:.1f} images/s) -> {output}/"
+        f"explained {run.explained} images in {run.seconds:.1f} s ({run.images_per_s:.1f} images/s) -> {output}/"
     )
     if run.failed:
-        total = len(run.records) + len(run.failed)
+        total = run.explained + len(run.failed)
         raise click.ClickException(f"{len(run.failed)} of {total} images could not be read (see results.json)")
 
 
@@ -364,12 +364,11 @@ def _explain_detections(
             on_skip=lambda why: bar[0].echo(f"skipped: {why}"),
             about=about,
         )
-    found = sum(len(r["detections"]) for r in run.records)
     click.echo(
-        f"explained {found} detections in {len(run.records)} images in {run.seconds:.1f} s -> {files.directory}/"
+        f"explained {run.maps} detections in {run.explained} images in {run.seconds:.1f} s -> {files.directory}/"
     )
     if run.failed:
-        total = len(run.records) + len(run.failed)
+        total = run.explained + len(run.failed)
         raise click.ClickException(f"{len(run.failed)} of {total} images could not be read (see results.json)")
 
 

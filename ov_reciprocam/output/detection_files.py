@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,7 +21,8 @@ import numpy as np
 
 from ..photos import imaging
 from . import files, pictures, report, run_folder
-from .explain_files import RESULTS, ExplainRun, Outputs, Row
+from .explain_files import RESULTS, ExplainRun, Outputs
+from .rows import Row, RowLog
 
 BOX = (255, 255, 255)  # BGR: white boxes with a black edge read on any photo and any colormap
 EDGE = (0, 0, 0)
@@ -140,17 +142,17 @@ def write_detections(explained: Detected, path: str, stem: str, out: DetectionOu
     return Row(path, stem, record, maps)
 
 
-def write_detection_summary(out: DetectionOutputs, rows: Sequence[Row], header: dict) -> ExplainRun:
+def write_detection_summary(out: DetectionOutputs, rows: RowLog, header: dict) -> ExplainRun:
     """report.html (a card per detection) when asked, then results.json (header, one record per photo, the
     failures, every file of the run), last, as the run's manifest."""
-    run = ExplainRun(Path(out.files.directory))
-    run.records = [r.record for r in rows if r.record is not None]
-    run.failed = [{"image": r.image, "error": r.error} for r in rows if r.error is not None]
-    written = [e[k] for r in run.records for e in r["detections"] for k in ("overlay", "thumbnail") if e[k]]
-    written += [r[k] for r in run.records for k in ("boxes", "maps", "maps_full") if r[k]]
+    run = ExplainRun(Path(out.files.directory), rows.explained, failed=rows.failed)
+    run.maps = sum(len(record["detections"]) for record in rows.records())
+    drawn = (e[k] for r in rows.records() for e in r["detections"] for k in ("overlay", "thumbnail") if e[k])
+    arrays = (r[k] for r in rows.records() for k in ("boxes", "maps", "maps_full") if r[k])
+    pages = []
     if out.files.report:
-        html = report.detections_page(report.settings_of(header), run.records, run.output)
-        written.append(report.write_page(run.output / "report.html", html).name)
-    listed = {run_folder.FILES: run_folder.existing(run.output, written)}
-    files.write_json(run.output / RESULTS, header | {"images": run.records, "failed": run.failed} | listed)
+        html = report.detections_page(report.settings_of(header), rows, run.output)
+        pages.append(report.write_page(run.output / "report.html", html).name)
+    listed = {run_folder.FILES: run_folder.existing(run.output, chain(drawn, arrays, pages))}
+    files.write_json(run.output / RESULTS, header | {"images": rows.records(), "failed": run.failed} | listed)
     return run

@@ -13,32 +13,26 @@ to write, whole, from the CLI's flags (or the caller) to every photo, wherever i
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import ReciproCamError
 from ..vocabulary import OverlayFormat, at_least_one, parse, zero_to_one
 from . import files, pictures, report, run_folder
 from .pictures import Explained
+from .rows import Row, RowLog
 from .truth import GroundTruth
 
 SHEET_ROWS = 64  # photos on the contact sheets (report.html lists every photo)
 SHEET_PAGE = 16  # photos per contact sheet: contact_sheet_001.jpg, contact_sheet_002.jpg, ...
 THUMBNAIL = report.THUMB_HEIGHT  # px, a contact sheet's row; report.html's thumbnail is a photo's first picture in it
 RESULTS = "results.json"
-
-
-@dataclass(frozen=True)
-class Row:
-    image: str
-    stem: str
-    record: dict | None = None
-    maps: np.ndarray | None = field(default=None, repr=False)  # [k, h, w] float32
-    error: str | None = None
-    tiles: tuple[np.ndarray, ...] = field(default=(), repr=False)  # contact-sheet overlays, drawn in memory
 
 
 def record_of(
@@ -170,13 +164,27 @@ class ExplainRun:
     """What a driver wrote, and what it could not read."""
 
     output: Path
-    records: list[dict] = field(default_factory=list)  # as in results.json, one per explained photo
+    explained: int = 0  # photos
+    maps: int = 0  # one per class explained in a photo (a detector's: per detection)
     failed: list[dict] = field(default_factory=list)  # {"image": path, "error": one line}
     seconds: float = 0.0
 
     @property
+    def records(self) -> list[dict]:
+        """One per explained photo, as results.json lists them: read from it when asked, so that a run keeps none in
+        memory."""
+        path = self.output / RESULTS
+        try:
+            records: list[dict] = json.loads(path.read_text())["images"]
+        except OSError as exc:
+            raise ReciproCamError(f"cannot read the run's records from {path}: {exc.strerror}") from None
+        except (ValueError, KeyError, TypeError):
+            raise ReciproCamError(f"{path} was changed since the run: its records are gone") from None
+        return records
+
+    @property
     def images_per_s(self) -> float:
-        return len(self.records) / self.seconds if self.seconds > 0 else 0.0
+        return self.explained / self.seconds if self.seconds > 0 else 0.0
 
 
 def name_photos(paths: Sequence[str | os.PathLike]) -> list[tuple[str, str]]:
@@ -210,26 +218,29 @@ def _thumbnails(explanation: Explained, drawn: list[np.ndarray], count: int, out
     return [pictures.overlay_of(explanation, c, out.alpha, out.colormap, THUMBNAIL) for c in ids]
 
 
-def write_summary(out: Outputs, rows: Sequence[Row], header: dict) -> ExplainRun:
-    """With overlays the contact sheets, `SHEET_PAGE` photos each, in the overlays' format; with `report`,
-    report.html; then results.json (header, one record per explained photo, the failures, every file of the run),
-    last, as the run's manifest."""
-    run = ExplainRun(Path(out.directory))
-    run.records = [r.record for r in rows if r.record is not None]
-    run.failed = [{"image": r.image, "error": r.error} for r in rows if r.error is not None]
-    sheet = [list(r.tiles) for r in rows if r.record is not None and r.tiles][:SHEET_ROWS]
-    written = [e["overlay"] for r in run.records for e in r["explained"] if e["overlay"]]
-    written += [r[k] for r in run.records for k in ("maps", "maps_full") if r.get(k)]
+def write_summary(out: Outputs, rows: RowLog, sheet: list[list[np.ndarray]], header: dict) -> ExplainRun:
+    """With overlays the contact sheets of `sheet` (the first photos' rows of tiles), `SHEET_PAGE` photos each, in
+    the overlays' format; with `report`, report.html; then results.json (header, one record per explained photo,
+    the failures, every file of the run), last, as the run's manifest."""
+    run = ExplainRun(Path(out.directory), rows.explained, failed=rows.failed)
+    run.maps = sum(len(record["explained"]) for record in rows.records())
+    # Listed in results.json as before the records were kept on disk: every overlay, every .npy, the sheets, the
+    # thumbnails, the report; each a pass over the records, which cost a fraction of the summary's time.
+    overlays = (e["overlay"] for record in rows.records() for e in record["explained"] if e["overlay"])
+    arrays = (record[k] for record in rows.records() for k in ("maps", "maps_full") if record.get(k))
+    sheets = []
     if out.overlays:
         for page, start in enumerate(range(0, len(sheet), SHEET_PAGE), 1):
             picture = pictures.contact_sheet(sheet[start : start + SHEET_PAGE], colormap=out.colormap)
             name = f"contact_sheet_{page:03d}.{out.overlay_format.value}"
-            written.append(files.write_picture(run.output / name, picture, out.overlay_format).name)
+            sheets.append(files.write_picture(run.output / name, picture, out.overlay_format).name)
+    thumbnails: Iterable[str] = ()
+    pages = []
     if out.report:
-        photos = [(r.stem, r.record) for r in rows if r.record is not None]
-        html = report.explain_page(report.settings_of(header), photos, run.output)
-        written += [report.thumbnail_name(stem) for stem, _ in photos]
-        written.append(report.write_page(run.output / "report.html", html).name)
-    listed = {run_folder.FILES: run_folder.existing(run.output, written)}
-    files.write_json(run.output / RESULTS, header | {"images": run.records, "failed": run.failed} | listed)
+        html = report.explain_page(report.settings_of(header), rows, run.output)
+        pages.append(report.write_page(run.output / "report.html", html).name)
+        thumbnails = (report.thumbnail_name(stem) for stem, _ in rows)
+    names = chain(overlays, arrays, sheets, thumbnails, pages)
+    listed = {run_folder.FILES: run_folder.existing(run.output, names)}
+    files.write_json(run.output / RESULTS, header | {"images": rows.records(), "failed": run.failed} | listed)
     return run

@@ -9,7 +9,7 @@ import os
 import re
 import secrets
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -99,16 +99,37 @@ def write_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
 
 
 def write_json(path: str | os.PathLike, data: object) -> Path:
-    """`data` as indented JSON, encoded into the file as it goes: the whole text of a run of 10,000 photos, and the
-    pieces it would be joined from, would take 95 MB more at once."""
+    """`data` as indented JSON, the bytes `json.dump` writes with `indent=2`, encoded into the file as it goes.
+
+    An entry of a `data` dict that is an iterator (a generator, say) is written as a list, an item at a time: the
+    records of a run of 10,000 photos need never all be in memory (whole, they and their text took 95 MB more).
+    """
 
     def dump(f: BinaryIO) -> None:
         text = io.TextIOWrapper(f, encoding="ascii")  # json escapes every other character
-        json.dump(data, text, indent=2)
+        if isinstance(data, dict) and data:
+            _dump_entries(data, text)
+        else:
+            json.dump(data, text, indent=2)
         text.write("\n")
         text.detach()  # flushed, and the file left open for `write_with` to close
 
     return write_with(path, dump)
+
+
+def _dump_entries(data: dict, text: io.TextIOWrapper) -> None:
+    """A dict as `json.dump(indent=2)` writes it, iterators as lists: its items' lines indented one level more."""
+    for n, (key, value) in enumerate(data.items()):
+        text.write(("{" if n == 0 else ",") + f"\n  {json.dumps(key)}: ")
+        if not isinstance(value, Iterator):
+            text.write(json.dumps(value, indent=2).replace("\n", "\n  "))  # JSON strings hold no raw newline
+            continue
+        first = True
+        for item in value:
+            text.write(("[" if first else ",") + "\n    " + json.dumps(item, indent=2).replace("\n", "\n    "))
+            first = False
+        text.write("[]" if first else "\n  ]")
+    text.write("\n}")
 
 
 def safe_name(label: str) -> str:

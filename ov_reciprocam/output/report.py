@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import chain
 from pathlib import Path
 from urllib.parse import quote
 
@@ -86,14 +87,17 @@ def _data(values: dict) -> str:
     return f"data-values='{html.escape(json.dumps(values))}'"
 
 
-def _page(title: str, settings: dict, body: str) -> str:
+def _page(title: str, settings: dict, body: Iterable[str]) -> Iterator[str]:
+    """The page in pieces, as `write_page` writes them: a run's cards need never all be in memory."""
     rows = "".join(f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>" for k, v in settings.items())
-    return (
+    yield (
         f"<!doctype html><html><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width,initial-scale=1'>"
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style><script>{_SCRIPT}</script></head><body>"
-        f"<header><h1>{html.escape(title)}</h1><dl>{rows}</dl></header>{body}</body></html>"
+        f"<header><h1>{html.escape(title)}</h1><dl>{rows}</dl></header>"
     )
+    yield from body
+    yield "</body></html>"
 
 
 def _options(control: str, choices: Sequence[tuple[str, str]], label: str) -> str:
@@ -117,42 +121,18 @@ def _truth(record: dict) -> str:
     return f"<p class='truth {verdict}'>true class: {html.escape(record['truth'])} ({verdict})</p>"
 
 
-def explain_page(settings: dict, photos: Sequence[tuple[str, dict]], folder: Path) -> str:
+def explain_page(settings: dict, photos: Iterable[tuple[str, dict]], folder: Path) -> Iterator[str]:
     """The page of an explain run: a card per (stem, record) photo, with its thumbnail when `folder` has one,
-    its true class when known, and the explained classes and scores linked to their overlays."""
-    cards, tops = [], set()
-    for stem, record in photos:
-        top = record["predictions"][0]
-        tops.add(top["label"])
-        flat = any(e["flat"] for e in record["explained"])
-        name = Path(record["image"]).name
-        thumb = thumbnail_name(stem)
-        picture = (
-            f"<img src='{link(thumb)}' alt='{html.escape(name)}' loading='lazy'>" if (folder / thumb).exists() else ""
-        )
-        explained = "".join(
-            "<li>"
-            + (f"<a href='{link(e['overlay'])}'>" if e["overlay"] else "")
-            + f"{html.escape(e['label'])} {e['score']:.3f}"
-            + ("</a>" if e["overlay"] else "")
-            + (" <span class='flat'>(flat map)</span>" if e["flat"] else "")
-            + "</li>"
-            for e in record["explained"]
-        )
-        first = next((e["overlay"] for e in record["explained"] if e["overlay"]), None)
-        picture = f"<a href='{link(first)}'>{picture}</a>" if first and picture else picture
-        correct = "" if record.get("correct") is None else str(int(record["correct"]))
-        cards.append(
-            f"<article class='card' data-top='{html.escape(top['label'])}' data-name='{html.escape(name)}' "
-            f"data-flat='{int(flat)}' data-correct='{correct}' {_data({'score': top['score']})}>{picture}"
-            f"<h2 title='{html.escape(record['image'])}'>{html.escape(name)}</h2>{_truth(record)}"
-            f"<ol>{explained}</ol></article>"
-        )
+    its true class when known, and the explained classes and scores linked to their overlays.
+
+    photos: iterated twice (the filters, then the cards): a list, or a `rows.RowLog` that reads them anew.
+    """
+    tops = sorted({record["predictions"][0]["label"] for _, record in photos})
     judged = any(record.get("truth") is not None for _, record in photos)
     nav = (
         "<nav>"
         + _NAME_FILTER
-        + _options("class", [("", "every top class"), *((t, t) for t in sorted(tops))], "class")
+        + _options("class", [("", "every top class"), *((t, t) for t in tops)], "class")
         + _options("flat", [("", "every map"), ("1", "flat maps only")], "maps")
         + (_options("wrong", [("", "every prediction"), ("1", "wrong predictions only")], "truth") if judged else "")
         + _options(
@@ -160,44 +140,80 @@ def explain_page(settings: dict, photos: Sequence[tuple[str, dict]], folder: Pat
         )
         + "<span id='count'></span></nav>"
     )
-    return _page("ov-reciprocam explain", settings, f"{nav}<main id='items'>{''.join(cards)}</main>")
+    cards = (_explain_card(stem, record, folder) for stem, record in photos)
+    return _page("ov-reciprocam explain", settings, chain([nav, "<main id='items'>"], cards, ["</main>"]))
 
 
-def detections_page(settings: dict, records: Sequence[dict], folder: Path) -> str:
-    """The page of a detector's explain run: a card per detection of each photo record (results.json's), with its
-    overlay's thumbnail when `folder` has it, linked to the overlay, its label, score and box on the photo."""
-    cards, labels = [], set()
-    for record in records:
-        name = Path(record["image"]).name
-        for rank, e in enumerate(record["detections"], 1):
-            labels.add(e["label"])
-            thumb = e.get("thumbnail")
-            picture = (
-                f"<img src='{link(thumb)}' alt='{html.escape(name)}' loading='lazy'>"
-                if thumb and (folder / thumb).exists()
-                else ""
-            )
-            if e["overlay"] and picture:
-                picture = f"<a href='{link(e['overlay'])}'>{picture}</a>"
-            box = ", ".join(f"{v:.0f}" for v in e["box"])
-            flat = " <span class='flat'>(flat map)</span>" if e["flat"] else ""
-            cards.append(
-                f"<article class='card' data-top='{html.escape(e['label'])}' data-name='{html.escape(name)}' "
-                f"data-flat='{int(e['flat'])}' data-correct='' {_data({'score': e['score']})}>{picture}"
-                f"<h2 title='{html.escape(record['image'])}'>{html.escape(name)} #{rank}</h2>"
-                f"<ol><li>{html.escape(e['label'])} {e['score']:.3f}{flat}</li><li>box {box}</li></ol></article>"
-            )
+def _explain_card(stem: str, record: dict, folder: Path) -> str:
+    top = record["predictions"][0]
+    flat = any(e["flat"] for e in record["explained"])
+    name = Path(record["image"]).name
+    thumb = thumbnail_name(stem)
+    picture = f"<img src='{link(thumb)}' alt='{html.escape(name)}' loading='lazy'>" if (folder / thumb).exists() else ""
+    explained = "".join(
+        "<li>"
+        + (f"<a href='{link(e['overlay'])}'>" if e["overlay"] else "")
+        + f"{html.escape(e['label'])} {e['score']:.3f}"
+        + ("</a>" if e["overlay"] else "")
+        + (" <span class='flat'>(flat map)</span>" if e["flat"] else "")
+        + "</li>"
+        for e in record["explained"]
+    )
+    first = next((e["overlay"] for e in record["explained"] if e["overlay"]), None)
+    picture = f"<a href='{link(first)}'>{picture}</a>" if first and picture else picture
+    correct = "" if record.get("correct") is None else str(int(record["correct"]))
+    return (
+        f"<article class='card' data-top='{html.escape(top['label'])}' data-name='{html.escape(name)}' "
+        f"data-flat='{int(flat)}' data-correct='{correct}' {_data({'score': top['score']})}>{picture}"
+        f"<h2 title='{html.escape(record['image'])}'>{html.escape(name)}</h2>{_truth(record)}"
+        f"<ol>{explained}</ol></article>"
+    )
+
+
+def detections_page(settings: dict, photos: Iterable[tuple[str, dict]], folder: Path) -> Iterator[str]:
+    """The page of a detector's explain run: a card per detection of each (stem, record) photo (results.json's
+    record), with its overlay's thumbnail when `folder` has it, linked to the overlay, its label, score and box on
+    the photo.
+
+    photos: iterated twice (the filters, then the cards), as `explain_page`'s.
+    """
+    labels = sorted({e["label"] for _, record in photos for e in record["detections"]})
     nav = (
         "<nav>"
         + _NAME_FILTER
-        + _options("class", [("", "every class"), *((t, t) for t in sorted(labels))], "class")
+        + _options("class", [("", "every class"), *((t, t) for t in labels)], "class")
         + _options("flat", [("", "every map"), ("1", "flat maps only")], "maps")
         + _options(
             "sort", [("", "as detected"), ("score", "score, highest first"), ("-score", "score, lowest first")], "sort"
         )
         + "<span id='count'></span></nav>"
     )
-    return _page("ov-reciprocam explain (detections)", settings, f"{nav}<main id='items'>{''.join(cards)}</main>")
+    cards = (_detection_cards(record, folder) for _, record in photos)
+    body = chain([nav, "<main id='items'>"], cards, ["</main>"])
+    return _page("ov-reciprocam explain (detections)", settings, body)
+
+
+def _detection_cards(record: dict, folder: Path) -> str:
+    name = Path(record["image"]).name
+    cards = []
+    for rank, e in enumerate(record["detections"], 1):
+        thumb = e.get("thumbnail")
+        picture = (
+            f"<img src='{link(thumb)}' alt='{html.escape(name)}' loading='lazy'>"
+            if thumb and (folder / thumb).exists()
+            else ""
+        )
+        if e["overlay"] and picture:
+            picture = f"<a href='{link(e['overlay'])}'>{picture}</a>"
+        box = ", ".join(f"{v:.0f}" for v in e["box"])
+        flat = " <span class='flat'>(flat map)</span>" if e["flat"] else ""
+        cards.append(
+            f"<article class='card' data-top='{html.escape(e['label'])}' data-name='{html.escape(name)}' "
+            f"data-flat='{int(e['flat'])}' data-correct='' {_data({'score': e['score']})}>{picture}"
+            f"<h2 title='{html.escape(record['image'])}'>{html.escape(name)} #{rank}</h2>"
+            f"<ol><li>{html.escape(e['label'])} {e['score']:.3f}{flat}</li><li>box {box}</li></ol></article>"
+        )
+    return "".join(cards)
 
 
 def _cell(value: object) -> str:
@@ -233,7 +249,7 @@ def eval_page(
     metrics: Sequence[str],
     curves: Sequence[str],
     arrows: Mapping[str, str],
-) -> str:
+) -> Iterator[str]:
     """The page of an eval run: the means, the curves, and a row per photo with every method's `metrics`.
 
     arrows: the better direction of each metric, "↑" or "↓", shown beside its name.
@@ -268,11 +284,12 @@ def eval_page(
         f"<nav>{_NAME_FILTER}<span>click a column to sort by it, again to reverse</span><span id='count'></span></nav>"
     )
     body = f"<h2 class='part'>means</h2>{_means(summary, arrows)}{nav}{photos}<div class='curves'>{plots}</div>"
-    return _page("ov-reciprocam eval", settings, body)
+    return _page("ov-reciprocam eval", settings, [body])
 
 
-def write_page(path: str | Path, page: str) -> Path:
-    return files.write_bytes(path, page.encode())
+def write_page(path: str | Path, page: Iterable[str]) -> Path:
+    """The page's pieces written as they come, in UTF-8."""
+    return files.write_with(path, lambda f: f.writelines(piece.encode() for piece in page))
 
 
 def settings_of(header: dict) -> dict:

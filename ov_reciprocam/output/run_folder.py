@@ -10,7 +10,7 @@ import glob
 import json
 import os
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -146,6 +146,11 @@ def listed(output: Path, manifest: str) -> set[str]:
     return {n for n in names if isinstance(n, str) and n not in (LOCK, manifest) and is_inside(n)}
 
 
-def existing(output: Path, names: Sequence[str]) -> list[str]:
-    """`names` that are files in `output`, in order, once each: what a manifest lists."""
-    return [n for n in dict.fromkeys(names) if (output / n).is_file()]
+def existing(output: Path, names: Iterable[str]) -> Iterator[str]:
+    """`names` that are files in `output`, in order, once each: what a manifest lists (`files.write_json` writes
+    them as they come)."""
+    seen: set[str] = set()
+    for name in names:
+        if name not in seen and (output / name).is_file():
+            seen.add(name)
+            yield name

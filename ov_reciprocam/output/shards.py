@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import ReciproCamError
-from .explain_files import Row
+from .rows import Row
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ReciproCamError
 from ..inference.explainer import Explainer
 from ..output import shards
-from ..output.explain_files import SHEET_ROWS, ExplainRun, Outputs, Row
+from ..output.explain_files import SHEET_ROWS, ExplainRun, Outputs
+from ..output.rows import Row
 from .explain import ExplainerSpec, explain_batch, explain_paths, redrawn
 
 if TYPE_CHECKING:

@@ -13,7 +13,8 @@ import numpy as np
 
 from ..errors import ReciproCamError
 from ..output import files, shards
-from ..output.explain_files import Row, name_photos
+from ..output.explain_files import name_photos
+from ..output.rows import Row
 from ..photos import imaging
 from ..quality import eval_report
 from ..quality.detection_eval import DetectionEvalSettings, DetectionEvaluator

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ..errors import ReciproCamError
 from ..inference.explainer import Batch, Explainer, Raw, Wanted
@@ -26,12 +28,12 @@ from ..output.explain_files import (
     THUMBNAIL,
     ExplainRun,
     Outputs,
-    Row,
     name_photos,
     sheet_tiles,
     write_photo,
     write_summary,
 )
+from ..output.rows import Row, RowLog
 from ..photos import imaging
 from ..photos.preprocess import Preprocess
 from ..version import __version__
@@ -161,7 +163,7 @@ def settled(
     return replace(outputs, directory=directory, truth=truth), paths
 
 
-RowMaker = Callable[[list[tuple[str, str]], Outputs], list[Row]]  # (path, stem) of every photo -> their rows
+RowMaker = Callable[[list[tuple[str, str]], Outputs], Iterable[Row]]  # (path, stem) of every photo -> their rows
 
 
 def explain_paths(
@@ -187,24 +189,28 @@ def explain_paths(
     given = outputs if isinstance(outputs, Outputs) else Outputs(outputs)
     out, paths = settled(explainer, images, given)
 
-    def here(photos: list[tuple[str, str]], out: Outputs) -> list[Row]:
-        rows: list[Row] = []
+    def here(photos: list[tuple[str, str]], out: Outputs) -> Iterator[Row]:
         for batch in pipelined(explainer, photos, out):
             for row in batch:
                 if row.error and on_skip:
                     on_skip(row.error)
-            rows += [replace(row, maps=None) for row in batch]  # kept for Ray's shards; results.json has no use
+            yield from batch
             if progress:
                 progress(len(batch))
-        return rows
 
-    with run_folder.claimed(Path(out.directory), RESULTS):
+    with run_folder.claimed(Path(out.directory), RESULTS), RowLog(Path(out.directory) / RESULTS) as rows:
         if on_start:  # once the folder is ours: a refused run shows no progress bar
             on_start(len(paths))
         start = time.perf_counter()
-        rows = (make_rows or here)(name_photos(paths), out)
+        sheet: list[
+            list[np.ndarray]
+        ] = []  # the contact sheets' rows: pictures, kept in memory for the first photos only
+        for row in (make_rows or here)(name_photos(paths), out):
+            if row.tiles and row.record is not None and len(sheet) < SHEET_ROWS:
+                sheet.append(list(row.tiles))
+            rows.add(row)
         seconds = time.perf_counter() - start
-        run = write_summary(out, rows, header(explainer, about))
+        run = write_summary(out, rows, sheet, header(explainer, about))
     run.seconds = seconds
     return run
 

@@ -20,7 +20,8 @@ from ..errors import ReciproCamError
 from ..inference.detector import DetectorExplainer
 from ..output import run_folder
 from ..output.detection_files import DetectionOutputs, write_detection_summary, write_detections
-from ..output.explain_files import RESULTS, ExplainRun, Outputs, Row, name_photos
+from ..output.explain_files import RESULTS, ExplainRun, Outputs, name_photos
+from ..output.rows import Row, RowLog
 from ..photos import imaging
 from ..version import __version__
 from . import pipeline
@@ -101,15 +102,14 @@ def explain_detection_paths(
     directory = run_folder.check_run_folder(given.files.directory, imaging.one_or_many(images))
     out = replace(given, files=replace(given.files, directory=directory))
     paths = imaging.collect_images(images)
-    with run_folder.claimed(Path(directory), RESULTS):
+    with run_folder.claimed(Path(directory), RESULTS), RowLog(Path(directory) / RESULTS) as rows:
         if on_start:  # once the folder is ours: a refused run shows no progress bar
             on_start(len(paths))
         start = time.perf_counter()
-        rows = []
         for row in explained_rows(explainer, name_photos(paths), out):
             if row.error and on_skip:
                 on_skip(row.error)
-            rows.append(replace(row, maps=None))  # written: results.json has no use for them
+            rows.add(row)
             if progress:
                 progress(1)
         seconds = time.perf_counter() - start

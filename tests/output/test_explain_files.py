@@ -17,6 +17,7 @@ import ov_reciprocam as orc
 from ov_reciprocam.errors import ReciproCamError
 from ov_reciprocam.output import files, pictures, report
 from ov_reciprocam.output.explain_files import THUMBNAIL, Outputs, write_photo, write_summary
+from ov_reciprocam.output.rows import RowLog
 from ov_reciprocam.vocabulary import OverlayFormat
 
 CORAL = SAMPLES / "models" / "coral" / "mobilenet_v1_0.25_128_quant.tflite"
@@ -103,7 +104,10 @@ def thumbnail_of(explanation, class_id: int) -> np.ndarray:
 def test_thumbnails_and_sheet_rows_are_the_overlays_shrunk(explanations, tmp_path):
     out = Outputs(tmp_path, overlay_format="png")
     rows = [write_photo(e, str(p), p.stem, out, tiles=True) for e, p in zip(explanations, PHOTOS, strict=True)]
-    write_summary(out, rows, {})
+    with RowLog(tmp_path / "results.json") as log:
+        for row in rows:
+            log.add(row)
+        write_summary(out, log, [list(r.tiles) for r in rows], {})
     sheet = cv2.imread(str(tmp_path / "contact_sheet_001.png"))  # PNG: the rows as drawn
     for i, (explanation, row) in enumerate(zip(explanations, rows, strict=True)):
         shrunk = [thumbnail_of(explanation, c.class_id) for c in explanation.classes]

@@ -25,7 +25,8 @@ from ov_reciprocam.cli.progress import INTERVAL_ENV
 from ov_reciprocam.inference import explainer as explainer_module
 from ov_reciprocam.inference.device import compile_for
 from ov_reciprocam.output import run_folder
-from ov_reciprocam.output.explain_files import Outputs, Row
+from ov_reciprocam.output.explain_files import Outputs
+from ov_reciprocam.output.rows import Row
 from ov_reciprocam.photos.imaging import collect_images, read_image
 from ov_reciprocam.runs import pipeline
 from ov_reciprocam.runs.explain import explain_batch, explain_paths
