@@ -212,6 +212,23 @@ def test_one_calibration_photo_warns_and_an_int8_ir_is_not_quantized_again(place
     assert not (tmp_path / "int8_again.xml").exists()
 
 
+def test_a_manifest_lists_what_a_whole_parse_of_it_lists(tmp_path):
+    """The files a manifest lists are read from its end, its records left unparsed: the names a whole parse gives,
+    however long the list, with a decoy "files" key and text in every record, with "files" not last, compact."""
+    from ov_reciprocam.output import files
+    from ov_reciprocam.output.run_folder import listed
+
+    names = [f"thumbs/photo_{i:05d}.jpg" for i in range(6000)]  # 150 KB: read from the end in more than one block
+    decoy = {"files": ["decoy.jpg"], "note": '\n  "files": ["decoy.jpg"]\n}'}
+    records = [{"image": f"p{i}.jpg"} | decoy for i in range(2000)]
+    manifests = [{"images": records, "files": names}, {"files": names, "images": records}, {"files": names[:1]}]
+    for manifest in manifests:
+        files.write_json(tmp_path / "results.json", manifest)
+        assert listed(tmp_path, "results.json") == set(manifest["files"])
+    (tmp_path / "results.json").write_text(json.dumps(manifests[0]))
+    assert listed(tmp_path, "results.json") == set(names)
+
+
 def test_a_reused_folder_loses_only_its_own_files(tmp_path):
     """A manifest may name anything: the next run removes what it listed inside the folder (a subfolder's too), and
     nothing it names outside, through "..", an absolute path, a symlinked file or a symlinked folder."""
