@@ -93,6 +93,21 @@ def test_the_npy_holds_the_explained_classes_maps_and_says_which(tmp_path):
     assert [explainer.label(i) for i in ids] == list(asked)
 
 
+def test_a_runs_records_are_read_back_from_its_results_json(tmp_path):
+    """A run keeps no record in memory: `records` reads results.json's, and says so when it has gone."""
+    explainer = orc.Explainer(DOG_MODEL, preprocess=DOG_RECIPE)
+    photos = [SAMPLES / "images" / "both.png", tmp_path / "not_a_photo.jpg", SAMPLES / "openimages" / "parrot.jpg"]
+    photos[1].write_text("text")
+    run = orc.explain_paths(explainer, photos, Outputs(tmp_path / "out", top_k=2))
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert run.records == results["images"] and run.failed == results["failed"]
+    assert [r["image"] for r in run.records] == [str(photos[0]), str(photos[2])] and run.explained == 2
+    assert run.maps == 4 and [f["image"] for f in run.failed] == [str(photos[1])]
+    (tmp_path / "out" / "results.json").unlink()
+    with pytest.raises(ReciproCamError, match=r"^cannot read the run's records from .*results\.json: No such file"):
+        _ = run.records
+
+
 def thumbnail_of(explanation, class_id: int) -> np.ndarray:
     """The overlay shrunk to a thumbnail; for a photo shorter than one, drawn at its height (a caption scaled up
     would blur)."""
