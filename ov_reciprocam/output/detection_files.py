@@ -145,8 +145,7 @@ def write_detections(explained: Detected, path: str, stem: str, out: DetectionOu
 def write_detection_summary(out: DetectionOutputs, rows: RowLog, header: dict) -> ExplainRun:
     """report.html (a card per detection) when asked, then results.json (header, one record per photo, the
     failures, every file of the run), last, as the run's manifest."""
-    run = ExplainRun(Path(out.files.directory), rows.explained, failed=rows.failed)
-    run.maps = sum(len(record["detections"]) for record in rows.records())
+    run = ExplainRun(Path(out.files.directory), rows.explained, rows.maps, rows.failed)
     drawn = (e[k] for r in rows.records() for e in r["detections"] for k in ("overlay", "thumbnail") if e[k])
     arrays = (r[k] for r in rows.records() for k in ("boxes", "maps", "maps_full") if r[k])
     pages = []

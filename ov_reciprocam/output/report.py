@@ -127,8 +127,11 @@ def explain_page(settings: dict, photos: Iterable[tuple[str, dict]], folder: Pat
 
     photos: iterated twice (the filters, then the cards): a list, or a `rows.RowLog` that reads them anew.
     """
-    tops = sorted({record["predictions"][0]["label"] for _, record in photos})
-    judged = any(record.get("truth") is not None for _, record in photos)
+    labels, judged = set(), False
+    for _, record in photos:
+        labels.add(record["predictions"][0]["label"])
+        judged = judged or record.get("truth") is not None
+    tops = sorted(labels)
     nav = (
         "<nav>"
         + _NAME_FILTER

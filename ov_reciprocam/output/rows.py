@@ -50,6 +50,7 @@ class RowLog:
         except OSError as exc:
             raise write_failure(manifest, exc) from None
         self.explained = 0
+        self.maps = 0  # one per explained class of a photo, or per detection
         self.failed: list[dict] = []  # {"image": path, "error": one line}, as results.json lists them
 
     def add(self, row: Row) -> None:
@@ -61,6 +62,7 @@ class RowLog:
         except OSError as exc:
             raise write_failure(self.manifest, exc) from None
         self.explained += 1
+        self.maps += 0 if row.maps is None else len(row.maps)
 
     def __iter__(self) -> Iterator[tuple[str, dict]]:
         self._file.seek(0)
