@@ -223,9 +223,9 @@ def write_summary(out: Outputs, rows: RowLog, sheet: list[list[np.ndarray]], hea
     the overlays' format; with `report`, report.html; then results.json (header, one record per explained photo,
     the failures, every file of the run), last, as the run's manifest."""
     run = ExplainRun(Path(out.directory), rows.explained, rows.maps, rows.failed)
-    # Listed in results.json in the order of old: every overlay, every .npy, the sheets, the thumbnails, the report.
-    # Each is a pass over the records on disk: with them and the report's, 0.8-0.9 s for 5,000 photos (0.6-0.7 with
-    # the records in memory, docs/benchmarks.md).
+    # Listed in results.json in the order they always were: every overlay, every .npy, the sheets, the thumbnails,
+    # the report. Each is a pass over the records on disk: with the report's, 0.8-0.9 s for 5,000 photos (0.6-0.7
+    # with the records in memory, docs/benchmarks.md).
     overlays = (e["overlay"] for record in rows.records() for e in record["explained"] if e["overlay"])
     arrays = (record[k] for record in rows.records() for k in ("maps", "maps_full") if record.get(k))
     sheets = []

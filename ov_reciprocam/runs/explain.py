@@ -202,9 +202,7 @@ def explain_paths(
         if on_start:  # once the folder is ours: a refused run shows no progress bar
             on_start(len(paths))
         start = time.perf_counter()
-        sheet: list[
-            list[np.ndarray]
-        ] = []  # the contact sheets' rows: pictures, kept in memory for the first photos only
+        sheet: list[list[np.ndarray]] = []  # the contact sheets' rows: the first photos' pictures, in memory
         for row in (make_rows or here)(name_photos(paths), out):
             if row.tiles and row.record is not None and len(sheet) < SHEET_ROWS:
                 sheet.append(list(row.tiles))
