@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 
 from ..photos import imaging
-from . import files, pictures, report, run_folder
-from .explain_files import RESULTS, ExplainRun, Outputs
+from . import files, pictures, report
+from .explain_files import ExplainRun, Outputs, write_results
 from .rows import Row, RowLog
 
 BOX = (255, 255, 255)  # BGR: white boxes with a black edge read on any photo and any colormap
@@ -145,13 +145,11 @@ def write_detections(explained: Detected, path: str, stem: str, out: DetectionOu
 def write_detection_summary(out: DetectionOutputs, rows: RowLog, header: dict) -> ExplainRun:
     """report.html (a card per detection) when asked, then results.json (header, one record per photo, the
     failures, every file of the run), last, as the run's manifest."""
-    run = ExplainRun(Path(out.files.directory), rows.explained, rows.maps, rows.failed)
+    directory = Path(out.files.directory)
     drawn = (e[k] for r in rows.records() for e in r["detections"] for k in ("overlay", "thumbnail") if e[k])
     arrays = (r[k] for r in rows.records() for k in ("boxes", "maps", "maps_full") if r[k])
     pages = []
     if out.files.report:
-        html = report.detections_page(report.settings_of(header), rows, run.output)
-        pages.append(report.write_page(run.output / "report.html", html).name)
-    listed = {run_folder.FILES: run_folder.existing(run.output, chain(drawn, arrays, pages))}
-    files.write_json(run.output / RESULTS, header | {"images": rows.records(), "failed": run.failed} | listed)
-    return run
+        html = report.detections_page(report.settings_of(header), rows, directory)
+        pages.append(report.write_page(directory / "report.html", html).name)
+    return write_results(directory, rows, header, chain(drawn, arrays, pages))

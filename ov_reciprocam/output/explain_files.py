@@ -222,7 +222,7 @@ def write_summary(out: Outputs, rows: RowLog, sheet: list[list[np.ndarray]], hea
     """With overlays the contact sheets of `sheet` (the first photos' rows of tiles), `SHEET_PAGE` photos each, in
     the overlays' format; with `report`, report.html; then results.json (header, one record per explained photo,
     the failures, every file of the run), last, as the run's manifest."""
-    run = ExplainRun(Path(out.directory), rows.explained, rows.maps, rows.failed)
+    directory = Path(out.directory)
     # Listed in results.json in the order they always were: every overlay, every .npy, the sheets, the thumbnails,
     # the report. Each is a pass over the records on disk: with the report's, 0.8-0.9 s for 5,000 photos (0.6-0.7
     # with the records in memory, docs/benchmarks.md).
@@ -233,14 +233,20 @@ def write_summary(out: Outputs, rows: RowLog, sheet: list[list[np.ndarray]], hea
         for page, start in enumerate(range(0, len(sheet), SHEET_PAGE), 1):
             picture = pictures.contact_sheet(sheet[start : start + SHEET_PAGE], colormap=out.colormap)
             name = f"contact_sheet_{page:03d}.{out.overlay_format.value}"
-            sheets.append(files.write_picture(run.output / name, picture, out.overlay_format).name)
+            sheets.append(files.write_picture(directory / name, picture, out.overlay_format).name)
     thumbnails: Iterable[str] = ()
     pages = []
     if out.report:
-        html = report.explain_page(report.settings_of(header), rows, run.output)
-        pages.append(report.write_page(run.output / "report.html", html).name)
+        html = report.explain_page(report.settings_of(header), rows, directory)
+        pages.append(report.write_page(directory / "report.html", html).name)
         thumbnails = (report.thumbnail_name(stem) for stem, _ in rows)
-    names = chain(overlays, arrays, sheets, thumbnails, pages)
-    listed = {run_folder.FILES: run_folder.existing(run.output, names)}
-    files.write_json(run.output / RESULTS, header | {"images": rows.records(), "failed": run.failed} | listed)
-    return run
+    return write_results(directory, rows, header, chain(overlays, arrays, sheets, thumbnails, pages))
+
+
+def write_results(directory: str | os.PathLike, rows: RowLog, header: dict, names: Iterable[str]) -> ExplainRun:
+    """results.json, written last as the run's manifest: `header`, the records and failures of `rows`, and those of
+    `names` that are files in `directory`, in order; and the run it sums up. Both families' summaries end here."""
+    output = Path(directory)
+    listed = {run_folder.FILES: run_folder.existing(output, names)}
+    files.write_json(output / RESULTS, header | {"images": rows.records(), "failed": rows.failed} | listed)
+    return ExplainRun(output, rows.explained, rows.maps, rows.failed)
